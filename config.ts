@@ -1,0 +1,196 @@
+/**
+ * The one place the environment is read. Every process calls {@link loadConfig} once at start
+ * and passes the result down; nothing else reads `process.env`.
+ */
+
+export type NodeEnv = 'development' | 'test' | 'production';
+
+export interface Config {
+  nodeEnv: NodeEnv;
+  port: number;
+  databaseUrl: string;
+  redisUrl: string;
+  /** BullMQ key prefix, already wrapped in a Redis Cluster hash tag (`{showrunner}`). */
+  queuePrefix: string;
+  azureStorageConnectionString: string;
+  blobContainers: { thumbnails: string; snapshots: string };
+  /** Newest first: the first signs new cookies, every one verifies (key rotation). */
+  sessionSecrets: string[];
+  sessionMaxAgeMs: number;
+  trustProxy: boolean;
+  redditBaseUrl: string;
+  mediaAllowPrivateHosts: boolean;
+  mediaMaxBytes: number;
+  workerConcurrency: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  logPretty: boolean;
+  captionThemes: string[];
+  loginRateLimit: { maxFailures: number; windowMs: number };
+  bodyLimitBytes: number;
+}
+
+/** A configuration problem; the message names the variable. */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
+    super(`${variable}: ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Azurite's published development account; safe to ship, it only works against the emulator. */
+export const AZURITE_DEV_CONNECTION_STRING =
+  'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;' +
+  'AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;' +
+  'BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;';
+
+const DEV_SESSION_SECRET = 'showrunner-development-secret-not-for-production';
+const DEFAULT_CAPTION_THEMES = ['joi', 'forced-bi', 'beta', 'cbt', 'cuckold', 'custom'];
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+type Env = Record<string, string | undefined>;
+
+function read(env: Env, name: string): string | undefined {
+  const value = env[name];
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+function str(env: Env, name: string, fallback: string): string {
+  return read(env, name) ?? fallback;
+}
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = read(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `expected a whole number, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = read(env, name);
+  if (raw === undefined) return fallback;
+  if (/^(true|1|yes)$/i.test(raw)) return true;
+  if (/^(false|0|no)$/i.test(raw)) return false;
+  throw new ConfigError(name, `expected true or false, got "${raw}"`);
+}
+
+function url(env: Env, name: string, fallback: string, protocols: string[]): string {
+  const raw = str(env, name, fallback);
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(name, 'is not a valid URL');
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, `must use ${protocols.join(' or ')}, got ${parsed.protocol}`);
+  }
+  return raw;
+}
+
+function list(env: Env, name: string, fallback: string[]): string[] {
+  const raw = read(env, name);
+  if (raw === undefined) return fallback;
+  const items = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  if (items.length === 0) throw new ConfigError(name, 'must list at least one value');
+  return items;
+}
+
+function containerName(env: Env, name: string, fallback: string): string {
+  const value = str(env, name, fallback);
+  // Azure's container naming rule: 3-63 chars, lowercase letters, digits and single hyphens.
+  if (!/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/.test(value)) {
+    throw new ConfigError(name, `"${value}" is not a valid blob container name (3-63 chars: a-z, 0-9, -)`);
+  }
+  return value;
+}
+
+/**
+ * Reads and validates the configuration. Throws {@link ConfigError} naming the first bad variable;
+ * the caller (a process entry point) decides to exit.
+ */
+export function loadConfig(env: Env = process.env): Config {
+  const nodeEnvRaw = str(env, 'NODE_ENV', 'development');
+  if (!['development', 'test', 'production'].includes(nodeEnvRaw)) {
+    throw new ConfigError('NODE_ENV', `expected development, test or production, got "${nodeEnvRaw}"`);
+  }
+  const nodeEnv = nodeEnvRaw as NodeEnv;
+
+  const secretsRaw = read(env, 'SESSION_SECRET');
+  if (secretsRaw === undefined && nodeEnv === 'production') {
+    throw new ConfigError('SESSION_SECRET', 'is required in production (a comma list rotates keys, newest first)');
+  }
+  const sessionSecrets = secretsRaw === undefined ? [DEV_SESSION_SECRET] : list(env, 'SESSION_SECRET', []);
+  for (const secret of sessionSecrets) {
+    if (nodeEnv === 'production' && secret.length < 32) {
+      throw new ConfigError('SESSION_SECRET', 'each secret must be at least 32 characters in production');
+    }
+  }
+
+  const logLevel = str(env, 'LOG_LEVEL', nodeEnv === 'test' ? 'silent' : 'info');
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new ConfigError('LOG_LEVEL', `expected one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
+  }
+
+  const prefix = str(env, 'QUEUE_PREFIX', 'showrunner');
+  if (!/^[A-Za-z0-9:_-]{1,64}$/.test(prefix)) {
+    throw new ConfigError('QUEUE_PREFIX', 'use 1-64 characters from A-Z a-z 0-9 : _ -');
+  }
+
+  const connectionString = str(env, 'AZURE_STORAGE_CONNECTION_STRING', AZURITE_DEV_CONNECTION_STRING);
+  if (!/AccountName=|BlobEndpoint=|UseDevelopmentStorage=true/i.test(connectionString)) {
+    throw new ConfigError('AZURE_STORAGE_CONNECTION_STRING', 'is not an Azure Storage connection string');
+  }
+
+  return {
+    nodeEnv,
+    port: int(env, 'PORT', 3000, 0, 65535),
+    databaseUrl: url(env, 'DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/showrunner', ['postgres:', 'postgresql:']),
+    redisUrl: url(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
+    queuePrefix: `{${prefix}}`,
+    azureStorageConnectionString: connectionString,
+    blobContainers: {
+      thumbnails: containerName(env, 'BLOB_CONTAINER_THUMBNAILS', 'thumbnails'),
+      snapshots: containerName(env, 'BLOB_CONTAINER_SNAPSHOTS', 'community'),
+    },
+    sessionSecrets,
+    sessionMaxAgeMs: int(env, 'SESSION_MAX_AGE_HOURS', 24 * 7, 1, 24 * 365) * 3600_000,
+    trustProxy: bool(env, 'TRUST_PROXY', false),
+    redditBaseUrl: url(env, 'REDDIT_BASE_URL', 'https://www.reddit.com', ['http:', 'https:']).replace(/\/+$/, ''),
+    mediaAllowPrivateHosts: bool(env, 'MEDIA_ALLOW_PRIVATE_HOSTS', false),
+    mediaMaxBytes: int(env, 'MEDIA_MAX_BYTES', 25 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    workerConcurrency: int(env, 'WORKER_CONCURRENCY', 4, 1, 256),
+    logLevel: logLevel as Config['logLevel'],
+    logPretty: bool(env, 'LOG_PRETTY', nodeEnv === 'development'),
+    captionThemes: list(env, 'CAPTION_THEMES', DEFAULT_CAPTION_THEMES),
+    loginRateLimit: {
+      maxFailures: int(env, 'LOGIN_MAX_FAILURES', 5, 1, 10_000),
+      windowMs: int(env, 'LOGIN_WINDOW_SECONDS', 15 * 60, 1, 24 * 3600) * 1000,
+    },
+    bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 100 * 1024, 1024, 10 * 1024 * 1024),
+  };
+}
+
+/** The config with secrets masked, fit for a start-up log line. */
+export function describeConfig(config: Config): Record<string, unknown> {
+  const mask = (u: string): string => {
+    try {
+      const parsed = new URL(u);
+      if (parsed.password) parsed.password = '***';
+      return parsed.toString();
+    } catch {
+      return '***';
+    }
+  };
+  return {
+    ...config,
+    databaseUrl: mask(config.databaseUrl),
+    redisUrl: mask(config.redisUrl),
+    azureStorageConnectionString: config.azureStorageConnectionString.replace(/(AccountKey|SharedAccessSignature)=[^;]*/gi, '$1=***'),
+    sessionSecrets: config.sessionSecrets.map(() => '***'),
+  };
+}

@@ -1,0 +1,40 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import knexPackage, { type Knex } from 'knex';
+import pg from 'pg';
+
+export type { Knex };
+
+// Return int8 (bigint, count(*)) as numbers: our ids and counts stay far below 2^53.
+pg.types.setTypeParser(pg.types.builtins.INT8, (value: string) => Number(value));
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+// Running from TypeScript (tsx, tests) or from compiled output (dist/) decides which migration files load.
+const ext = path.extname(fileURLToPath(import.meta.url)) === '.ts' ? '.ts' : '.js';
+
+export interface KnexOptions {
+  databaseUrl: string;
+  /** Upper bound of pooled connections for this process. */
+  poolMax?: number;
+  /** Sent as `application_name`, so `pg_stat_activity` tells which process holds a connection. */
+  applicationName?: string;
+}
+
+/** Knex settings shared by the processes and by `knexfile.ts` (the knex CLI). */
+export function knexConfig(options: KnexOptions): Knex.Config {
+  return {
+    client: 'pg',
+    connection: { connectionString: options.databaseUrl, application_name: options.applicationName ?? 'showrunner' },
+    pool: { min: 0, max: options.poolMax ?? 10 },
+    acquireConnectionTimeout: 10_000,
+    migrations: {
+      directory: path.join(here, 'migrations'),
+      loadExtensions: [ext],
+      tableName: 'knex_migrations',
+    },
+  };
+}
+
+export function createKnex(options: KnexOptions): Knex {
+  return knexPackage.knex(knexConfig(options));
+}

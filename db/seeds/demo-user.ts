@@ -1,0 +1,11 @@
+import type { Knex } from '../knex.js';
+import { createUser, findUserByEmail } from '../users.js';
+
+export const DEMO_USER = { email: 'demo@showrunner.local', password: 'showrunner-demo', firstName: 'Demo', lastName: 'User' };
+
+/** Development only: a user to log in with right after `npm run dev`. Returns it when newly created. */
+export async function seedDemoUser(knex: Knex): Promise<typeof DEMO_USER | null> {
+  if (await findUserByEmail(knex, DEMO_USER.email)) return null;
+  await createUser(knex, DEMO_USER);
+  return DEMO_USER;
+}

@@ -1,0 +1,125 @@
+/** Row types of the tables (snake_case, as Postgres returns them). */
+
+export type Role = 'user' | 'admin' | 'super_admin';
+export type Transition = 'fade' | 'slide' | 'zoom' | 'flip' | 'none';
+export type MediaType = 'image' | 'gif' | 'video';
+export type SnapshotStatus = 'pending' | 'copying' | 'ready' | 'failed';
+
+export interface UserRow {
+  id: string;
+  email: string;
+  first_name: string | null;
+  last_name: string | null;
+  profile_image_url: string | null;
+  password_hash: string;
+  role: Role;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface CategoryRow {
+  id: number;
+  slug: string;
+  name: string;
+  is_default: boolean;
+  created_at: Date;
+}
+
+export interface SessionRow {
+  id: number;
+  user_id: string;
+  title: string;
+  subreddits: string[];
+  category_id: number;
+  category_source: 'default' | 'manual';
+  interval_min: number;
+  interval_max: number;
+  transition: Transition;
+  thumbnail: string | null;
+  thumbnail_source: 'auto' | 'custom';
+  thumbnail_generation: number;
+  ai_prompt: string | null;
+  caption_theme: string;
+  is_public: boolean;
+  share_to_community: boolean;
+  is_favorite: boolean;
+  is_manual_mode: boolean;
+  is_imported: boolean;
+  import_source: string | null;
+  media_subreddits: string[] | null;
+  version: number;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface SessionMediaRow {
+  id: number;
+  session_id: number;
+  media_url: string;
+  thumbnail: string | null;
+  caption: string | null;
+  type: MediaType;
+  reddit_post_id: string | null;
+  reddit_post_url: string | null;
+  subreddit: string | null;
+  order: number;
+}
+
+export interface SnapshotRow {
+  id: number;
+  session_id: number;
+  user_id: string;
+  title: string;
+  subreddits: string[];
+  category_id: number;
+  interval_min: number;
+  interval_max: number;
+  transition: Transition;
+  caption_theme: string;
+  ai_prompt: string | null;
+  is_manual_mode: boolean;
+  is_imported: boolean;
+  source_thumbnail: string | null;
+  thumbnail_blob_name: string | null;
+  thumbnail_url: string | null;
+  status: SnapshotStatus;
+  media_count: number;
+  copied_count: number;
+  bytes_copied: number;
+  last_error: string | null;
+  attempts: number;
+  created_at: Date;
+  updated_at: Date;
+  ready_at: Date | null;
+}
+
+export interface SnapshotMediaRow {
+  id: number;
+  snapshot_id: number;
+  source_media_id: number | null;
+  source_url: string;
+  type: MediaType;
+  caption: string | null;
+  reddit_post_id: string | null;
+  reddit_post_url: string | null;
+  subreddit: string | null;
+  blob_name: string | null;
+  blob_url: string | null;
+  content_type: string | null;
+  bytes: number | null;
+  checksum: string | null;
+  order: number;
+  copied_at: Date | null;
+}
+
+export interface OutboxRow {
+  id: number;
+  queue: string;
+  job_name: string;
+  payload: Record<string, unknown>;
+  created_at: Date;
+  dispatched_at: Date | null;
+  attempts: number;
+  last_error: string | null;
+  next_attempt_at: Date;
+}

@@ -1,0 +1,25 @@
+import { pino, type Logger } from 'pino';
+import type { Config } from './config.js';
+
+export type { Logger };
+
+/**
+ * One structured JSON logger per process; pretty-printed when `LOG_PRETTY` is on (the development default).
+ * Secrets never reach it: config is logged through `describeConfig`, and request logs carry no headers.
+ */
+export function createLogger(config: Pick<Config, 'logLevel' | 'logPretty'>, name: string): Logger {
+  return pino({
+    name,
+    level: config.logLevel,
+    redact: { paths: ['password', '*.password', 'cookie', '*.cookie', 'authorization', '*.authorization'], censor: '***' },
+    ...(config.logPretty
+      ? { transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } }
+      : {}),
+  });
+}
+
+/** Turns anything thrown into an Error, so every `catch (e: unknown)` has one shape to log. */
+export function coerceError(e: unknown): Error {
+  if (e instanceof Error) return e;
+  return new Error(typeof e === 'string' ? e : JSON.stringify(e));
+}

@@ -1,0 +1,35 @@
+import type { Logger } from '../../logger.js';
+import { coerceError } from '../../logger.js';
+
+/** Prints why the process cannot start (a bad variable, pending migrations) and exits non-zero. */
+export function exitOnStartupError(error: Error): never {
+  process.stderr.write(`showrunner: cannot start: ${error.message}\n`);
+  process.exit(1);
+}
+
+/**
+ * Runs `shutdown` on the first SIGTERM or SIGINT, then exits; a second signal forces an exit at once.
+ */
+export function onShutdownSignal(logger: Logger, shutdown: () => Promise<void>): void {
+  let stopping = false;
+  const handler = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: forcing exit');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    shutdown().then(
+      () => {
+        logger.info('shut down cleanly');
+        process.exit(0);
+      },
+      (e: unknown) => {
+        logger.error({ err: coerceError(e) }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+}

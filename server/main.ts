@@ -1,0 +1,39 @@
+import http from 'node:http';
+import { describeConfig, loadConfig, type Config } from '../config.js';
+import { createKnex } from '../db/knex.js';
+import { assertMigrationsCurrent } from '../db/migrate.js';
+import { coerceError, createLogger } from '../logger.js';
+import { createApp } from './app.js';
+import { exitOnStartupError, onShutdownSignal } from '../scripts/lib/process.js';
+
+async function main(config: Config): Promise<void> {
+  const logger = createLogger(config, 'web');
+  const knex = createKnex({ databaseUrl: config.databaseUrl, applicationName: 'showrunner-web' });
+  await assertMigrationsCurrent(knex);
+
+  const app = createApp({ config, knex, logger });
+  const server = http.createServer(app.callback());
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, resolve);
+  });
+  const address = server.address();
+  logger.info({ port: typeof address === 'object' && address ? address.port : config.port, config: describeConfig(config) }, 'web listening');
+
+  onShutdownSignal(logger, async () => {
+    // Stop accepting, let accepted requests finish, then close the pool.
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections();
+    });
+    await knex.destroy();
+  });
+}
+
+try {
+  const config = loadConfig();
+  await main(config).catch((e: unknown) => exitOnStartupError(coerceError(e)));
+} catch (e) {
+  exitOnStartupError(coerceError(e));
+}

@@ -1,0 +1,72 @@
+import type { Middleware } from 'koa';
+import { coerceError, type Logger } from '../../logger.js';
+import { ApiError, serviceUnavailable } from '../errors.js';
+
+const STATUS_CATEGORY: Record<number, [string, string]> = {
+  400: ['Bad Request', 'BAD_REQUEST'],
+  401: ['Unauthorized', 'UNAUTHORIZED'],
+  403: ['Forbidden', 'FORBIDDEN'],
+  404: ['Not Found', 'NOT_FOUND'],
+  405: ['Method Not Allowed', 'METHOD_NOT_ALLOWED'],
+  409: ['Conflict', 'CONFLICT'],
+  412: ['Precondition Failed', 'PRECONDITION_FAILED'],
+  413: ['Payload Too Large', 'PAYLOAD_TOO_LARGE'],
+  415: ['Unsupported Media Type', 'UNSUPPORTED_MEDIA_TYPE'],
+  429: ['Too Many Requests', 'RATE_LIMITED'],
+  501: ['Not Implemented', 'NOT_IMPLEMENTED'],
+};
+
+// Connection-level failures (Postgres restarting, a terminated backend, a pool that cannot connect):
+// the request did not complete and may be retried, so they answer 503 rather than 500.
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08003', '08006', '53300']);
+
+function isUnavailable(err: Error & { code?: unknown }): boolean {
+  if (typeof err.code === 'string' && UNAVAILABLE_CODES.has(err.code)) return true;
+  return /Connection terminated|Knex: Timeout acquiring a connection|connection is closed/i.test(err.message);
+}
+
+/** Turns whatever a handler threw into an ApiError. */
+export function toApiError(thrown: unknown): { error: ApiError; internal: boolean; cause: Error } {
+  const err = coerceError(thrown) as Error & { status?: unknown; expose?: unknown; code?: unknown };
+  if (err instanceof ApiError) return { error: err, internal: false, cause: err };
+  if (isUnavailable(err)) {
+    return { error: serviceUnavailable('A backing service is temporarily unavailable; please retry'), internal: true, cause: err };
+  }
+  // Errors from Koa itself or its helpers (ctx.throw, http-errors) carry a status.
+  const status = typeof err.status === 'number' ? err.status : 500;
+  if (status >= 400 && status < 500) {
+    const [category, code] = STATUS_CATEGORY[status] ?? ['Bad Request', 'BAD_REQUEST'];
+    return { error: new ApiError(status, code, category, err.expose ? err.message : category), internal: false, cause: err };
+  }
+  return {
+    error: new ApiError(500, 'INTERNAL_ERROR', 'Internal Server Error', 'Something went wrong on our side; it has been logged'),
+    internal: true,
+    cause: err,
+  };
+}
+
+/** The one error path: every error becomes the DESIGN §4 envelope and one log line. */
+export function errorHandler(): Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) {
+        throw new ApiError(404, 'NOT_FOUND', 'Not Found', `No route for ${ctx.method} ${ctx.path}`);
+      }
+    } catch (thrown) {
+      const { error, internal, cause } = toApiError(thrown);
+      const log = (ctx.state.log as Logger | undefined) ?? undefined;
+      if (internal) log?.error({ err: cause, status: error.status }, 'request failed');
+      else log?.info({ status: error.status, code: error.code, reason: error.message }, 'request rejected');
+      ctx.status = error.status;
+      if (error.headers) ctx.set(error.headers);
+      ctx.body = {
+        error: error.category,
+        message: error.message,
+        code: error.code,
+        ...(error.details ? { details: error.details } : {}),
+        ...error.extra,
+      };
+    }
+  };
+}

@@ -1,0 +1,99 @@
+import type { Schemas } from './schemas.js';
+import type { JsonSchema } from './validation.js';
+
+const ref = (name: string): JsonSchema => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: JsonSchema): JsonSchema => ({ content: { 'application/json': { schema } } });
+const errorResponse = (description: string): JsonSchema => ({ description, ...json(ref('Error')) });
+const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'integer', minimum: 1 } };
+const queryParam = (name: string, schema: JsonSchema): JsonSchema => ({ name, in: 'query', required: false, schema });
+
+const COMMON_ERRORS = {
+  '400': errorResponse('Invalid input; `details.fields` lists each failing field with its JSON pointer'),
+  '401': errorResponse('Not logged in'),
+};
+
+/** The OpenAPI document, built from the same schemas that validate requests. */
+export function buildOpenApi(schemas: Schemas): JsonSchema {
+  const sessionWrite = (schema: JsonSchema) => ({ required: true, ...json(schema) });
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Showrunner API', version: '1.0.0' },
+    components: {
+      securitySchemes: { cookie: { type: 'apiKey', in: 'cookie', name: 'connect.sid' } },
+      schemas: {
+        Session: schemas.session,
+        SessionDetail: schemas.sessionDetail,
+        CreateSession: schemas.createSession,
+        PatchSession: schemas.patchSession,
+        Register: schemas.register,
+        Login: schemas.login,
+        User: schemas.user,
+        Category: schemas.category,
+        Error: schemas.error,
+      },
+    },
+    security: [{ cookie: [] }],
+    paths: {
+      '/api/auth/register': {
+        post: {
+          security: [],
+          requestBody: sessionWrite(ref('Register')),
+          responses: { '201': { description: 'Registered and logged in', ...json(ref('User')) }, '400': COMMON_ERRORS['400'], '409': errorResponse('Email taken') },
+        },
+      },
+      '/api/auth/login': {
+        post: {
+          security: [],
+          requestBody: sessionWrite(ref('Login')),
+          responses: {
+            '200': { description: 'Logged in; sets the connect.sid cookie', ...json(ref('User')) },
+            '401': errorResponse('Invalid email or password'),
+            '429': errorResponse('Too many failed attempts from this address'),
+          },
+        },
+      },
+      '/api/auth/logout': { post: { responses: { '200': { description: 'Logged out; the session is revoked' } } } },
+      '/api/auth/user': { get: { responses: { '200': { description: 'The current user', ...json(ref('User')) }, '401': COMMON_ERRORS['401'] } } },
+      '/api/categories': { get: { security: [], responses: { '200': { description: 'Categories', ...json({ type: 'array', items: ref('Category') }) } } } },
+      '/api/sessions': {
+        get: {
+          parameters: [
+            queryParam('categoryId', { type: 'integer' }),
+            queryParam('categorySlug', { type: 'string' }),
+            queryParam('page', { type: 'integer', minimum: 1, default: 1 }),
+            queryParam('pageSize', { type: 'integer', minimum: 1, maximum: 100, default: 100 }),
+          ],
+          responses: {
+            '200': {
+              description: 'Own sessions, newest first; the total is in X-Total-Count',
+              headers: { 'X-Total-Count': { schema: { type: 'integer' } } },
+              ...json({ type: 'array', items: ref('Session') }),
+            },
+            ...COMMON_ERRORS,
+          },
+        },
+        post: {
+          requestBody: sessionWrite(ref('CreateSession')),
+          responses: { '201': { description: 'Created', ...json(ref('Session')) }, ...COMMON_ERRORS, '413': errorResponse('Body too large'), '415': errorResponse('Not JSON') },
+        },
+      },
+      '/api/sessions/{id}': {
+        parameters: [idParam],
+        get: { responses: { '200': { description: 'The session and its media', ...json(ref('SessionDetail')) }, '404': errorResponse('No such session') } },
+        patch: {
+          parameters: [{ name: 'If-Match', in: 'header', required: false, schema: { type: 'string' } }],
+          requestBody: sessionWrite(ref('PatchSession')),
+          responses: {
+            '200': { description: 'The committed session; ETag header', ...json(ref('Session')) },
+            ...COMMON_ERRORS,
+            '404': errorResponse('No such session, or not yours'),
+            '412': errorResponse('If-Match is stale'),
+            '413': errorResponse('Body too large'),
+            '415': errorResponse('Not JSON'),
+          },
+        },
+        delete: { responses: { '204': { description: 'Deleted with its media, snapshot and blobs' }, ...COMMON_ERRORS, '404': errorResponse('No such session, or not yours') } },
+      },
+    },
+  };
+}

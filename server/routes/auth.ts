@@ -1,0 +1,108 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type { Config } from '../../config.js';
+import type { Knex } from '../../db/knex.js';
+import { dummyPasswordHash, verifyPassword } from '../../db/password.js';
+import { readFailures, recordFailure } from '../../db/rate-limits.js';
+import { createUser, findUserByEmail } from '../../db/users.js';
+import type { UserRow } from '../../db/types.js';
+import { ApiError, conflict, unauthorized } from '../errors.js';
+import { jsonBody } from '../middleware/json-body.js';
+import { requireUser } from '../middleware/auth.js';
+import type { Schemas } from '../schemas.js';
+import { userToApi } from '../serializers.js';
+import type { Validator } from '../validation.js';
+
+export interface AuthRoutesDeps {
+  knex: Knex;
+  config: Config;
+  validator: Validator;
+  schemas: Schemas;
+}
+
+interface Credentials {
+  email: string;
+  password: string;
+}
+
+async function startSession(ctx: Context, user: UserRow): Promise<void> {
+  // A fresh session id at every login, so an id known before login is worth nothing after it.
+  ctx.session!.userId = user.id;
+  await ctx.session!.regenerate();
+}
+
+export function authRoutes(deps: AuthRoutesDeps): Router {
+  const router = new Router();
+  const body = jsonBody(deps.config.bodyLimitBytes);
+  const { maxFailures, windowMs } = deps.config.loginRateLimit;
+
+  function rateLimitHeaders(ctx: Context, failures: number, resetAt: Date): void {
+    ctx.set('X-RateLimit-Limit', String(maxFailures));
+    ctx.set('X-RateLimit-Remaining', String(Math.max(0, maxFailures - failures)));
+    ctx.set('X-RateLimit-Reset', String(Math.ceil(resetAt.getTime() / 1000)));
+  }
+
+  function tooMany(ctx: Context, resetAt: Date): ApiError {
+    const retryAfter = Math.max(1, Math.ceil((resetAt.getTime() - Date.now()) / 1000));
+    return new ApiError(
+      429,
+      'RATE_LIMITED',
+      'Too Many Requests',
+      `Too many failed login attempts; try again in ${retryAfter} seconds`,
+      undefined,
+      { 'Retry-After': String(retryAfter) },
+      { retryAfter },
+    );
+  }
+
+  router.post('/api/auth/register', body, async (ctx) => {
+    const input = deps.validator.validate<Credentials & { firstName?: string | null; lastName?: string | null }>(
+      deps.schemas.register,
+      ctx.request.body,
+    );
+    const user = await createUser(deps.knex, {
+      email: input.email,
+      password: input.password,
+      firstName: input.firstName?.trim() || null,
+      lastName: input.lastName?.trim() || null,
+    });
+    if (!user) throw conflict('An account with this email already exists', 'EMAIL_TAKEN');
+    await startSession(ctx, user);
+    ctx.status = 201;
+    ctx.body = userToApi(user);
+  });
+
+  const login = async (ctx: Context): Promise<void> => {
+    const key = `login:${ctx.ip}`;
+    const before = await readFailures(deps.knex, key, windowMs);
+    rateLimitHeaders(ctx, before.failures, before.resetAt);
+    if (before.failures >= maxFailures) throw tooMany(ctx, before.resetAt);
+
+    const input = deps.validator.validate<Credentials>(deps.schemas.login, ctx.request.body);
+    const user = await findUserByEmail(deps.knex, input.email);
+    // Unknown email and wrong password take the same time and say the same thing.
+    const ok = await verifyPassword(input.password, user?.password_hash ?? (await dummyPasswordHash()));
+    if (!user || !ok) {
+      const after = await recordFailure(deps.knex, key, windowMs);
+      rateLimitHeaders(ctx, after.failures, after.resetAt);
+      throw unauthorized('Invalid email or password');
+    }
+    await startSession(ctx, user);
+    ctx.body = userToApi(user);
+  };
+  router.post('/api/auth/login', body, login);
+  router.post('/api/login', body, login);
+
+  const logout = async (ctx: Context): Promise<void> => {
+    ctx.session = null;
+    ctx.body = { message: 'Logged out' };
+  };
+  router.post('/api/auth/logout', logout);
+  router.get('/api/logout', logout);
+
+  router.get('/api/auth/user', requireUser, (ctx) => {
+    ctx.body = userToApi(ctx.state.user!);
+  });
+
+  return router;
+}

@@ -1,0 +1,93 @@
+import Router from '@koa/router';
+import { findCategoryBySlug } from '../../db/categories.js';
+import type { Knex } from '../../db/knex.js';
+import { findSession, listSessionMedia, listSessions, snapshotsForSessions } from '../../db/sessions.js';
+import { findSnapshotBySession } from '../../db/snapshots.js';
+import { notFound } from '../errors.js';
+import { jsonBody } from '../middleware/json-body.js';
+import { requireUser } from '../middleware/auth.js';
+import type { CreateSessionBody, Schemas, SessionBody } from '../schemas.js';
+import { mediaToApi, sessionEtag, sessionToApi } from '../serializers.js';
+import { createSession, deleteSession, patchSession, type SessionServiceDeps } from '../services/sessions.js';
+import type { Validator } from '../validation.js';
+import { parseId, parseIntParam, parseStringParam } from './params.js';
+
+export interface SessionRoutesDeps {
+  knex: Knex;
+  validator: Validator;
+  schemas: Schemas;
+  bodyLimitBytes: number;
+  defaultCaptionTheme: string;
+  /** Called after COMMIT with the outbox rows the transaction wrote. */
+  afterCommit: (outboxIds: number[]) => void;
+}
+
+export const SESSIONS_PAGE_SIZE = { default: 100, max: 100 };
+
+export function sessionRoutes(deps: SessionRoutesDeps): Router {
+  const router = new Router({ prefix: '/api/sessions' });
+  const service: SessionServiceDeps = { knex: deps.knex, defaultCaptionTheme: deps.defaultCaptionTheme };
+  const body = jsonBody(deps.bodyLimitBytes);
+
+  router.get('/', requireUser, async (ctx) => {
+    const page = parseIntParam(ctx.query.page, 'page', 1, 1, 1_000_000);
+    const pageSize = parseIntParam(ctx.query.pageSize, 'pageSize', SESSIONS_PAGE_SIZE.default, 1, SESSIONS_PAGE_SIZE.max);
+    let categoryId = ctx.query.categoryId === undefined ? undefined : parseId(parseStringParam(ctx.query.categoryId, 'categoryId'), 'categoryId');
+    const slug = parseStringParam(ctx.query.categorySlug, 'categorySlug', 64);
+    if (slug !== undefined) {
+      const category = await findCategoryBySlug(deps.knex, slug);
+      // An unknown slug matches nothing, like an unknown id.
+      if (!category || (categoryId !== undefined && category.id !== categoryId)) categoryId = -1;
+      else categoryId = category.id;
+    }
+    const { rows, total } = await listSessions(deps.knex, {
+      userId: ctx.state.user!.id,
+      ...(categoryId !== undefined ? { categoryId } : {}),
+      limit: pageSize,
+      offset: (page - 1) * pageSize,
+    });
+    const snapshots = await snapshotsForSessions(deps.knex, rows.map((r) => r.id));
+    ctx.set('X-Total-Count', String(total));
+    ctx.body = rows.map((r) => sessionToApi(r, snapshots.get(r.id)));
+  });
+
+  router.post('/', requireUser, body, async (ctx) => {
+    const input = deps.validator.validate<CreateSessionBody>(deps.schemas.createSession, ctx.request.body);
+    const result = await createSession(service, ctx.state.user!, input);
+    deps.afterCommit(result.outboxIds);
+    ctx.status = 201;
+    ctx.set('ETag', sessionEtag(result.session));
+    ctx.set('Location', `/api/sessions/${result.session.id}`);
+    ctx.body = sessionToApi(result.session, result.snapshot);
+  });
+
+  router.get('/:id', async (ctx) => {
+    const id = parseId(ctx.params.id, 'id');
+    const session = await findSession(deps.knex, id);
+    const user = ctx.state.user;
+    // Someone else's private session answers exactly like a missing one.
+    if (!session || (!session.is_public && session.user_id !== user?.id)) throw notFound(`Session ${id} not found`);
+    const [media, snapshot] = await Promise.all([listSessionMedia(deps.knex, id), findSnapshotBySession(deps.knex, id)]);
+    ctx.set('ETag', sessionEtag(session));
+    ctx.body = { session: sessionToApi(session, snapshot), media: media.map(mediaToApi) };
+  });
+
+  router.patch('/:id', requireUser, body, async (ctx) => {
+    const id = parseId(ctx.params.id, 'id');
+    const input = deps.validator.validate<SessionBody>(deps.schemas.patchSession, ctx.request.body);
+    const ifMatch = ctx.get('if-match') || undefined;
+    const result = await patchSession(service, ctx.state.user!, id, input, ifMatch);
+    deps.afterCommit(result.outboxIds);
+    ctx.set('ETag', sessionEtag(result.session));
+    ctx.body = sessionToApi(result.session, result.snapshot);
+  });
+
+  router.delete('/:id', requireUser, async (ctx) => {
+    const id = parseId(ctx.params.id, 'id');
+    const result = await deleteSession(service, ctx.state.user!, id);
+    deps.afterCommit(result.outboxIds);
+    ctx.status = 204;
+  });
+
+  return router;
+}

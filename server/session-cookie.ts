@@ -1,0 +1,82 @@
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type Koa from 'koa';
+import session from 'koa-session';
+import type { Config } from '../config.js';
+import { deleteHttpSession, readHttpSession, writeHttpSession } from '../db/http-sessions.js';
+import type { Knex } from '../db/knex.js';
+
+export const SESSION_COOKIE = 'connect.sid';
+
+/**
+ * The cookie value is `<id>.<signature>`: a 256-bit random id and its HMAC under the newest
+ * secret, in the one `connect.sid` cookie (express-session style; no second `.sig` cookie).
+ * Any configured secret verifies, so secrets rotate without logging everyone out. The store is keyed
+ * by the SHA-256 of the id, so the table holds nothing a client could replay.
+ */
+export class SessionIds {
+  constructor(private readonly secrets: string[]) {}
+
+  generate(): string {
+    const id = randomBytes(32).toString('base64url');
+    return `${id}.${this.sign(id, this.secrets[0]!)}`;
+  }
+
+  /** The id inside a well-formed, correctly signed cookie value; null otherwise. */
+  verify(value: string): string | null {
+    const dot = value.lastIndexOf('.');
+    if (dot <= 0 || value.length > 200) return null;
+    const id = value.slice(0, dot);
+    const given = Buffer.from(value.slice(dot + 1));
+    for (const secret of this.secrets) {
+      const expected = Buffer.from(this.sign(id, secret));
+      if (expected.length === given.length && timingSafeEqual(expected, given)) return id;
+    }
+    return null;
+  }
+
+  /** The store key of a cookie value. */
+  storeKey(value: string): string | null {
+    const id = this.verify(value);
+    return id === null ? null : createHash('sha256').update(id).digest('hex');
+  }
+
+  private sign(id: string, secret: string): string {
+    return createHmac('sha256', secret).update(id).digest('base64url');
+  }
+}
+
+/** koa-session with the Postgres store: logout revokes, and auth never depends on Redis. */
+export function sessionMiddleware(app: Koa, config: Config, knex: Knex): Koa.Middleware {
+  const ids = new SessionIds(config.sessionSecrets);
+  return session(
+    {
+      key: SESSION_COOKIE,
+      maxAge: config.sessionMaxAgeMs,
+      signed: false,
+      httpOnly: true,
+      sameSite: 'lax',
+      secure: config.nodeEnv === 'production',
+      renew: true,
+      genid: () => ids.generate(),
+      store: {
+        async get(key: string) {
+          const storeKey = ids.storeKey(key);
+          if (storeKey === null) return null;
+          const stored = await readHttpSession(knex, storeKey);
+          return stored?.data ?? null;
+        },
+        async set(key: string, data: Record<string, unknown>, maxAge: number) {
+          const storeKey = ids.storeKey(key);
+          if (storeKey === null) throw new Error('refusing to store a session under an unsigned key');
+          const userId = typeof data.userId === 'string' ? data.userId : null;
+          await writeHttpSession(knex, storeKey, data, userId, maxAge);
+        },
+        async destroy(key: string) {
+          const storeKey = ids.storeKey(key);
+          if (storeKey !== null) await deleteHttpSession(knex, storeKey);
+        },
+      },
+    },
+    app,
+  );
+}

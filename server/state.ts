@@ -1,0 +1,16 @@
+import type { Logger } from '../logger.js';
+import type { UserRow } from '../db/types.js';
+
+declare module 'koa' {
+  interface DefaultState {
+    requestId: string;
+    log: Logger;
+    user?: UserRow;
+  }
+  interface Request {
+    /** Set by the `jsonBody` middleware; unknown until validated. */
+    body?: unknown;
+  }
+}
+
+export {};

@@ -1,0 +1,69 @@
+import { randomBytes } from 'node:crypto';
+import type Koa from 'koa';
+import { pino } from 'pino';
+import supertest from 'supertest';
+import { loadConfig, type Config } from '../../config.js';
+import type { UserRow } from '../../db/types.js';
+import { createApp, type AppDeps } from '../../server/app.js';
+import { testDatabaseUrl, testKnex } from './database.js';
+
+/** Configuration as a test process sees it: the test database, a queue prefix of its own, quiet logs. */
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  return loadConfig({
+    ...process.env,
+    NODE_ENV: 'test',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    LOG_PRETTY: 'false',
+    DATABASE_URL: testDatabaseUrl(),
+    QUEUE_PREFIX: `srtest-${randomBytes(4).toString('hex')}`,
+    SESSION_SECRET: 'test-secret-a,test-secret-b',
+    ...overrides,
+  });
+}
+
+export interface TestApp {
+  app: Koa;
+  config: Config;
+  /** supertest bound to the app's callback (no port). */
+  http: () => supertest.Agent;
+}
+
+/** The real application against the test database. */
+export function createTestApp(options: { env?: Record<string, string>; deps?: Partial<AppDeps> } = {}): TestApp {
+  const config = testConfig(options.env);
+  const app = createApp({ config, knex: testKnex(), logger: pino({ level: config.logLevel }), ...options.deps });
+  const callback = app.callback();
+  return { app, config, http: () => supertest.agent(callback) };
+}
+
+export interface TestUser {
+  user: UserRow;
+  email: string;
+  password: string;
+  /** The `connect.sid=<value>` pair, as the reference client sends it. */
+  cookie: string;
+}
+
+/** Registers a fresh user through the API and returns its session cookie. */
+export async function registerUser(t: TestApp, fields: { firstName?: string } = {}): Promise<TestUser> {
+  const email = `user-${randomBytes(6).toString('hex')}@example.test`;
+  const password = 'correct horse battery staple';
+  const res = await t.http().post('/api/auth/register').send({ email, password, ...fields }).expect(201);
+  const cookie = sessionCookie(res.headers['set-cookie']);
+  const user = await testKnex()<UserRow>('users').where({ id: res.body.id }).first();
+  return { user: user!, email, password, cookie };
+}
+
+/** Extracts `connect.sid=<value>` from Set-Cookie headers. */
+export function sessionCookie(setCookie: string | string[] | undefined): string {
+  const all = Array.isArray(setCookie) ? setCookie : setCookie ? [setCookie] : [];
+  const found = all.map((c) => c.split(';')[0]!).filter((c) => c.startsWith('connect.sid=') && c !== 'connect.sid=');
+  const last = found[found.length - 1];
+  if (!last) throw new Error(`no connect.sid cookie in ${JSON.stringify(all)}`);
+  return last;
+}
+
+/** Makes a user an administrator directly in the database. */
+export async function promote(user: TestUser, role: 'admin' | 'super_admin' = 'admin'): Promise<void> {
+  await testKnex()('users').where({ id: user.user.id }).update({ role });
+}

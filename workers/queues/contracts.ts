@@ -1,0 +1,46 @@
+import type { OutboxJob } from '../../db/outbox.js';
+
+/** The queues and their jobs: the one contract the API, the relay and the workers share. */
+export const QUEUE_NAMES = ['media', 'thumbnails', 'snapshots'] as const;
+export type QueueName = (typeof QUEUE_NAMES)[number];
+
+export interface JobPayloads {
+  media: { sync: { sessionId: number } };
+  thumbnails: {
+    generate: { sessionId: number; generation: number };
+    /** Deletes every thumbnail blob of a deleted session. */
+    purge: { sessionId: number };
+  };
+  snapshots: {
+    create: { snapshotId: number; sessionId: number };
+    purge: { snapshotId: number };
+  };
+}
+
+export type JobName<Q extends QueueName> = keyof JobPayloads[Q] & string;
+export type JobPayload<Q extends QueueName, N extends JobName<Q>> = JobPayloads[Q][N];
+
+/** A job bound for the outbox, typed by queue and name. */
+export interface TypedOutboxJob<Q extends QueueName, N extends JobName<Q>> extends OutboxJob {
+  queue: Q;
+  name: N;
+  payload: JobPayload<Q, N> & Record<string, unknown>;
+}
+
+function job<Q extends QueueName, N extends JobName<Q>>(queue: Q, name: N, payload: JobPayload<Q, N>): TypedOutboxJob<Q, N> {
+  return { queue, name, payload: payload as JobPayload<Q, N> & Record<string, unknown> };
+}
+
+/** Builders for every job the platform runs. */
+export const jobs = {
+  syncMedia: (sessionId: number) => job('media', 'sync', { sessionId }),
+  generateThumbnail: (sessionId: number, generation: number) => job('thumbnails', 'generate', { sessionId, generation }),
+  purgeThumbnails: (sessionId: number) => job('thumbnails', 'purge', { sessionId }),
+  createSnapshot: (snapshotId: number, sessionId: number) => job('snapshots', 'create', { snapshotId, sessionId }),
+  purgeSnapshot: (snapshotId: number) => job('snapshots', 'purge', { snapshotId }),
+};
+
+/** The BullMQ job id of an outbox row: a second dispatch of the same row is the same job. */
+export function outboxJobId(outboxId: number): string {
+  return `outbox-${outboxId}`;
+}
