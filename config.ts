@@ -27,6 +27,21 @@ export interface Config {
   captionThemes: string[];
   loginRateLimit: { maxFailures: number; windowMs: number };
   bodyLimitBytes: number;
+  /** Largest input image sharp will decode (width × height), against decompression bombs. */
+  mediaMaxPixels: number;
+  jobs: {
+    /** First retry delay of a failed job; doubles each attempt. */
+    backoffMs: number;
+    /** Parallel media copies inside one snapshot job. */
+    snapshotCopyParallelism: number;
+  };
+  outbox: {
+    pollIntervalMs: number;
+    maxBackoffMs: number;
+    batchSize: number;
+  };
+  /** How long SIGTERM waits for in-flight requests and jobs before giving up on them. */
+  shutdownGraceMs: number;
 }
 
 /** A configuration problem; the message names the variable. */
@@ -172,6 +187,17 @@ export function loadConfig(env: Env = process.env): Config {
       windowMs: int(env, 'LOGIN_WINDOW_SECONDS', 15 * 60, 1, 24 * 3600) * 1000,
     },
     bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 100 * 1024, 1024, 10 * 1024 * 1024),
+    mediaMaxPixels: int(env, 'MEDIA_MAX_PIXELS', 40_000_000, 1, 1_000_000_000),
+    jobs: {
+      backoffMs: int(env, 'JOB_BACKOFF_MS', 2_000, 1, 3_600_000),
+      snapshotCopyParallelism: int(env, 'SNAPSHOT_COPY_PARALLELISM', 4, 1, 64),
+    },
+    outbox: {
+      pollIntervalMs: int(env, 'OUTBOX_POLL_INTERVAL_MS', 5_000, 10, 3_600_000),
+      maxBackoffMs: int(env, 'OUTBOX_MAX_BACKOFF_MS', 30_000, 10, 3_600_000),
+      batchSize: int(env, 'OUTBOX_BATCH_SIZE', 200, 1, 10_000),
+    },
+    shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 25_000, 0, 600_000),
   };
 }
 

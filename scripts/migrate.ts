@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.js';
+import { ensureDatabase } from '../db/database.js';
 import { createKnex } from '../db/knex.js';
 import { migrateLatest } from '../db/migrate.js';
 import { seedDemoUser } from '../db/seeds/demo-user.js';
@@ -7,7 +8,7 @@ import { coerceError } from '../logger.js';
 
 const HELP = `Usage: npm run migrate [-- --rollback]
 
-Applies every pending migration and seeds the categories (and, in development, a demo user).
+Creates the database if it does not exist, applies every pending migration and seeds the categories (and, in development, a demo user).
   --rollback   undo the last batch of migrations instead
   --help       show this help
 Reads DATABASE_URL (and NODE_ENV) like every Showrunner process.`;
@@ -19,6 +20,7 @@ async function main(): Promise<void> {
     return;
   }
   const config = loadConfig();
+  if (await ensureDatabase(config.databaseUrl)) console.log(`created database ${new URL(config.databaseUrl).pathname.slice(1)}`);
   const knex = createKnex({ databaseUrl: config.databaseUrl, poolMax: 2, applicationName: 'showrunner-migrate' });
   try {
     if (values.rollback) {

@@ -7,6 +7,7 @@ import { loadUser } from './middleware/auth.js';
 import { errorHandler } from './middleware/error-handler.js';
 import { requestLog } from './middleware/request-log.js';
 import { authRoutes } from './routes/auth.js';
+import { communityRoutes } from './routes/community.js';
 import { metaRoutes } from './routes/meta.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { buildSchemas } from './schemas.js';
@@ -37,6 +38,7 @@ export function createApp(deps: AppDeps): Koa {
   const routers = [
     metaRoutes({ knex, schemas }),
     authRoutes({ knex, config, validator, schemas }),
+    communityRoutes({ knex }),
     sessionRoutes({
       knex,
       validator,

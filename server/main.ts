@@ -3,15 +3,20 @@ import { describeConfig, loadConfig, type Config } from '../config.js';
 import { createKnex } from '../db/knex.js';
 import { assertMigrationsCurrent } from '../db/migrate.js';
 import { coerceError, createLogger } from '../logger.js';
-import { createApp } from './app.js';
 import { exitOnStartupError, onShutdownSignal } from '../scripts/lib/process.js';
+import { OutboxDispatcher } from '../workers/outbox/dispatcher.js';
+import { FastDispatch } from '../workers/outbox/fast-path.js';
+import { JobProducer } from '../workers/queues/producer.js';
+import { createApp } from './app.js';
 
 async function main(config: Config): Promise<void> {
   const logger = createLogger(config, 'web');
   const knex = createKnex({ databaseUrl: config.databaseUrl, applicationName: 'showrunner-web' });
   await assertMigrationsCurrent(knex);
 
-  const app = createApp({ config, knex, logger });
+  const producer = new JobProducer({ redisUrl: config.redisUrl, queuePrefix: config.queuePrefix, backoffMs: config.jobs.backoffMs }, 'showrunner-web');
+  const fast = new FastDispatch(new OutboxDispatcher(knex, producer, logger, { maxBackoffMs: config.outbox.maxBackoffMs }), logger);
+  const app = createApp({ config, knex, logger, afterCommit: (ids) => fast.submit(ids) });
   const server = http.createServer(app.callback());
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
@@ -27,6 +32,8 @@ async function main(config: Config): Promise<void> {
       server.close(() => resolve());
       server.closeIdleConnections();
     });
+    await fast.drain();
+    await producer.close();
     await knex.destroy();
   });
 }

@@ -5,6 +5,7 @@ import supertest from 'supertest';
 import { loadConfig, type Config } from '../../config.js';
 import type { UserRow } from '../../db/types.js';
 import { createApp, type AppDeps } from '../../server/app.js';
+import type { Knex } from '../../db/knex.js';
 import { testDatabaseUrl, testKnex } from './database.js';
 
 /** Configuration as a test process sees it: the test database, a queue prefix of its own, quiet logs. */
@@ -15,6 +16,7 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     LOG_PRETTY: 'false',
     DATABASE_URL: testDatabaseUrl(),
+    // Never the developer's real prefix: a test's jobs must not reach a running worker.
     QUEUE_PREFIX: `srtest-${randomBytes(4).toString('hex')}`,
     SESSION_SECRET: 'test-secret-a,test-secret-b',
     ...overrides,
@@ -24,16 +26,18 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
 export interface TestApp {
   app: Koa;
   config: Config;
+  knex: Knex;
   /** supertest bound to the app's callback (no port). */
   http: () => supertest.Agent;
 }
 
 /** The real application against the test database. */
-export function createTestApp(options: { env?: Record<string, string>; deps?: Partial<AppDeps> } = {}): TestApp {
+export function createTestApp(options: { env?: Record<string, string>; deps?: Partial<AppDeps>; knex?: Knex } = {}): TestApp {
   const config = testConfig(options.env);
-  const app = createApp({ config, knex: testKnex(), logger: pino({ level: config.logLevel }), ...options.deps });
+  const knex = options.knex ?? testKnex();
+  const app = createApp({ config, knex, logger: pino({ level: config.logLevel }), ...options.deps });
   const callback = app.callback();
-  return { app, config, http: () => supertest.agent(callback) };
+  return { app, config, knex, http: () => supertest.agent(callback) };
 }
 
 export interface TestUser {
@@ -50,7 +54,7 @@ export async function registerUser(t: TestApp, fields: { firstName?: string } = 
   const password = 'correct horse battery staple';
   const res = await t.http().post('/api/auth/register').send({ email, password, ...fields }).expect(201);
   const cookie = sessionCookie(res.headers['set-cookie']);
-  const user = await testKnex()<UserRow>('users').where({ id: res.body.id }).first();
+  const user = await t.knex<UserRow>('users').where({ id: res.body.id }).first();
   return { user: user!, email, password, cookie };
 }
 
@@ -64,6 +68,6 @@ export function sessionCookie(setCookie: string | string[] | undefined): string 
 }
 
 /** Makes a user an administrator directly in the database. */
-export async function promote(user: TestUser, role: 'admin' | 'super_admin' = 'admin'): Promise<void> {
-  await testKnex()('users').where({ id: user.user.id }).update({ role });
+export async function promote(t: TestApp, user: TestUser, role: 'admin' | 'super_admin' = 'admin'): Promise<void> {
+  await t.knex('users').where({ id: user.user.id }).update({ role });
 }

@@ -1,4 +1,5 @@
-import pg from 'pg';
+import { randomBytes } from 'node:crypto';
+import { dropDatabase, ensureDatabase } from '../../db/database.js';
 import { createKnex, type Knex } from '../../db/knex.js';
 import { migrateLatest } from '../../db/migrate.js';
 
@@ -7,33 +8,51 @@ function baseUrl(): URL {
   return new URL(process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/showrunner');
 }
 
-/** The dedicated test database: `<name>_test` unless TEST_DATABASE_URL names one. */
-export function testDatabaseUrl(): string {
+function withName(name: string): string {
   const url = baseUrl();
-  if (!process.env.TEST_DATABASE_URL) url.pathname = `/${url.pathname.replace(/^\//, '') || 'showrunner'}_test`;
+  url.pathname = `/${name}`;
   return url.toString();
 }
 
-/** Creates the test database afresh (dropping a leftover one) and applies every migration. */
+/** The base name of this run's databases: TEST_DATABASE_URL's name, else `<DATABASE_URL's name>_test`. */
+function baseName(): string {
+  const name = decodeURIComponent(baseUrl().pathname.replace(/^\//, '')) || 'showrunner';
+  return process.env.TEST_DATABASE_URL ? name : `${name}_test`;
+}
+
+const templateName = (): string => `${baseName()}_template`;
+
+/** The dedicated test database most suites share. */
+export function testDatabaseUrl(): string {
+  return withName(baseName());
+}
+
+/**
+ * Migrates a template database once per run and clones the shared test database from it.
+ * Suites that need a database of their own (job stacks, whose relays would otherwise pick up each
+ * other's outbox rows) clone the template too.
+ */
 export async function prepareTestDatabase(): Promise<void> {
-  const target = new URL(testDatabaseUrl());
-  const name = decodeURIComponent(target.pathname.slice(1));
-  const admin = new URL(target);
-  admin.pathname = '/postgres';
-  const client = new pg.Client({ connectionString: admin.toString() });
-  await client.connect();
-  try {
-    await client.query(`DROP DATABASE IF EXISTS "${name.replace(/"/g, '""')}" WITH (FORCE)`);
-    await client.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`);
-  } finally {
-    await client.end();
-  }
-  const knex = createKnex({ databaseUrl: target.toString(), poolMax: 2 });
+  const template = withName(templateName());
+  await ensureDatabase(template, { recreate: true });
+  const knex = createKnex({ databaseUrl: template, poolMax: 1 });
   try {
     await migrateLatest(knex);
   } finally {
     await knex.destroy();
   }
+  await ensureDatabase(testDatabaseUrl(), { recreate: true, template: templateName() });
+}
+
+/** A fresh, migrated database of its own; drop it with {@link dropTestDatabase}. */
+export async function cloneTestDatabase(): Promise<string> {
+  const url = withName(`${baseName()}_${randomBytes(4).toString('hex')}`);
+  await ensureDatabase(url, { template: templateName() });
+  return url;
+}
+
+export async function dropTestDatabase(url: string): Promise<void> {
+  await dropDatabase(url);
 }
 
 let shared: Knex | undefined;

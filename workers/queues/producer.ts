@@ -1,0 +1,76 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { QUEUE_NAMES, type QueueName } from './contracts.js';
+import { createRedis } from './connection.js';
+import { jobOptions, type JobOptionsConfig } from './options.js';
+
+export interface ProducerConfig extends JobOptionsConfig {
+  redisUrl: string;
+  /** Hash-tagged BullMQ prefix from config (`{showrunner}`). */
+  queuePrefix: string;
+}
+
+export interface JobToAdd {
+  queue: QueueName;
+  name: string;
+  data: Record<string, unknown>;
+  jobId: string;
+}
+
+/** The queues as a producer sees them, over one fail-fast Redis connection. */
+export class JobProducer {
+  readonly redis: Redis;
+  readonly queues: Record<QueueName, Queue>;
+
+  constructor(
+    private readonly config: ProducerConfig,
+    connectionName = 'showrunner-producer',
+  ) {
+    this.redis = createRedis(config.redisUrl, 'producer', connectionName);
+    const entries = QUEUE_NAMES.map((name) => [
+      name,
+      new Queue(name, {
+        connection: this.redis,
+        prefix: config.queuePrefix,
+        defaultJobOptions: jobOptions(name, config),
+      }),
+    ]);
+    this.queues = Object.fromEntries(entries) as Record<QueueName, Queue>;
+    // Errors surface through the rejected add; the event alone must not crash the process.
+    for (const queue of Object.values(this.queues)) queue.on('error', () => undefined);
+  }
+
+  /** False while Redis is unreachable: dispatchers then leave rows to a later pass instead of waiting. */
+  isReady(): boolean {
+    return this.redis.status === 'ready';
+  }
+
+  /**
+   * Adds jobs grouped per queue with one round trip each; a job id already known to BullMQ is ignored.
+   * Rejects within `timeoutMs`: while Redis is unreachable BullMQ would otherwise wait for it.
+   */
+  async addAll(jobs: JobToAdd[], timeoutMs = 3_000): Promise<void> {
+    const byQueue = new Map<QueueName, JobToAdd[]>();
+    for (const job of jobs) byQueue.set(job.queue, [...(byQueue.get(job.queue) ?? []), job]);
+    const work = (async () => {
+      for (const [queue, list] of byQueue) {
+        await this.queues[queue].addBulk(list.map((j) => ({ name: j.name, data: j.data, opts: { jobId: j.jobId } })));
+      }
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`Redis did not accept the jobs within ${timeoutMs} ms (status: ${this.redis.status})`)), timeoutMs);
+    });
+    work.catch(() => undefined);
+    try {
+      await Promise.race([work, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled(Object.values(this.queues).map((q) => q.close()));
+    this.redis.disconnect();
+  }
+}
