@@ -42,6 +42,10 @@ export interface Config {
   };
   /** How long SIGTERM waits for in-flight requests and jobs before giving up on them. */
   shutdownGraceMs: number;
+  /** bull-board without retry/promote/clean/remove. */
+  dashboardReadOnly: boolean;
+  /** Port of a worker process's own /metrics (0: none). */
+  workerMetricsPort: number;
 }
 
 /** A configuration problem; the message names the variable. */
@@ -198,6 +202,8 @@ export function loadConfig(env: Env = process.env): Config {
       batchSize: int(env, 'OUTBOX_BATCH_SIZE', 200, 1, 10_000),
     },
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 25_000, 0, 600_000),
+    dashboardReadOnly: bool(env, 'DASHBOARD_READ_ONLY', false),
+    workerMetricsPort: int(env, 'WORKER_METRICS_PORT', 0, 0, 65535),
   };
 }
 

@@ -1,0 +1,118 @@
+import { randomBytes } from 'node:crypto';
+import { pino } from 'pino';
+import type { Config } from '../../config.js';
+import { OutboxDispatcher } from '../../workers/outbox/dispatcher.js';
+import { FastDispatch } from '../../workers/outbox/fast-path.js';
+import type { ProcessorDeps } from '../../workers/processors/deps.js';
+import type { QueueName } from '../../workers/queues/contracts.js';
+import { JobProducer } from '../../workers/queues/producer.js';
+import { BlobStore } from '../../workers/storage/blob-storage.js';
+import { startAzurite, type AzuriteHandle } from '../../scripts/lib/azurite.js';
+import { createTestApp, testConfig, type TestApp } from './app.js';
+import { createKnex, type Knex } from '../../db/knex.js';
+import { cloneTestDatabase, dropTestDatabase } from './database.js';
+import { startFixtureServer, type FixtureServer } from './fixture-server.js';
+import { startWorkerProcess, type WorkerProcess } from './worker-process.js';
+
+export interface JobStackOptions {
+  /** Redis for this stack (default: REDIS_URL or the local one). */
+  redisUrl?: string;
+  /** Extra environment for the web app and the workers. */
+  env?: Record<string, string>;
+  /** Dispatch outbox rows right after COMMIT, as the web process does (default true). */
+  fastPath?: boolean;
+}
+
+/**
+ * Everything a job test needs, all real: the app (with the after-COMMIT fast path), an Azurite of its
+ * own, a local Reddit/media server, a Redis key prefix of its own, and worker processes on demand.
+ */
+export interface JobStack {
+  t: TestApp;
+  /** This stack's own database (a clone of the migrated template). */
+  knex: Knex;
+  config: Config;
+  env: Record<string, string>;
+  fixture: FixtureServer;
+  azurite: AzuriteHandle;
+  blobs: BlobStore;
+  producer: JobProducer;
+  fast: FastDispatch;
+  /** Processor dependencies, for calling processors directly from a test. */
+  deps: ProcessorDeps;
+  workers: WorkerProcess[];
+  startWorker(env?: Record<string, string>): Promise<WorkerProcess>;
+  /** The state and result of the job an outbox row became. */
+  job(queue: QueueName, outboxId: number): Promise<{ state: string; returnvalue: unknown; failedReason?: string; attemptsMade: number } | undefined>;
+  close(): Promise<void>;
+}
+
+export async function startJobStack(options: JobStackOptions = {}): Promise<JobStack> {
+  const [azurite, fixture, databaseUrl] = await Promise.all([startAzurite({ silent: true }), startFixtureServer(), cloneTestDatabase()]);
+  const knex = createKnex({ databaseUrl, poolMax: 10, applicationName: 'showrunner-test-stack' });
+  const env: Record<string, string> = {
+    NODE_ENV: 'test',
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: options.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    QUEUE_PREFIX: `srtest-${randomBytes(5).toString('hex')}`,
+    AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString,
+    REDDIT_BASE_URL: fixture.baseUrl,
+    MEDIA_ALLOW_PRIVATE_HOSTS: 'true',
+    SESSION_SECRET: 'test-secret-a,test-secret-b',
+    JOB_BACKOFF_MS: '100',
+    OUTBOX_POLL_INTERVAL_MS: '250',
+    OUTBOX_MAX_BACKOFF_MS: '500',
+    WORKER_CONCURRENCY: '4',
+    SHUTDOWN_GRACE_MS: '10000',
+    ...options.env,
+  };
+  const config = testConfig(env);
+  const logger = pino({ level: config.logLevel });
+  const blobs = BlobStore.fromConnectionString(config.azureStorageConnectionString, config.blobContainers);
+  await blobs.ensureContainers();
+  const producer = new JobProducer({ redisUrl: config.redisUrl, queuePrefix: config.queuePrefix, backoffMs: config.jobs.backoffMs }, 'showrunner-test');
+  const fast = new FastDispatch(new OutboxDispatcher(knex, producer, logger, { maxBackoffMs: config.outbox.maxBackoffMs }), logger);
+  const t = createTestApp({ env, knex, deps: options.fastPath === false ? {} : { afterCommit: (ids) => fast.submit(ids) } });
+  const workers: WorkerProcess[] = [];
+
+  return {
+    t,
+    knex,
+    config,
+    env,
+    fixture,
+    azurite,
+    blobs,
+    producer,
+    fast,
+    deps: { knex, blobs, config, logger },
+    workers,
+    async startWorker(extra = {}) {
+      const w = await startWorkerProcess({ ...env, ...extra });
+      workers.push(w);
+      return w;
+    },
+    async job(queue, outboxId) {
+      const job = await producer.queues[queue].getJob(`outbox-${outboxId}`);
+      if (!job) return undefined;
+      return {
+        state: await job.getState(),
+        returnvalue: job.returnvalue,
+        ...(job.failedReason ? { failedReason: job.failedReason } : {}),
+        attemptsMade: job.attemptsMade,
+      };
+    },
+    async close() {
+      await Promise.all(workers.map((w) => w.stop()));
+      await fast.drain();
+      // Leave nothing of this stack's prefix behind in Redis.
+      if (producer.isReady()) {
+        for (const q of Object.values(producer.queues)) await q.obliterate({ force: true }).catch(() => undefined);
+      }
+      await producer.close();
+      await Promise.all([azurite.stop(), fixture.close()]);
+      await knex.destroy();
+      await dropTestDatabase(databaseUrl);
+    },
+  };
+}

@@ -1,0 +1,286 @@
+import { createHash } from 'node:crypto';
+import type http from 'node:http';
+import { expect } from 'chai';
+import { DownloadError, nonPublicAddressKind, safeDownload, safeFetchJson, type SafeFetchOptions } from '../workers/lib/safe-fetch.js';
+import { startFixtureServer, type FixtureServer } from './helpers/fixture-server.js';
+import { freePort } from './helpers/redis-server.js';
+
+const isImage = (type: string): boolean => type.startsWith('image/');
+
+/** The DownloadError a download fails with (and a test failure if it succeeds or throws something else). */
+async function failure(promise: Promise<unknown>): Promise<DownloadError> {
+  try {
+    await promise;
+  } catch (e) {
+    if (e instanceof DownloadError) return e;
+    throw new Error(`expected a DownloadError, got ${String(e)}`);
+  }
+  throw new Error('expected the download to fail, it succeeded');
+}
+
+/** Writes `chunk` for as long as the client keeps reading, never ending the body. */
+function endless(res: http.ServerResponse, chunk: Buffer): void {
+  let open = true;
+  res.once('close', () => (open = false));
+  const pump = (): void => {
+    while (open && res.write(chunk));
+    if (open) res.once('drain', pump);
+  };
+  pump();
+}
+
+describe('safe-fetch', () => {
+  let fixture: FixtureServer;
+  const open: SafeFetchOptions = { allowPrivateHosts: true, maxBytes: 5 * 1024 * 1024 };
+
+  before(async () => {
+    fixture = await startFixtureServer();
+  });
+  after(async () => {
+    await fixture.close();
+  });
+
+  it('downloads an image with its type, size and sha256, asking for no compression', async () => {
+    const bytes = await fixture.image('/media/ok.png', { width: 200, height: 100, format: 'png' });
+    const got = await safeDownload(fixture.url('/media/ok.png'), { ...open, accept: isImage });
+    expect(got.url).to.equal(fixture.url('/media/ok.png'));
+    expect(got.contentType).to.equal('image/png');
+    expect(got.bytes).to.equal(bytes.length);
+    expect(got.body.equals(bytes)).to.equal(true);
+    expect(got.sha256).to.equal(createHash('sha256').update(bytes).digest('hex'));
+    expect(fixture.lastRequest('/media/ok.png')?.headers['accept-encoding']).to.equal('identity');
+  });
+
+  it('follows relative and absolute redirects and reports the final URL', async () => {
+    await fixture.image('/media/final.jpg');
+    fixture.route('/go/1', (_req, res) => void res.writeHead(302, { location: '/go/2' }).end());
+    fixture.route('/go/2', (_req, res) => void res.writeHead(301, { location: fixture.url('/media/final.jpg') }).end());
+    const got = await safeDownload(fixture.url('/go/1'), open);
+    expect(got.url).to.equal(fixture.url('/media/final.jpg'));
+    expect(got.contentType).to.equal('image/jpeg');
+  });
+
+  describe('private addresses', () => {
+    it('refuses the loopback fixture server itself when private hosts are not allowed, without connecting', async () => {
+      await fixture.image('/media/private.jpg');
+      const e = await failure(safeDownload(fixture.url('/media/private.jpg'), { ...open, allowPrivateHosts: false }));
+      expect(e.reason).to.equal('private_address');
+      expect(e.retryable).to.equal(false);
+      expect(e.message).to.equal(`${fixture.url('/media/private.jpg')} refused: resolves to a private address 127.0.0.1 (loopback)`);
+      expect(fixture.hits('/media/private.jpg')).to.equal(0);
+    });
+
+    it('checks every redirect target: to the metadata address, to localhost', async () => {
+      const trusted = { ...open, allowPrivateHosts: false, trustedOrigins: [fixture.baseUrl] };
+      fixture.route('/to/metadata', (_req, res) => void res.writeHead(302, { location: 'http://169.254.169.254/latest/meta-data/' }).end());
+      const { port } = new URL(fixture.baseUrl);
+      fixture.route('/to/localhost', (_req, res) => void res.writeHead(307, { location: `http://localhost:${port}/media/ok.png` }).end());
+      await fixture.image('/media/ok.png');
+      // The trusted origin itself is reachable, so the refusals below are about the redirect targets.
+      expect((await safeDownload(fixture.url('/media/ok.png'), trusted)).contentType).to.equal('image/png');
+
+      const metadata = await failure(safeDownload(fixture.url('/to/metadata'), trusted));
+      expect(metadata.reason).to.equal('private_address');
+      expect(metadata.retryable).to.equal(false);
+      expect(metadata.message).to.match(/^http:\/\/169\.254\.169\.254\/latest\/meta-data\/ refused: resolves to a private address 169\.254\.169\.254 \(link-local/);
+
+      const localhost = await failure(safeDownload(fixture.url('/to/localhost'), trusted));
+      expect(localhost.reason).to.equal('private_address');
+      expect(localhost.message).to.match(/private address (127\.0\.0\.1|::1) \(loopback\)/);
+    });
+
+    it('resolves a name once and connects to the checked address, refusing names with any private answer', async () => {
+      await fixture.image('/media/named.jpg');
+      const { port } = new URL(fixture.baseUrl);
+      const resolved: string[] = [];
+      const got = await safeDownload(`http://media.fixture.test:${port}/media/named.jpg`, {
+        ...open,
+        resolve: async (host) => (resolved.push(host), [{ address: '127.0.0.1', family: 4 }]),
+      });
+      expect(got.contentType).to.equal('image/jpeg');
+      expect(resolved).to.deep.equal(['media.fixture.test']);
+      expect(fixture.lastRequest('/media/named.jpg')?.headers.host).to.equal(`media.fixture.test:${port}`);
+
+      const mixed = await failure(
+        safeDownload('https://cdn.fixture.test/a.jpg', {
+          ...open,
+          allowPrivateHosts: false,
+          resolve: async () => [
+            { address: '93.184.216.34', family: 4 },
+            { address: '10.0.0.5', family: 4 },
+          ],
+        }),
+      );
+      expect(mixed.message).to.equal('https://cdn.fixture.test/a.jpg refused: resolves to a private address 10.0.0.5 (private)');
+    });
+
+    it('classifies addresses, IPv4-mapped IPv6 included', () => {
+      const blocked = [
+        '127.0.0.1', '127.255.0.9', '10.1.2.3', '172.16.0.1', '172.31.255.255', '192.168.1.1', '169.254.169.254',
+        '100.64.0.1', '100.127.255.255', '0.0.0.0', '224.0.0.1', '239.255.255.250', '255.255.255.255', '198.18.0.1',
+        '::1', '::', 'fc00::1', 'fd12:3456::1', 'fe80::1', 'fe80::1%eth0', 'ff02::1',
+        '::ffff:127.0.0.1', '::ffff:7f00:1', '::ffff:10.0.0.5', '::ffff:169.254.169.254', '64:ff9b::a00:5', '[::1]',
+      ];
+      for (const address of blocked) expect(nonPublicAddressKind(address), address).to.be.a('string');
+      const allowed = ['93.184.216.34', '8.8.8.8', '172.32.0.1', '100.128.0.1', '2606:4700::1111', '::ffff:93.184.216.34', '64:ff9b::5db8:d822'];
+      for (const address of allowed) expect(nonPublicAddressKind(address), address).to.equal(null);
+      expect(nonPublicAddressKind('::ffff:10.0.0.5')).to.match(/^private, as IPv6/);
+    });
+  });
+
+  describe('statuses', () => {
+    it('404 is final, with a message naming the URL', async () => {
+      fixture.route('/status/404', (_req, res) => void res.writeHead(404).end('nope'));
+      const e = await failure(safeDownload(fixture.url('/status/404'), open));
+      expect(e).to.include({ reason: 'http_status', status: 404, retryable: false, url: fixture.url('/status/404') });
+      expect(e.message).to.equal(`GET ${fixture.url('/status/404')} answered 404`);
+    });
+
+    it('503, 429 and 408 are worth retrying', async () => {
+      for (const status of [503, 429, 408]) {
+        fixture.route(`/status/${status}`, (_req, res) => void res.writeHead(status).end('later'));
+        const e = await failure(safeDownload(fixture.url(`/status/${status}`), open));
+        expect(e, String(status)).to.include({ reason: 'http_status', status, retryable: true });
+      }
+    });
+  });
+
+  describe('size', () => {
+    it('refuses a declared Content-Length over the limit before reading the body', async () => {
+      await fixture.image('/media/big.png', { format: 'png', bytes: 200_000 });
+      const e = await failure(safeDownload(fixture.url('/media/big.png'), { ...open, maxBytes: 100_000 }));
+      expect(e).to.include({ reason: 'too_large', retryable: false });
+      expect(e.message).to.equal(`GET ${fixture.url('/media/big.png')}: body exceeds MEDIA_MAX_BYTES (100000 bytes); Content-Length says 200000`);
+    });
+
+    it('stops reading a chunked body without Content-Length as soon as it passes the limit', async () => {
+      let closed: Promise<void> = Promise.resolve();
+      fixture.route('/media/endless.jpg', (_req, res) => {
+        closed = new Promise((resolve) => res.once('close', () => resolve()));
+        res.writeHead(200, { 'content-type': 'image/jpeg' });
+        endless(res, Buffer.alloc(16 * 1024, 7));
+      });
+      const e = await failure(safeDownload(fixture.url('/media/endless.jpg'), { ...open, maxBytes: 64 * 1024 }));
+      expect(e).to.include({ reason: 'too_large', retryable: false });
+      expect(e.message).to.match(/body exceeds MEDIA_MAX_BYTES \(65536 bytes\); aborted after \d+ bytes$/);
+      // The server sees the connection go away: we did not keep reading.
+      await closed;
+    });
+
+    it('accepts a body of exactly the limit', async () => {
+      fixture.route('/media/exact.bin', (_req, res) => void res.writeHead(200, { 'content-type': 'image/jpeg' }).end(Buffer.alloc(4096, 1)));
+      expect((await safeDownload(fixture.url('/media/exact.bin'), { ...open, maxBytes: 4096 })).bytes).to.equal(4096);
+    });
+  });
+
+  it('refuses a content type the caller does not accept', async () => {
+    fixture.route('/media/lying.jpg', (_req, res) => void res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end('<html>not an image</html>'));
+    const e = await failure(safeDownload(fixture.url('/media/lying.jpg'), { ...open, accept: isImage }));
+    expect(e).to.include({ reason: 'content_type', retryable: false });
+    expect(e.message).to.equal(`GET ${fixture.url('/media/lying.jpg')} answered with content type text/html, which is not accepted here`);
+  });
+
+  it('refuses a compressed body it did not ask for', async () => {
+    fixture.route('/media/gzipped.jpg', (_req, res) => void res.writeHead(200, { 'content-type': 'image/jpeg', 'content-encoding': 'gzip' }).end('xx'));
+    expect(await failure(safeDownload(fixture.url('/media/gzipped.jpg'), open))).to.include({ reason: 'content_type', retryable: false });
+  });
+
+  describe('URLs and redirects', () => {
+    it('fetches only http and https', async () => {
+      for (const url of ['file:///etc/passwd', 'ftp://example.com/a.jpg', 'not a url', 'gopher://x']) {
+        expect(await failure(safeDownload(url, open)), url).to.include({ reason: 'bad_url', retryable: false });
+      }
+      fixture.route('/to/file', (_req, res) => void res.writeHead(302, { location: 'file:///etc/passwd' }).end());
+      const e = await failure(safeDownload(fixture.url('/to/file'), open));
+      expect(e.reason).to.equal('bad_url');
+      expect(e.message).to.equal(`${fixture.url('/to/file')} redirected to file:///etc/passwd, refused: only http and https URLs are fetched`);
+    });
+
+    it('gives up after maxRedirects', async () => {
+      fixture.route('/loop', (_req, res) => void res.writeHead(302, { location: '/loop' }).end());
+      const e = await failure(safeDownload(fixture.url('/loop'), { ...open, maxRedirects: 3 }));
+      expect(e).to.include({ reason: 'too_many_redirects', retryable: false });
+      expect(e.message).to.equal(`GET ${fixture.url('/loop')} redirected more than 3 times (last: ${fixture.url('/loop')})`);
+      expect(fixture.hits('/loop')).to.equal(4);
+    });
+  });
+
+  describe('time and the network', () => {
+    it('an endless slow body hits the total timeout, which is worth retrying', async () => {
+      fixture.route('/media/slow.jpg', (_req, res) => {
+        res.writeHead(200, { 'content-type': 'image/jpeg' });
+        res.write(Buffer.from([0xff, 0xd8]));
+        const timer = setInterval(() => res.write(Buffer.from([0])), 20);
+        res.once('close', () => clearInterval(timer));
+      });
+      const started = Date.now();
+      const e = await failure(safeDownload(fixture.url('/media/slow.jpg'), { ...open, timeoutMs: 300 }));
+      expect(e).to.include({ reason: 'timeout', retryable: true });
+      expect(e.message).to.equal(`GET ${fixture.url('/media/slow.jpg')} did not finish within 300 ms`);
+      expect(Date.now() - started).to.be.below(3_000);
+    });
+
+    it('a server that never answers hits the total timeout too', async () => {
+      fixture.route('/silent', () => undefined);
+      const e = await failure(safeDownload(fixture.url('/silent'), { ...open, timeoutMs: 200 }));
+      expect(e).to.include({ reason: 'timeout', retryable: true });
+    });
+
+    it('a refused connection is a retryable network error', async () => {
+      const port = await freePort();
+      const e = await failure(safeDownload(`http://127.0.0.1:${port}/x.jpg`, open));
+      expect(e).to.include({ reason: 'network', retryable: true });
+      expect(e.message).to.match(new RegExp(`^GET http://127\\.0\\.0\\.1:${port}/x\\.jpg failed: .*ECONNREFUSED`));
+    });
+
+    it('a body cut short of its Content-Length is a retryable network error', async () => {
+      fixture.route('/media/truncated.jpg', (_req, res) => {
+        res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': 10_000 });
+        res.write(Buffer.alloc(100), () => res.destroy());
+      });
+      expect(await failure(safeDownload(fixture.url('/media/truncated.jpg'), open))).to.include({ reason: 'network', retryable: true });
+    });
+
+    it("the caller's signal aborts a download", async () => {
+      const controller = new AbortController();
+      fixture.route('/media/hang.jpg', (_req, res) => {
+        res.writeHead(200, { 'content-type': 'image/jpeg' });
+        res.write(Buffer.from([0xff, 0xd8]), () => controller.abort());
+      });
+      const e = await failure(safeDownload(fixture.url('/media/hang.jpg'), { ...open, signal: controller.signal }));
+      expect(e).to.include({ reason: 'aborted', retryable: true });
+    });
+  });
+
+  describe('safeFetchJson', () => {
+    it('parses a Reddit listing', async () => {
+      fixture.setListing(['pics', 'Gifs'], [
+        { id: 'a1', kind: 'image' },
+        { id: 'b2', kind: 'gif' },
+        { id: 'c3', kind: 'video', title: 'A video' },
+      ]);
+      type Listing = { kind: string; data: { children: { data: { id: string; subreddit: string; post_hint: string; media: unknown } }[] } };
+      const listing = await safeFetchJson<Listing>(fixture.url('/r/gifs+pics/hot.json?limit=100&raw_json=1'), open);
+      expect(listing.kind).to.equal('Listing');
+      expect(listing.data.children.map((c) => [c.data.id, c.data.subreddit, c.data.post_hint])).to.deep.equal([
+        ['a1', 'pics', 'image'],
+        ['b2', 'Gifs', 'image'],
+        ['c3', 'pics', 'hosted:video'],
+      ]);
+      expect(fixture.lastRequest('/r/gifs+pics/hot.json')?.headers.accept).to.equal('application/json');
+      // The listing's media are served without further setup.
+      const media = listing.data.children[2]!.data.media as { reddit_video: { fallback_url: string } };
+      expect((await safeDownload(media.reddit_video.fallback_url, open)).contentType).to.equal('video/mp4');
+      expect((await safeDownload(fixture.url('/media/b2.gif'), open)).contentType).to.equal('image/gif');
+    });
+
+    it('refuses HTML and fails on a body that is not JSON, neither retryable', async () => {
+      fixture.route('/html.json', (_req, res) => void res.writeHead(200, { 'content-type': 'text/html' }).end('<html></html>'));
+      expect(await failure(safeFetchJson(fixture.url('/html.json'), open))).to.include({ reason: 'content_type', retryable: false });
+      fixture.route('/broken.json', (_req, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end('{"kind": "List'));
+      const e = await failure(safeFetchJson(fixture.url('/broken.json'), open));
+      expect(e).to.include({ reason: 'bad_body', retryable: false });
+      expect(e.message).to.match(new RegExp(`^GET ${fixture.url('/broken.json').replace(/[.]/g, '\\.')} answered with invalid JSON: `));
+    });
+  });
+});

@@ -1,0 +1,78 @@
+import { describeConfig, loadConfig, type Config } from '../config.js';
+import { createKnex } from '../db/knex.js';
+import { assertMigrationsCurrent } from '../db/migrate.js';
+import { coerceError, createLogger } from '../logger.js';
+import { exitOnStartupError, onShutdownSignal } from '../scripts/lib/process.js';
+import { OutboxDispatcher } from './outbox/dispatcher.js';
+import { OutboxRelay } from './outbox/relay.js';
+import { JobProducer } from './queues/producer.js';
+import { WorkerMetrics } from './metrics.js';
+import { startWorkers } from './runtime.js';
+import { BlobStore } from './storage/blob-storage.js';
+
+/** Evicted keys are lost jobs: BullMQ needs `maxmemory-policy noeviction`. */
+async function checkEvictionPolicy(producer: JobProducer, logger: ReturnType<typeof createLogger>): Promise<void> {
+  try {
+    const reply = (await producer.redis.config('GET', 'maxmemory-policy')) as string[];
+    const policy = reply[1];
+    if (policy !== 'noeviction') {
+      logger.warn(
+        { policy },
+        `REDIS IS SET TO maxmemory-policy=${policy}: Redis may evict BullMQ keys and lose jobs. Set it to noeviction.`,
+      );
+    }
+  } catch (e) {
+    logger.warn({ err: coerceError(e) }, 'could not read Redis maxmemory-policy (CONFIG may be disabled); make sure it is noeviction');
+  }
+}
+
+async function main(config: Config): Promise<void> {
+  const logger = createLogger(config, 'worker');
+  const knex = createKnex({ databaseUrl: config.databaseUrl, applicationName: 'showrunner-worker', poolMax: config.workerConcurrency * 3 + 4 });
+  await assertMigrationsCurrent(knex);
+  const blobs = BlobStore.fromConnectionString(config.azureStorageConnectionString, config.blobContainers);
+  await blobs.ensureContainers();
+
+  const producer = new JobProducer({ redisUrl: config.redisUrl, queuePrefix: config.queuePrefix, backoffMs: config.jobs.backoffMs }, 'showrunner-relay');
+  await checkEvictionPolicy(producer, logger);
+  const dispatcher = new OutboxDispatcher(knex, producer, logger, { maxBackoffMs: config.outbox.maxBackoffMs });
+  const relay = new OutboxRelay(dispatcher, logger, {
+    databaseUrl: config.databaseUrl,
+    pollIntervalMs: config.outbox.pollIntervalMs,
+    batchSize: config.outbox.batchSize,
+  });
+  const metrics = new WorkerMetrics();
+  const workers = startWorkers({ knex, blobs, config, logger }, {
+    redisUrl: config.redisUrl,
+    queuePrefix: config.queuePrefix,
+    concurrency: config.workerConcurrency,
+    onJobFinished: (queue, outcome, ms) => metrics.record(queue, outcome, ms),
+  });
+  const metricsPort = config.workerMetricsPort > 0 ? await metrics.listen(config.workerMetricsPort) : null;
+  await relay.start();
+  logger.info({ concurrency: config.workerConcurrency, metricsPort, config: describeConfig(config) }, 'worker started');
+
+  onShutdownSignal(logger, async () => {
+    // Stop intake first; active jobs get the grace period, then are returned to their queues.
+    await relay.stop();
+    const graceful = workers.close(false);
+    const timedOut = await Promise.race([
+      graceful.then(() => false),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(true), config.shutdownGraceMs).unref()),
+    ]);
+    if (timedOut) {
+      logger.warn({ graceMs: config.shutdownGraceMs }, 'grace period over: returning unfinished jobs to their queues');
+      await workers.close(true);
+    }
+    await metrics.close();
+    await producer.close();
+    await knex.destroy();
+  });
+}
+
+try {
+  const config = loadConfig();
+  await main(config).catch((e: unknown) => exitOnStartupError(coerceError(e)));
+} catch (e) {
+  exitOnStartupError(coerceError(e));
+}

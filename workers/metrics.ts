@@ -1,0 +1,56 @@
+import http from 'node:http';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { QueueName } from './queues/contracts.js';
+
+/** A worker process's own metrics: its jobs and their durations, served on a small port. */
+export class WorkerMetrics {
+  readonly registry = new Registry();
+  private readonly finished: Counter<'queue' | 'outcome'>;
+  private readonly duration: Histogram<'queue' | 'outcome'>;
+  private server: http.Server | undefined;
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'showrunner_worker_' });
+    this.finished = new Counter({
+      name: 'showrunner_worker_jobs_total',
+      help: 'Jobs this worker process finished, by queue and outcome (a failed attempt counts as failed)',
+      labelNames: ['queue', 'outcome'],
+      registers: [this.registry],
+    });
+    this.duration = new Histogram({
+      name: 'showrunner_worker_job_duration_seconds',
+      help: 'Time from a job becoming active to it finishing, by queue and outcome',
+      labelNames: ['queue', 'outcome'],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+      registers: [this.registry],
+    });
+  }
+
+  record(queue: QueueName, outcome: 'completed' | 'failed', durationMs: number): void {
+    this.finished.inc({ queue, outcome });
+    this.duration.observe({ queue, outcome }, Math.max(0, durationMs) / 1000);
+  }
+
+  /** Serves `/metrics` on the port (0 picks a free one); resolves with the port. */
+  async listen(port: number, host = '0.0.0.0'): Promise<number> {
+    this.server = http.createServer((req, res) => {
+      if (req.url !== '/metrics') {
+        res.writeHead(404).end();
+        return;
+      }
+      this.registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text),
+        (e: Error) => res.writeHead(500).end(e.message),
+      );
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(port, host, resolve);
+    });
+    return (this.server.address() as { port: number }).port;
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+}

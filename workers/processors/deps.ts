@@ -1,0 +1,56 @@
+import { UnrecoverableError, type Job } from 'bullmq';
+import type { Config } from '../../config.js';
+import type { Knex } from '../../db/knex.js';
+import type { Logger } from '../../logger.js';
+import { coerceError } from '../../logger.js';
+import { DownloadError, type SafeFetchOptions } from '../lib/safe-fetch.js';
+import type { BlobStore } from '../storage/blob-storage.js';
+
+/** What every processor is given; `workers/main.ts` builds it once. */
+export interface ProcessorDeps {
+  knex: Knex;
+  blobs: BlobStore;
+  config: Config;
+  logger: Logger;
+}
+
+/** Download settings from config; `accept` narrows the content types per use. */
+export function fetchOptions(config: Config, accept?: (contentType: string) => boolean): SafeFetchOptions {
+  return {
+    allowPrivateHosts: config.mediaAllowPrivateHosts,
+    maxBytes: config.mediaMaxBytes,
+    ...(accept ? { accept } : {}),
+  };
+}
+
+export const isImage = (type: string): boolean => /^image\//i.test(type);
+export const isMedia = (type: string): boolean => /^(image|video)\//i.test(type);
+
+/** An error no retry can fix (a 404, a private address, a corrupt image): fail the job now. */
+export class PermanentError extends Error {
+  override name = 'PermanentError';
+}
+
+/**
+ * Decides whether BullMQ should retry: permanent failures become `UnrecoverableError`, which fails
+ * the job without burning its remaining attempts.
+ */
+export function classify(e: unknown): Error {
+  const error = coerceError(e);
+  if (error instanceof UnrecoverableError) return error;
+  if (error instanceof PermanentError || (error instanceof DownloadError && !error.retryable)) {
+    return new UnrecoverableError(error.message);
+  }
+  return error;
+}
+
+/** True when this run is the job's last chance (no retry will follow a failure). */
+export function isLastAttempt(job: Job, error: Error): boolean {
+  return error instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+}
+
+/** A logger carrying the job's id, queue and outbox row. */
+export function jobLogger(logger: Logger, job: Job): Logger {
+  const outboxId = job.id?.startsWith('outbox-') ? Number(job.id.slice('outbox-'.length)) : undefined;
+  return logger.child({ jobId: job.id, queue: job.queueName, jobName: job.name, outboxId });
+}

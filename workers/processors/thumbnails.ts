@@ -1,0 +1,97 @@
+import type { Job } from 'bullmq';
+import sharp from 'sharp';
+import type { SessionMediaRow, SessionRow } from '../../db/types.js';
+import type { JobPayload } from '../queues/contracts.js';
+import { safeDownload } from '../lib/safe-fetch.js';
+import { mediaAreCurrent, syncSessionMedia } from '../media/sync.js';
+import { fetchOptions, isImage, PermanentError, type ProcessorDeps } from './deps.js';
+
+export const THUMBNAIL_SIZE = { width: 640, height: 360 };
+
+export type ThumbnailResult =
+  | { status: 'generated'; url: string; blobName: string }
+  | { status: 'skipped'; reason: 'missing' | 'stale' | 'custom' | 'no-media' };
+
+/** Deterministic, so a rerun of the same generation overwrites instead of adding a blob. */
+export function thumbnailBlobName(sessionId: number, generation: number): string {
+  return `thumbnails/sessions/${sessionId}/${generation}.webp`;
+}
+
+/** Resizes to a 640×360 cover WebP; refuses inputs over the pixel limit and corrupt images. */
+export async function renderThumbnail(input: Buffer, maxPixels: number): Promise<Buffer> {
+  try {
+    return await sharp(input, { limitInputPixels: maxPixels, failOn: 'error' })
+      .rotate()
+      .resize(THUMBNAIL_SIZE.width, THUMBNAIL_SIZE.height, { fit: 'cover', position: 'attention' })
+      .webp({ quality: 80 })
+      .toBuffer();
+  } catch (e) {
+    throw new PermanentError(`image cannot be made into a thumbnail: ${(e as Error).message}`);
+  }
+}
+
+/** Picks the session's first image (a gif or video's still when there is no image). */
+function pickSource(media: SessionMediaRow[]): string | null {
+  const image = media.find((m) => m.type === 'image');
+  if (image) return image.media_url;
+  return media.find((m) => m.thumbnail)?.thumbnail ?? null;
+}
+
+/**
+ * thumbnails:generate. Writes the result only while the job's generation is still the session's and
+ * the user has not chosen a custom thumbnail since; otherwise it removes what it uploaded.
+ */
+export async function generateThumbnail(
+  deps: ProcessorDeps,
+  job: Pick<Job<JobPayload<'thumbnails', 'generate'>>, 'data'>,
+): Promise<ThumbnailResult> {
+  const { sessionId, generation } = job.data;
+  const load = () => deps.knex<SessionRow>('sessions').where({ id: sessionId }).first();
+  const staleness = (s: SessionRow | undefined): ThumbnailResult | null => {
+    if (!s) return { status: 'skipped', reason: 'missing' };
+    if (s.thumbnail_source === 'custom') return { status: 'skipped', reason: 'custom' };
+    if (s.thumbnail_generation !== generation) return { status: 'skipped', reason: 'stale' };
+    return null;
+  };
+
+  const session = await load();
+  const skip = staleness(session);
+  if (skip || !session) return skip ?? { status: 'skipped', reason: 'missing' };
+  if (!mediaAreCurrent(session)) {
+    await syncSessionMedia(deps, sessionId, false);
+    const after = staleness(await load());
+    if (after) return after;
+  }
+  const media = await deps.knex<SessionMediaRow>('session_media').where({ session_id: sessionId }).orderBy('order');
+  const source = pickSource(media);
+  if (!source) return { status: 'skipped', reason: 'no-media' };
+
+  const download = await safeDownload(source, fetchOptions(deps.config, isImage));
+  const webp = await renderThumbnail(download.body, deps.config.mediaMaxPixels);
+  const container = deps.blobs.containers.thumbnails;
+  const blobName = thumbnailBlobName(sessionId, generation);
+  const { url } = await deps.blobs.upload(container, blobName, webp, 'image/webp');
+
+  const updated = await deps.knex('sessions')
+    .where({ id: sessionId, thumbnail_generation: generation, thumbnail_source: 'auto' })
+    .update({ thumbnail: url });
+  if (updated === 0) {
+    await deps.blobs.deleteBlob(container, blobName);
+    return { status: 'skipped', reason: 'stale' };
+  }
+  // Older generations are no longer referenced by anything.
+  const prefix = `thumbnails/sessions/${sessionId}/`;
+  for (const blob of await deps.blobs.list(container, prefix)) {
+    if (blob.name !== blobName) await deps.blobs.deleteBlob(container, blob.name);
+  }
+  return { status: 'generated', url, blobName };
+}
+
+/** thumbnails:purge — every thumbnail blob of a deleted session. */
+export async function purgeThumbnails(
+  deps: ProcessorDeps,
+  job: Pick<Job<JobPayload<'thumbnails', 'purge'>>, 'data'>,
+): Promise<{ deleted: number }> {
+  const deleted = await deps.blobs.deletePrefix(deps.blobs.containers.thumbnails, `thumbnails/sessions/${job.data.sessionId}/`);
+  return { deleted };
+}

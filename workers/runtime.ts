@@ -1,0 +1,87 @@
+import { MetricsTime, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../logger.js';
+import { classify, jobLogger, type ProcessorDeps } from './processors/deps.js';
+import { syncMedia } from './processors/media.js';
+import { createSnapshot, purgeSnapshot } from './processors/snapshots.js';
+import { generateThumbnail, purgeThumbnails } from './processors/thumbnails.js';
+import type { JobPayload, QueueName } from './queues/contracts.js';
+import { createRedis } from './queues/connection.js';
+
+type Handler = (deps: ProcessorDeps, job: Job) => Promise<unknown>;
+
+/** Which function runs each job name of each queue. */
+const HANDLERS: Record<QueueName, Record<string, Handler>> = {
+  media: { sync: (d, j) => syncMedia(d, j as Job<JobPayload<'media', 'sync'>>) },
+  thumbnails: {
+    generate: (d, j) => generateThumbnail(d, j as Job<JobPayload<'thumbnails', 'generate'>>),
+    purge: (d, j) => purgeThumbnails(d, j as Job<JobPayload<'thumbnails', 'purge'>>),
+  },
+  snapshots: {
+    create: (d, j) => createSnapshot(d, j as Job<JobPayload<'snapshots', 'create'>>),
+    purge: (d, j) => purgeSnapshot(d, j as Job<JobPayload<'snapshots', 'purge'>>),
+  },
+};
+
+export interface WorkerSetOptions {
+  redisUrl: string;
+  queuePrefix: string;
+  concurrency: number;
+  /** Observers for metrics: called once per finished job. */
+  onJobFinished?: (queue: QueueName, outcome: 'completed' | 'failed', durationMs: number) => void;
+}
+
+export interface WorkerSet {
+  workers: Worker[];
+  /** Stops taking jobs and waits for the active ones (or, with force, returns them to the queue at once). */
+  close(force?: boolean): Promise<void>;
+}
+
+function processorFor(queue: QueueName, deps: ProcessorDeps, logger: Logger) {
+  return async (job: Job): Promise<unknown> => {
+    const log = jobLogger(logger, job);
+    const handler = HANDLERS[queue][job.name];
+    if (!handler) throw classify(new Error(`unknown job name "${job.name}" on queue ${queue}`));
+    log.info({ attempt: job.attemptsMade + 1, data: job.data }, 'job started');
+    try {
+      const result = await handler({ ...deps, logger: log }, job);
+      log.info({ result }, 'job completed');
+      return result;
+    } catch (e) {
+      const error = classify(e);
+      log.warn({ err: error, attempt: job.attemptsMade + 1, permanent: error.name === 'UnrecoverableError' }, 'job failed');
+      throw error;
+    }
+  };
+}
+
+/** One BullMQ Worker per queue, each on its own blocking connection. */
+export function startWorkers(deps: ProcessorDeps, options: WorkerSetOptions): WorkerSet {
+  const connections: Redis[] = [];
+  const queues: QueueName[] = ['media', 'thumbnails', 'snapshots'];
+  const workers = queues.map((queue) => {
+    const connection = createRedis(options.redisUrl, 'worker', `showrunner-worker-${queue}`);
+    connections.push(connection);
+    const worker = new Worker(queue, processorFor(queue, deps, deps.logger), {
+      connection,
+      prefix: options.queuePrefix,
+      concurrency: options.concurrency,
+      autorun: true,
+      // BullMQ's own per-minute counts in Redis: the web's /metrics reads job totals from them.
+      metrics: { maxDataPoints: MetricsTime.TWO_WEEKS },
+    });
+    worker.on('error', (err) => deps.logger.warn({ err, queue }, 'worker connection error'));
+    worker.on('completed', (job) => options.onJobFinished?.(queue, 'completed', (job.finishedOn ?? Date.now()) - (job.processedOn ?? Date.now())));
+    worker.on('failed', (job) => {
+      if (job) options.onJobFinished?.(queue, 'failed', (job.finishedOn ?? Date.now()) - (job.processedOn ?? Date.now()));
+    });
+    return worker;
+  });
+  return {
+    workers,
+    async close(force = false) {
+      await Promise.all(workers.map((w) => w.close(force)));
+      for (const c of connections) c.disconnect();
+    },
+  };
+}

@@ -1,0 +1,185 @@
+import { BlobServiceClient, isRestError, StorageRetryPolicyType, type ContainerClient } from '@azure/storage-blob';
+
+/** One blob as listed. */
+export interface BlobInfo {
+  name: string;
+  size: number;
+  contentType?: string;
+}
+
+/** How hard a storage call tries before the error reaches the job (which BullMQ then retries). */
+export interface BlobStoreOptions {
+  /** Attempts per operation, the first included (default 3). */
+  maxTries?: number;
+  /** Time allowed for one attempt (default 30000). */
+  tryTimeoutMs?: number;
+  /** First delay between attempts, doubling (default 500; capped by `maxRetryDelayMs`, default 5000). */
+  retryDelayMs?: number;
+  maxRetryDelayMs?: number;
+  /** Whole budget of {@link BlobStore.ping}, a single attempt (default 2000). */
+  pingTimeoutMs?: number;
+}
+
+/** A storage operation that failed; the message names the operation, container and blob. */
+export class BlobStorageError extends Error {
+  override name = 'BlobStorageError';
+  readonly statusCode?: number;
+  readonly code?: string;
+
+  constructor(operation: string, cause: unknown) {
+    const detail = describe(cause);
+    super(`blob storage: ${operation} failed: ${detail.text}`, { cause });
+    if (detail.statusCode !== undefined) this.statusCode = detail.statusCode;
+    if (detail.code !== undefined) this.code = detail.code;
+  }
+}
+
+function describe(e: unknown): { text: string; statusCode?: number; code?: string } {
+  if (isRestError(e)) {
+    const code = e.code ?? (e.details as { errorCode?: string } | undefined)?.errorCode;
+    // The SDK's message for a 4xx is often an XML blob or empty; status and code are the useful part.
+    const message = e.message.split('\n')[0]?.slice(0, 300) ?? '';
+    const text = [e.statusCode, code, message].filter((p) => p !== undefined && p !== '').join(' ');
+    return { text: text || 'unknown storage error', ...(e.statusCode !== undefined ? { statusCode: e.statusCode } : {}), ...(code ? { code } : {}) };
+  }
+  if (e instanceof Error) return { text: e.message };
+  return { text: String(e) };
+}
+
+/** Blob names are `/`-separated paths; each segment is escaped on its own, as the SDK does. */
+function escapeName(name: string): string {
+  return name.split('/').map(encodeURIComponent).join('/');
+}
+
+/**
+ * The application's view of Azure Blob Storage (Azurite in development and tests): two containers
+ * whose blobs are publicly readable, so a blob's URL is a durable link the API can hand out.
+ */
+export class BlobStore {
+  private constructor(
+    private readonly service: BlobServiceClient,
+    private readonly probe: BlobServiceClient,
+    readonly containers: { thumbnails: string; snapshots: string },
+    private readonly pingTimeoutMs: number,
+  ) {}
+
+  /** A store for the connection string's account (`AZURE_STORAGE_CONNECTION_STRING`). */
+  static fromConnectionString(
+    connectionString: string,
+    containers: { thumbnails: string; snapshots: string },
+    options: BlobStoreOptions = {},
+  ): BlobStore {
+    const service = BlobServiceClient.fromConnectionString(connectionString, {
+      retryOptions: {
+        retryPolicyType: StorageRetryPolicyType.EXPONENTIAL,
+        maxTries: options.maxTries ?? 3,
+        tryTimeoutInMs: options.tryTimeoutMs ?? 30_000,
+        retryDelayInMs: options.retryDelayMs ?? 500,
+        maxRetryDelayInMs: options.maxRetryDelayMs ?? 5_000,
+      },
+    });
+    const pingTimeoutMs = options.pingTimeoutMs ?? 2_000;
+    // Readiness wants a quick yes or no, not the SDK's retries.
+    const probe = BlobServiceClient.fromConnectionString(connectionString, {
+      retryOptions: { maxTries: 1, tryTimeoutInMs: pingTimeoutMs },
+    });
+    return new BlobStore(service, probe, { ...containers }, pingTimeoutMs);
+  }
+
+  private container(name: string): ContainerClient {
+    return this.service.getContainerClient(name);
+  }
+
+  private async run<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      throw new BlobStorageError(operation, e);
+    }
+  }
+
+  /**
+   * Creates both containers when missing, with anonymous read access to blobs (not to listings).
+   * Safe to run concurrently: a container created by someone else in between counts as done.
+   */
+  async ensureContainers(): Promise<void> {
+    const names = [...new Set([this.containers.thumbnails, this.containers.snapshots])];
+    await Promise.all(
+      names.map((name) =>
+        this.run(`create container ${name}`, async () => {
+          try {
+            await this.container(name).createIfNotExists({ access: 'blob' });
+          } catch (e) {
+            if (isRestError(e) && (e.code === 'PublicAccessNotPermitted' || (e.details as { errorCode?: string } | undefined)?.errorCode === 'PublicAccessNotPermitted')) {
+              throw new Error('the storage account forbids public blob access, which durable blob URLs need (allow it on the account)', { cause: e });
+            }
+            throw e;
+          }
+        }),
+      ),
+    );
+  }
+
+  /** Writes (or overwrites) a block blob; deterministic names make a rerun replace, not add. */
+  async upload(container: string, name: string, body: Buffer, contentType: string): Promise<{ url: string }> {
+    const blob = this.container(container).getBlockBlobClient(name);
+    await this.run(`upload ${container}/${name}`, () =>
+      blob.uploadData(body, { blobHTTPHeaders: { blobContentType: contentType } }),
+    );
+    return { url: this.url(container, name) };
+  }
+
+  /** The blob's durable public URL (it need not exist yet). `name` '' gives the container's URL with a trailing slash. */
+  url(container: string, name: string): string {
+    return `${this.container(container).url.replace(/\/+$/, '')}/${escapeName(name)}`;
+  }
+
+  /** Every blob whose name starts with `prefix`, in name order. */
+  async list(container: string, prefix: string): Promise<BlobInfo[]> {
+    return this.run(`list ${container}/${prefix}*`, async () => {
+      const found: BlobInfo[] = [];
+      for await (const item of this.container(container).listBlobsFlat({ prefix })) {
+        const contentType = item.properties.contentType;
+        found.push({ name: item.name, size: item.properties.contentLength ?? 0, ...(contentType ? { contentType } : {}) });
+      }
+      return found;
+    });
+  }
+
+  async download(container: string, name: string): Promise<Buffer> {
+    return this.run(`download ${container}/${name}`, () => this.container(container).getBlockBlobClient(name).downloadToBuffer());
+  }
+
+  async exists(container: string, name: string): Promise<boolean> {
+    return this.run(`check ${container}/${name}`, () => this.container(container).getBlockBlobClient(name).exists());
+  }
+
+  /** True when the blob existed; a missing blob is not an error (purges are retried). */
+  async deleteBlob(container: string, name: string): Promise<boolean> {
+    const result = await this.run(`delete ${container}/${name}`, () =>
+      this.container(container).getBlockBlobClient(name).deleteIfExists({ deleteSnapshots: 'include' }),
+    );
+    return result.succeeded;
+  }
+
+  /**
+   * Deletes every blob under `prefix` and returns how many it deleted (0 on a rerun). An empty
+   * prefix is refused: it would empty the whole container.
+   */
+  async deletePrefix(container: string, prefix: string): Promise<number> {
+    if (prefix === '') throw new BlobStorageError(`delete ${container}/*`, new Error('refusing to delete with an empty prefix (the whole container)'));
+    const names = (await this.list(container, prefix)).map((b) => b.name);
+    let deleted = 0;
+    const parallel = 8;
+    for (let i = 0; i < names.length; i += parallel) {
+      const results = await Promise.all(names.slice(i, i + parallel).map((name) => this.deleteBlob(container, name)));
+      deleted += results.filter(Boolean).length;
+    }
+    return deleted;
+  }
+
+  /** One quick request to the account (no retries); throws {@link BlobStorageError} when it does not answer. */
+  async ping(): Promise<void> {
+    await this.run('ping', () => this.probe.getProperties({ abortSignal: AbortSignal.timeout(this.pingTimeoutMs) }));
+  }
+}
