@@ -2,12 +2,18 @@ import Koa from 'koa';
 import type { Config } from '../config.js';
 import type { Knex } from '../db/knex.js';
 import type { Logger } from '../logger.js';
+import type { JobProducer } from '../workers/queues/producer.js';
+import type { BlobStore } from '../workers/storage/blob-storage.js';
 import './state.js';
+import { dashboard } from './dashboard.js';
+import { createWebMetrics } from './metrics.js';
 import { loadUser } from './middleware/auth.js';
 import { errorHandler } from './middleware/error-handler.js';
 import { requestLog } from './middleware/request-log.js';
+import { adminRoutes } from './routes/admin.js';
 import { authRoutes } from './routes/auth.js';
 import { communityRoutes } from './routes/community.js';
+import { healthRoutes } from './routes/health.js';
 import { metaRoutes } from './routes/meta.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { buildSchemas } from './schemas.js';
@@ -20,6 +26,10 @@ export interface AppDeps {
   logger: Logger;
   /** Receives the outbox rows each committed transaction wrote (the fast dispatch path). */
   afterCommit?: (outboxIds: number[]) => void;
+  /** The queues, for the dashboard, the admin API, readiness and metrics (absent: those report it). */
+  queues?: JobProducer;
+  /** Blob storage, for readiness. */
+  blobs?: BlobStore;
 }
 
 /** Builds the Koa application; `main.ts` (or a test) decides where it listens. */
@@ -29,13 +39,18 @@ export function createApp(deps: AppDeps): Koa {
   const schemas = buildSchemas(config.captionThemes);
   const validator = new Validator();
   const afterCommit = deps.afterCommit ?? (() => undefined);
+  const metrics = createWebMetrics({ knex, ...(deps.queues ? { queues: deps.queues } : {}) });
 
   app.use(requestLog(logger));
+  app.use(metrics.middleware);
   app.use(errorHandler());
   app.use(sessionMiddleware(app, config, knex));
   app.use(loadUser(knex));
+  if (deps.queues) for (const m of dashboard(deps.queues, { readOnly: config.dashboardReadOnly })) app.use(m);
 
   const routers = [
+    healthRoutes({ knex, registry: metrics.registry, ...(deps.queues ? { queues: deps.queues } : {}), ...(deps.blobs ? { blobs: deps.blobs } : {}) }),
+    adminRoutes({ knex, afterCommit, ...(deps.queues ? { queues: deps.queues } : {}) }),
     metaRoutes({ knex, schemas }),
     authRoutes({ knex, config, validator, schemas }),
     communityRoutes({ knex }),

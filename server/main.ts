@@ -7,6 +7,7 @@ import { exitOnStartupError, onShutdownSignal } from '../scripts/lib/process.js'
 import { OutboxDispatcher } from '../workers/outbox/dispatcher.js';
 import { FastDispatch } from '../workers/outbox/fast-path.js';
 import { JobProducer } from '../workers/queues/producer.js';
+import { BlobStore } from '../workers/storage/blob-storage.js';
 import { createApp } from './app.js';
 
 async function main(config: Config): Promise<void> {
@@ -16,7 +17,8 @@ async function main(config: Config): Promise<void> {
 
   const producer = new JobProducer({ redisUrl: config.redisUrl, queuePrefix: config.queuePrefix, backoffMs: config.jobs.backoffMs }, 'showrunner-web');
   const fast = new FastDispatch(new OutboxDispatcher(knex, producer, logger, { maxBackoffMs: config.outbox.maxBackoffMs }), logger);
-  const app = createApp({ config, knex, logger, afterCommit: (ids) => fast.submit(ids) });
+  const blobs = BlobStore.fromConnectionString(config.azureStorageConnectionString, config.blobContainers);
+  const app = createApp({ config, knex, logger, afterCommit: (ids) => fast.submit(ids), queues: producer, blobs });
   const server = http.createServer(app.callback());
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
@@ -27,11 +29,17 @@ async function main(config: Config): Promise<void> {
   logger.info({ port: typeof address === 'object' && address ? address.port : config.port, config: describeConfig(config) }, 'web listening');
 
   onShutdownSignal(logger, async () => {
-    // Stop accepting, let accepted requests finish, then close the pool.
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeIdleConnections();
-    });
+    // Stop accepting, let accepted requests finish (within the grace period), then close the pools.
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    const idle = setInterval(() => server.closeIdleConnections(), 100);
+    const grace = setTimeout(() => {
+      logger.warn({ graceMs: config.shutdownGraceMs }, 'grace period over: closing remaining connections');
+      server.closeAllConnections();
+    }, config.shutdownGraceMs);
+    await closed;
+    clearInterval(idle);
+    clearTimeout(grace);
     await fast.drain();
     await producer.close();
     await knex.destroy();

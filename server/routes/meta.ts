@@ -9,9 +9,6 @@ export function metaRoutes(deps: { knex: Knex; schemas: Schemas }): Router {
   const router = new Router();
   const openapi = buildOpenApi(deps.schemas);
 
-  router.get('/healthz', (ctx) => {
-    ctx.body = { status: 'ok' };
-  });
   router.get('/api/openapi.json', (ctx) => {
     ctx.body = openapi;
   });

@@ -1,0 +1,123 @@
+import Router from '@koa/router';
+import type { Knex } from '../../db/knex.js';
+import type { SnapshotRow, SnapshotStatus } from '../../db/types.js';
+import { outboxStatus, regenerateThumbnails, rerunSnapshots } from '../../workers/operations.js';
+import { QUEUE_NAMES, type QueueName } from '../../workers/queues/contracts.js';
+import type { JobProducer } from '../../workers/queues/producer.js';
+import { conflict, fieldError, notFound, serviceUnavailable } from '../errors.js';
+import { requireAdmin } from '../middleware/auth.js';
+import { parseId, parseIntParam, parseStringParam } from './params.js';
+
+const STATUSES: SnapshotStatus[] = ['pending', 'copying', 'ready', 'failed'];
+const JOB_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized'] as const;
+
+export interface AdminRoutesDeps {
+  knex: Knex;
+  queues?: JobProducer;
+  afterCommit: (outboxIds: number[]) => void;
+}
+
+function snapshotToAdmin(row: SnapshotRow) {
+  return {
+    id: row.id,
+    sessionId: row.session_id,
+    userId: row.user_id,
+    title: row.title,
+    status: row.status,
+    mediaCount: row.media_count,
+    copiedCount: row.copied_count,
+    bytesCopied: row.bytes_copied,
+    attempts: row.attempts,
+    lastError: row.last_error,
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+    readyAt: row.ready_at?.toISOString() ?? null,
+  };
+}
+
+/** `/api/admin/*`: what operators need to see and put right, without touching the database by hand. */
+export function adminRoutes(deps: AdminRoutesDeps): Router {
+  const router = new Router({ prefix: '/api/admin' });
+  router.use(requireAdmin);
+
+  const queues = (): JobProducer => {
+    if (!deps.queues) throw serviceUnavailable('Queues are not configured in this process');
+    return deps.queues;
+  };
+
+  router.get('/overview', async (ctx) => {
+    const [outbox, snapshotRows, queueCounts] = await Promise.all([
+      outboxStatus(deps.knex, 5),
+      deps.knex('community_snapshots').select('status').count<{ status: SnapshotStatus; count: number }[]>({ count: '*' }).groupBy('status'),
+      deps.queues
+        ? Promise.all(QUEUE_NAMES.map(async (name) => [name, await deps.queues!.queues[name].getJobCounts(...JOB_STATES)] as const)).catch(
+            (e: Error) => ({ error: `Redis unreachable: ${e.message}` }),
+          )
+        : Promise.resolve({ error: 'queues not configured' }),
+    ]);
+    const snapshots = Object.fromEntries(STATUSES.map((s) => [s, 0]));
+    for (const r of snapshotRows) snapshots[r.status] = Number(r.count);
+    ctx.body = {
+      queues: Array.isArray(queueCounts) ? Object.fromEntries(queueCounts) : queueCounts,
+      outbox: {
+        backlog: outbox.backlog,
+        oldestUndispatchedAt: outbox.oldestUndispatchedAt?.toISOString() ?? null,
+        oldestAgeSeconds: outbox.oldestAgeSeconds,
+        failing: outbox.failing,
+        recentErrors: outbox.recentErrors,
+      },
+      snapshots,
+    };
+  });
+
+  router.get('/snapshots', async (ctx) => {
+    const status = parseStringParam(ctx.query.status, 'status');
+    if (status !== undefined && !STATUSES.includes(status as SnapshotStatus)) {
+      throw fieldError('status', `must be one of: ${STATUSES.join(', ')}`);
+    }
+    const page = parseIntParam(ctx.query.page, 'page', 1, 1, 1_000_000);
+    const pageSize = parseIntParam(ctx.query.pageSize, 'pageSize', 50, 1, 200);
+    const base = deps.knex<SnapshotRow>('community_snapshots');
+    if (status) base.where({ status: status as SnapshotStatus });
+    const [rows, count] = await Promise.all([
+      base.clone().orderBy('id', 'desc').limit(pageSize).offset((page - 1) * pageSize),
+      base.clone().count<{ count: number }[]>({ count: '*' }).first(),
+    ]);
+    const total = Number(count?.count ?? 0);
+    ctx.body = { items: (rows as SnapshotRow[]).map(snapshotToAdmin), total, page, pageSize, totalPages: Math.ceil(total / pageSize) };
+  });
+
+  router.post('/snapshots/:id/rerun', async (ctx) => {
+    const id = parseId(ctx.params.id, 'id');
+    const [rerun] = await rerunSnapshots(deps.knex, [id]);
+    if (!rerun) throw notFound(`Snapshot ${id} not found`);
+    deps.afterCommit([rerun.outboxId]);
+    ctx.status = 202;
+    ctx.body = { snapshotId: id, outboxId: rerun.outboxId, jobId: `outbox-${rerun.outboxId}` };
+  });
+
+  router.post('/sessions/:id/thumbnail', async (ctx) => {
+    const id = parseId(ctx.params.id, 'id');
+    const session = await deps.knex('sessions').where({ id }).first('thumbnail_source');
+    if (!session) throw notFound(`Session ${id} not found`);
+    if (session.thumbnail_source === 'custom' && ctx.query.force !== 'true') {
+      throw conflict(`Session ${id} has a custom thumbnail chosen by its owner; add ?force=true to replace it`, 'CUSTOM_THUMBNAIL');
+    }
+    const [regen] = await regenerateThumbnails(deps.knex, [id]);
+    deps.afterCommit([regen!.outboxId]);
+    ctx.status = 202;
+    ctx.body = { sessionId: id, generation: regen!.generation, outboxId: regen!.outboxId, jobId: `outbox-${regen!.outboxId}` };
+  });
+
+  router.post('/queues/:queue/retry-failed', async (ctx) => {
+    const name = ctx.params.queue ?? '';
+    if (!(QUEUE_NAMES as readonly string[]).includes(name)) throw notFound(`No queue named "${name}"; queues: ${QUEUE_NAMES.join(', ')}`);
+    const queue = queues().queues[name as QueueName];
+    const failed = await queue.getJobCountByTypes('failed');
+    await queue.retryJobs({ state: 'failed', count: 1000 });
+    ctx.status = 202;
+    ctx.body = { queue: name, retried: failed };
+  });
+
+  return router;
+}

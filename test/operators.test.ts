@@ -1,0 +1,170 @@
+import { expect } from 'chai';
+import { promote, registerUser, type TestUser } from './helpers/app.js';
+import { createSession, outboxFor, patch, serveImages } from './helpers/flows.js';
+import { startJobStack, type JobStack } from './helpers/job-stack.js';
+import { startRedisServer, type RedisServer } from './helpers/redis-server.js';
+import { runScriptFile } from './helpers/script.js';
+import { waitFor } from './helpers/wait.js';
+import { createApp } from '../server/app.js';
+import { pino } from 'pino';
+import supertest from 'supertest';
+
+/** Parses Prometheus text into `name{labels}` → value. */
+function parseMetrics(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (-?[0-9.eE+-]+|NaN|\+Inf|-Inf)$/.exec(line);
+    if (!m) throw new Error(`not Prometheus text: ${line}`);
+    out.set(m[1]!, Number(m[2]));
+  }
+  return out;
+}
+
+describe('operators: admin API, health, metrics, scripts', function () {
+  this.timeout(90_000);
+  let redis: RedisServer;
+  let stack: JobStack;
+  let admin: TestUser;
+  let plain: TestUser;
+  let app: ReturnType<typeof supertest.agent>;
+
+  before(async () => {
+    redis = await startRedisServer();
+    stack = await startJobStack({ redisUrl: redis.url });
+    await stack.startWorker();
+    // The full web app, with queues and blob storage, as server/main.ts builds it.
+    const web = createApp({ config: stack.config, knex: stack.knex, logger: pino({ level: 'silent' }), afterCommit: (ids) => stack.fast.submit(ids), queues: stack.producer, blobs: stack.blobs });
+    app = supertest.agent(web.callback());
+    admin = await registerUser(stack.t, { firstName: 'Ops' });
+    await promote(stack.t, admin);
+    plain = await registerUser(stack.t);
+  });
+  after(async () => {
+    await stack?.close();
+    await redis?.stop();
+  });
+
+  it('admin routes: 401 anonymous, 403 for a user, overview for an admin', async () => {
+    await app.get('/api/admin/overview').expect(401);
+    await app.get('/api/admin/overview').set('Cookie', plain.cookie).expect(403);
+    const res = await app.get('/api/admin/overview').set('Cookie', admin.cookie).expect(200);
+    expect(res.body.queues).to.have.keys('media', 'thumbnails', 'snapshots');
+    expect(res.body.outbox).to.include.keys('backlog', 'oldestAgeSeconds');
+    expect(res.body.snapshots).to.include.keys('pending', 'copying', 'ready', 'failed');
+  });
+
+  it('/readyz names Redis while it is down, and is ready again once it is back', async () => {
+    const ok = await app.get('/readyz').expect(200);
+    expect(ok.body.checks).to.deep.include({ postgres: { ok: true }, redis: { ok: true }, blobStorage: { ok: true } });
+    await redis.stop();
+    try {
+      const down = await app.get('/readyz').expect(503);
+      expect(down.body.message).to.match(/redis/);
+      expect(down.body.checks.redis.ok).to.equal(false);
+      expect(down.body.checks.postgres.ok).to.equal(true);
+    } finally {
+      await redis.start();
+    }
+    await waitFor('readiness after Redis returns', async () => (await app.get('/readyz')).status === 200);
+  });
+
+  it('/metrics is Prometheus text and its completed-jobs counter rises by one for one job', async () => {
+    await waitFor('the worker to reconnect', async () => (await app.get('/readyz')).status === 200);
+    const read = async () => parseMetrics((await app.get('/metrics').expect(200)).text);
+    const before = await read();
+    const key = 'showrunner_jobs_completed_total{queue="media"}';
+    const start = before.get(key) ?? 0;
+    expect(before.has('showrunner_outbox_backlog')).to.equal(true);
+    const user = await registerUser(stack.t);
+    await serveImages(stack.fixture, 'metrics', 1);
+    const created = await createSession(stack.t, user, { title: 'M', subreddits: 'metrics', thumbnail: 'https://cdn.example.test/t.png' });
+    const row = (await outboxFor(stack.knex, created.id)).find((r) => r.queue === 'media')!;
+    await waitFor('the media job to complete', async () => (await stack.job('media', row.id))?.state === 'completed');
+    const after = await waitFor('the counter to move', async () => {
+      const m = await read();
+      return (m.get(key) ?? 0) > start ? m : undefined;
+    });
+    expect(after.get(key)).to.equal(start + 1);
+    expect([...after.keys()].some((k) => k.startsWith('showrunner_http_request_duration_seconds_count{'))).to.equal(true);
+  });
+
+  it('snapshots:rerun --status failed brings failed snapshots to ready; --dry-run changes nothing', async () => {
+    const user = await registerUser(stack.t);
+    const image = await stack.fixture.image('/media/later-src.jpg', { width: 600, height: 400, format: 'jpeg' });
+    let up = false;
+    stack.fixture.route('/media/later.jpg', (_req, res) => {
+      if (!up) return void res.writeHead(404).end();
+      res.writeHead(200, { 'content-type': 'image/jpeg' }).end(image);
+    });
+    stack.fixture.setListing(['later'], [{ id: 'later1', kind: 'image', path: '/media/later.jpg' }]);
+    const created = await createSession(stack.t, user, { title: 'Later', subreddits: 'later', thumbnail: 'https://cdn.example.test/t.png' });
+    await waitFor('media synced', async () => (await stack.knex('session_media').where({ session_id: created.id })).length === 1);
+    await patch(stack.t, user, created.id, { shareToCommunity: true });
+    const failed = await waitFor('the snapshot to fail', async () => {
+      const s = await stack.knex('community_snapshots').where({ session_id: created.id }).first();
+      return s?.status === 'failed' ? s : undefined;
+    });
+
+    const listed = await app.get('/api/admin/snapshots?status=failed').set('Cookie', admin.cookie).expect(200);
+    expect(listed.body.items.map((i: { id: number }) => i.id)).to.include(failed.id);
+    expect(listed.body.items.find((i: { id: number }) => i.id === failed.id).lastError).to.match(/404/);
+
+    const dbBefore = JSON.stringify(await stack.knex('community_snapshots').orderBy('id'));
+    const outboxBefore = (await stack.knex('job_outbox').count<{ count: number }[]>({ count: '*' }))[0]!.count;
+    const jobsBefore = await stack.producer.queues.snapshots.getJobCounts();
+    const dry = await runScriptFile('snapshots-rerun.ts', ['--status', 'failed', '--dry-run'], stack.env);
+    expect(dry.code, dry.stderr).to.equal(0);
+    expect(dry.stdout).to.match(new RegExp(`would rerun snapshot ${failed.id}\\b`)).and.to.match(/dry run: nothing changed/);
+    expect(JSON.stringify(await stack.knex('community_snapshots').orderBy('id'))).to.equal(dbBefore);
+    expect((await stack.knex('job_outbox').count<{ count: number }[]>({ count: '*' }))[0]!.count).to.equal(outboxBefore);
+    expect(await stack.producer.queues.snapshots.getJobCounts()).to.deep.equal(jobsBefore);
+
+    up = true;
+    const run = await runScriptFile('snapshots-rerun.ts', ['--status', 'failed', '--wait', '--timeout', '60'], stack.env);
+    expect(run.code, run.stdout + run.stderr).to.equal(0);
+    expect(run.stdout).to.match(new RegExp(`snapshot ${failed.id}: job completed, snapshot ready`)).and.to.match(/summary: \d+ ready, 0 not ready/);
+    expect((await stack.knex('community_snapshots').where({ id: failed.id }).first()).status).to.equal('ready');
+  });
+
+  it('scripts answer --help and refuse bad arguments with exit 2', async () => {
+    for (const file of ['snapshots-rerun.ts', 'thumbnails-regenerate.ts', 'users-create.ts', 'outbox-status.ts']) {
+      const help = await runScriptFile(file, ['--help'], stack.env);
+      expect(help.code, file).to.equal(0);
+      expect(help.stdout, file).to.match(/^Usage: npm run /);
+    }
+    const bad = await runScriptFile('snapshots-rerun.ts', ['--status', 'exploded'], stack.env);
+    expect(bad.code).to.equal(2);
+    expect(bad.stderr).to.match(/--status takes failed, pending, copying/);
+  });
+
+  it('users:create takes the password from stdin and makes an admin who can log in', async () => {
+    const email = `ops-${Date.now()}@example.test`;
+    const run = await runScriptFile('users-create.ts', ['--email', email, '--admin'], stack.env, 'a long operator password\n');
+    expect(run.code, run.stderr).to.equal(0);
+    const login = await app.post('/api/auth/login').send({ email, password: 'a long operator password' }).expect(200);
+    expect(login.body.role).to.equal('admin');
+    const again = await runScriptFile('users-create.ts', ['--email', email], stack.env, 'another password\n');
+    expect(again.code).to.equal(1);
+  });
+
+  it('thumbnails:regenerate regenerates an auto thumbnail and skips custom ones', async () => {
+    const user = await registerUser(stack.t);
+    await serveImages(stack.fixture, 'regen', 1);
+    const auto = await createSession(stack.t, user, { title: 'Auto', subreddits: 'regen' });
+    const custom = await createSession(stack.t, user, { title: 'Custom', subreddits: 'regen', thumbnail: 'https://cdn.example.test/c.png' });
+    await waitFor('the first thumbnail', async () => (await stack.knex('sessions').where({ id: auto.id }).first()).thumbnail);
+    const run = await runScriptFile('thumbnails-regenerate.ts', ['--user', user.user.id, '--wait', '--timeout', '60'], stack.env);
+    expect(run.code, run.stdout + run.stderr).to.equal(0);
+    expect(run.stdout).to.match(/1 session\(s\) selected/).and.to.match(new RegExp(`session ${auto.id} \\(generation 2\\): completed`));
+    const rows = await stack.knex('sessions').whereIn('id', [auto.id, custom.id]).orderBy('id');
+    expect(rows[0].thumbnail).to.match(/\/2\.webp$/);
+    expect(rows[1].thumbnail).to.equal('https://cdn.example.test/c.png');
+  });
+
+  it('outbox:status reports the backlog', async () => {
+    const run = await runScriptFile('outbox-status.ts', ['--json'], stack.env);
+    expect(run.code, run.stderr).to.equal(0);
+    expect(JSON.parse(run.stdout)).to.include.keys('backlog', 'oldestAgeSeconds', 'recentErrors');
+  });
+});
