@@ -55,15 +55,7 @@ async function main(config: Config): Promise<void> {
   onShutdownSignal(logger, async () => {
     // Stop intake first; active jobs get the grace period, then are returned to their queues.
     await relay.stop();
-    const graceful = workers.close(false);
-    const timedOut = await Promise.race([
-      graceful.then(() => false),
-      new Promise<boolean>((resolve) => setTimeout(() => resolve(true), config.shutdownGraceMs).unref()),
-    ]);
-    if (timedOut) {
-      logger.warn({ graceMs: config.shutdownGraceMs }, 'grace period over: returning unfinished jobs to their queues');
-      await workers.close(true);
-    }
+    await workers.close(config.shutdownGraceMs);
     await metrics.close();
     await producer.close();
     await knex.destroy();

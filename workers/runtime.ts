@@ -1,4 +1,4 @@
-import { MetricsTime, Worker, type Job } from 'bullmq';
+import { MetricsTime, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import { classify, jobLogger, type ProcessorDeps } from './processors/deps.js';
@@ -33,21 +33,31 @@ export interface WorkerSetOptions {
 
 export interface WorkerSet {
   workers: Worker[];
-  /** Stops taking jobs and waits for the active ones (or, with force, returns them to the queue at once). */
-  close(force?: boolean): Promise<void>;
+  /**
+   * Stops taking jobs and lets active ones finish for up to `graceMs`; then aborts them, which
+   * returns each to its queue, and closes the connections. Resolves true if everything finished in time.
+   */
+  close(graceMs: number): Promise<boolean>;
 }
 
-function processorFor(queue: QueueName, deps: ProcessorDeps, logger: Logger) {
-  return async (job: Job): Promise<unknown> => {
+function processorFor(queue: QueueName, deps: ProcessorDeps, logger: Logger, stopping: AbortSignal) {
+  return async (job: Job, token?: string): Promise<unknown> => {
     const log = jobLogger(logger, job);
     const handler = HANDLERS[queue][job.name];
     if (!handler) throw classify(new Error(`unknown job name "${job.name}" on queue ${queue}`));
     log.info({ attempt: job.attemptsMade + 1, data: job.data }, 'job started');
     try {
-      const result = await handler({ ...deps, logger: log }, job);
+      const result = await handler({ ...deps, logger: log, signal: stopping }, job);
       log.info({ result }, 'job completed');
       return result;
     } catch (e) {
+      if (stopping.aborted) {
+        // Shutting down past the grace period: hand the job back to the queue without spending an
+        // attempt; it is idempotent, so the next worker resumes it.
+        await job.moveToWait(token);
+        log.warn('job returned to its queue at shutdown');
+        throw new WaitingError();
+      }
       const error = classify(e);
       log.warn({ err: error, attempt: job.attemptsMade + 1, permanent: error.name === 'UnrecoverableError' }, 'job failed');
       throw error;
@@ -58,11 +68,12 @@ function processorFor(queue: QueueName, deps: ProcessorDeps, logger: Logger) {
 /** One BullMQ Worker per queue, each on its own blocking connection. */
 export function startWorkers(deps: ProcessorDeps, options: WorkerSetOptions): WorkerSet {
   const connections: Redis[] = [];
+  const stopping = new AbortController();
   const queues: QueueName[] = ['media', 'thumbnails', 'snapshots'];
   const workers = queues.map((queue) => {
     const connection = createRedis(options.redisUrl, 'worker', `showrunner-worker-${queue}`);
     connections.push(connection);
-    const worker = new Worker(queue, processorFor(queue, deps, deps.logger), {
+    const worker = new Worker(queue, processorFor(queue, deps, deps.logger, stopping.signal), {
       connection,
       prefix: options.queuePrefix,
       concurrency: options.concurrency,
@@ -79,9 +90,21 @@ export function startWorkers(deps: ProcessorDeps, options: WorkerSetOptions): Wo
   });
   return {
     workers,
-    async close(force = false) {
-      await Promise.all(workers.map((w) => w.close(force)));
+    async close(graceMs) {
+      const closing = Promise.all(workers.map((w) => w.close()));
+      let timer: NodeJS.Timeout | undefined;
+      const inTime = await Promise.race([
+        closing.then(() => true),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), graceMs))),
+      ]);
+      clearTimeout(timer);
+      if (!inTime) {
+        deps.logger.warn({ graceMs }, 'grace period over: returning unfinished jobs to their queues');
+        stopping.abort(new Error('worker shutting down'));
+        await closing;
+      }
       for (const c of connections) c.disconnect();
+      return inTime;
     },
   };
 }

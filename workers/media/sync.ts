@@ -33,7 +33,7 @@ export async function syncSessionMedia(deps: ProcessorDeps, sessionId: number, f
     subreddits.length === 0
       ? []
       : listingToMedia(
-          await safeFetchJson(listingUrl(base, subreddits), fetchOptions(deps.config)),
+          await safeFetchJson(listingUrl(base, subreddits), fetchOptions(deps)),
           base,
         );
 

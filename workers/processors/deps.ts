@@ -12,14 +12,17 @@ export interface ProcessorDeps {
   blobs: BlobStore;
   config: Config;
   logger: Logger;
+  /** Aborted when the process must stop: downloads end at once and the job goes back to its queue. */
+  signal?: AbortSignal;
 }
 
 /** Download settings from config; `accept` narrows the content types per use. */
-export function fetchOptions(config: Config, accept?: (contentType: string) => boolean): SafeFetchOptions {
+export function fetchOptions(deps: Pick<ProcessorDeps, 'config' | 'signal'>, accept?: (contentType: string) => boolean): SafeFetchOptions {
   return {
-    allowPrivateHosts: config.mediaAllowPrivateHosts,
-    maxBytes: config.mediaMaxBytes,
+    allowPrivateHosts: deps.config.mediaAllowPrivateHosts,
+    maxBytes: deps.config.mediaMaxBytes,
     ...(accept ? { accept } : {}),
+    ...(deps.signal ? { signal: deps.signal } : {}),
   };
 }
 

@@ -33,11 +33,11 @@ export function snapshotBlobName(snapshotId: number, item: Pick<SnapshotMediaRow
 }
 
 /** Runs `fn` over `items` with at most `limit` at once; collects every failure instead of stopping at the first. */
-async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<{ item: T; error: Error }[]> {
+async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>, signal?: AbortSignal): Promise<{ item: T; error: Error }[]> {
   const failures: { item: T; error: Error }[] = [];
   let next = 0;
   const run = async (): Promise<void> => {
-    while (next < items.length) {
+    while (next < items.length && !signal?.aborted) {
       const item = items[next++]!;
       try {
         await fn(item);
@@ -100,7 +100,7 @@ async function fetchThumbnail(deps: ProcessorDeps, url: string): Promise<Downloa
       const body = await deps.blobs.download(container, name);
       return { url, body, bytes: body.length, contentType: 'image/webp', sha256: '' };
     }
-    return await safeDownload(url, fetchOptions(deps.config, isImage));
+    return await safeDownload(url, fetchOptions(deps, isImage));
   } catch {
     // A thumbnail is a nicety: a snapshot without one falls back to its first image.
     return null;
@@ -138,7 +138,7 @@ export async function createSnapshot(
     const pending = items.filter((i) => i.copied_at === null);
     let bytes = 0;
     const failures = await eachLimited(pending, deps.config.jobs.snapshotCopyParallelism, async (item) => {
-      const download = await safeDownload(item.source_url, fetchOptions(deps.config, isMedia));
+      const download = await safeDownload(item.source_url, fetchOptions(deps, isMedia));
       const blobName = snapshotBlobName(snapshotId, item, download.contentType);
       const { url } = await deps.blobs.upload(container, blobName, download.body, download.contentType);
       // Counted once even when two runs copy the same item (the blob name is the same, so is the blob).
@@ -155,7 +155,9 @@ export async function createSnapshot(
         .where({ id: snapshotId })
         .update({ copied_count: deps.knex.raw('copied_count + 1'), bytes_copied: deps.knex.raw('bytes_copied + ?', [download.bytes]) });
       bytes += download.bytes;
-    });
+    }, deps.signal);
+    // Stopping: what was copied is recorded; the rest is for the worker that picks the job up again.
+    deps.signal?.throwIfAborted();
     if (failures.length > 0) {
       const first = failures[0]!;
       const message =
@@ -199,6 +201,8 @@ export async function createSnapshot(
     if (!finished) return purge();
     return { status: 'ready', copied: pending.length, skipped: items.length - pending.length, bytes };
   } catch (e) {
+    // Interrupted by a shutdown: not a failure of the snapshot; the job goes back to its queue.
+    if (deps.signal?.aborted) throw e;
     const error = classify(e);
     const last = isLastAttempt(job as Job, error);
     await deps.knex('community_snapshots')

@@ -66,7 +66,7 @@ export async function generateThumbnail(
   const source = pickSource(media);
   if (!source) return { status: 'skipped', reason: 'no-media' };
 
-  const download = await safeDownload(source, fetchOptions(deps.config, isImage));
+  const download = await safeDownload(source, fetchOptions(deps, isImage));
   const webp = await renderThumbnail(download.body, deps.config.mediaMaxPixels);
   const container = deps.blobs.containers.thumbnails;
   const blobName = thumbnailBlobName(sessionId, generation);
