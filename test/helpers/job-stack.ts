@@ -93,10 +93,13 @@ export async function startJobStack(options: JobStackOptions = {}): Promise<JobS
       return w;
     },
     async job(queue, outboxId) {
+      // State first, then the job: read the other way round, a job finishing in between would show
+      // its new state with its old fields.
+      const state = await producer.queues[queue].getJobState(`outbox-${outboxId}`);
       const job = await producer.queues[queue].getJob(`outbox-${outboxId}`);
-      if (!job) return undefined;
+      if (!job || state === 'unknown') return undefined;
       return {
-        state: await job.getState(),
+        state,
         returnvalue: job.returnvalue,
         ...(job.failedReason ? { failedReason: job.failedReason } : {}),
         attemptsMade: job.attemptsMade,
