@@ -33,10 +33,8 @@ describe('graceful shutdown', function () {
     });
 
     worker.signal('SIGTERM');
-    const code = await waitFor('the worker to exit', async () => {
-      const race = await Promise.race([worker.exited, new Promise((r) => setTimeout(() => r(undefined), 100))]);
-      return race as number | string | undefined;
-    }, { timeoutMs: 1500 + 5000 });
+    await waitFor('the worker to exit within the grace period', () => worker.hasExited(), { timeoutMs: 1500 + 5000 });
+    const code = await worker.exited;
     expect(code, worker.output().slice(-2000)).to.equal(0);
     const midway = await stack.knex('community_snapshots').where({ id: snapshotId }).first();
     expect(midway.status).to.equal('copying');
@@ -97,10 +95,8 @@ describe('graceful shutdown', function () {
         req.end(body);
       });
 
-    let exited = false;
-    void web.exited.then(() => (exited = true));
     const clients = Array.from({ length: 16 }, async (_, c) => {
-      for (let i = 0; !exited; i++) {
+      for (let i = 0; !web.hasExited(); i++) {
         await one(c * 100_000 + i);
         if (!signalled && answered >= 100) {
           signalled = true;

@@ -1,0 +1,88 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+export interface ServiceProcess {
+  child: ChildProcess;
+  /** Everything the process wrote so far (for failure messages and log assertions). */
+  output(): string;
+  /** Resolves with the exit code (or the signal's name) once the process has ended. */
+  exited: Promise<number | string>;
+  /** True once the process has ended. */
+  hasExited(): boolean;
+  signal(sig: NodeJS.Signals): void;
+  /** SIGTERM, then wait for the exit. */
+  stop(): Promise<number | string>;
+}
+
+/**
+ * Runs one of the project's entry points (`server/main.ts`, `workers/main.ts`) as its own process
+ * from TypeScript, as `npm run web|worker` do, and resolves once its output contains `readyText`.
+ * Used by the tests and the benchmark; killed with this process if still running.
+ */
+export async function startServiceProcess(
+  entry: string,
+  env: Record<string, string>,
+  readyText: string,
+  timeoutMs = 30_000,
+): Promise<ServiceProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, entry)], {
+    cwd: root,
+    env: { ...process.env, LOG_LEVEL: 'info', LOG_PRETTY: 'false', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  let ended: number | string | undefined;
+  const exited = new Promise<number | string>((resolve) => child.on('exit', (code, sig) => resolve((ended = code ?? sig ?? 'unknown'))));
+  const killOnExit = (): void => void child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  void exited.then(() => process.off('exit', killOnExit));
+
+  await new Promise<void>((resolve, reject) => {
+    const deadline = setTimeout(() => {
+      clearInterval(poll);
+      reject(new Error(`${entry} did not start within ${timeoutMs} ms:\n${output.slice(-3000)}`));
+    }, timeoutMs);
+    const poll = setInterval(() => {
+      if (output.includes(readyText)) {
+        clearInterval(poll);
+        clearTimeout(deadline);
+        resolve();
+      } else if (ended !== undefined) {
+        clearInterval(poll);
+        clearTimeout(deadline);
+        reject(new Error(`${entry} exited (${ended}) before starting:\n${output.slice(-3000)}`));
+      }
+    }, 25);
+  });
+
+  return {
+    child,
+    output: () => output,
+    exited,
+    hasExited: () => ended !== undefined,
+    signal: (sig) => void child.kill(sig),
+    async stop() {
+      if (ended === undefined) child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+/** A free TCP port on 127.0.0.1 (bound, then released) for a service this process starts. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
