@@ -1,10 +1,13 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { blobStorageAnswers, startAzurite, type AzuriteHandle } from '../scripts/lib/azurite.js';
 import { BlobStorageError, BlobStore } from '../workers/storage/blob-storage.js';
-import { freePort } from './helpers/redis-server.js';
+import { freePort } from '../scripts/lib/child-process.js';
+import { waitFor } from './helpers/wait.js';
 
 const containers = { thumbnails: 'thumbnails', snapshots: 'community' };
 
@@ -159,5 +162,26 @@ describe('blob storage (Azurite)', function () {
     const e = await rejection(startAzurite({ port: azurite.port, silent: true }));
     expect(e.message).to.match(/Azurite exited .* before listening on 127\.0\.0\.1:\d+:/);
     expect(e.message).to.match(/EADDRINUSE/);
+  });
+});
+
+describe('startAzurite child process', function () {
+  this.timeout(60_000);
+
+  it('does not outlive a parent killed with SIGKILL', async () => {
+    const parent = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./fixtures/azurite-parent.ts', import.meta.url))], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const gone = new Promise((resolve) => parent.once('exit', resolve));
+    let out = '';
+    const connectionString = await waitFor('the parent to report its Azurite', () => {
+      out += String(parent.stdout!.read() ?? '');
+      const line = out.split('\n').find((l) => l.startsWith('{'));
+      return line ? (JSON.parse(line) as { connectionString: string }).connectionString : undefined;
+    }, { timeoutMs: 30_000 });
+    expect(await blobStorageAnswers(connectionString)).to.equal(true);
+    parent.kill('SIGKILL');
+    await gone;
+    await waitFor('the orphaned Azurite to exit', async () => !(await blobStorageAnswers(connectionString, 500)), { timeoutMs: 10_000 });
   });
 });

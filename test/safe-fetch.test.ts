@@ -3,7 +3,7 @@ import type http from 'node:http';
 import { expect } from 'chai';
 import { DownloadError, nonPublicAddressKind, safeDownload, safeFetchJson, type SafeFetchOptions } from '../workers/lib/safe-fetch.js';
 import { startFixtureServer, type FixtureServer } from './helpers/fixture-server.js';
-import { freePort } from './helpers/redis-server.js';
+import { freePort } from '../scripts/lib/child-process.js';
 
 const isImage = (type: string): boolean => type.startsWith('image/');
 

@@ -52,6 +52,13 @@ export function azuriteConnectionString(host: string, port: number): string {
   return AZURITE_DEV_CONNECTION_STRING.replace(/BlobEndpoint=[^;]*/, `BlobEndpoint=http://${hostPart}:${port}/devstoreaccount1`);
 }
 
+/**
+ * Loaded into the child before Azurite: the IPC channel closes when this process ends in any way
+ * (SIGKILL included, where no 'exit' hook runs), and then the child ends too. Unreferenced, so the
+ * channel alone does not keep a gracefully stopped Azurite alive.
+ */
+const EXIT_WITH_PARENT = `data:text/javascript,${encodeURIComponent("process.channel?.unref(); process.on('disconnect', () => process.exit(0));")}`;
+
 // Children of this process; the exit hook kills whatever is still running so none outlives us.
 const running = new Set<ChildProcess>();
 let exitHookInstalled = false;
@@ -109,10 +116,10 @@ export async function startAzurite(options: StartAzuriteOptions = {}): Promise<A
       '--disableTelemetry',
       ...(options.silent ? ['--silent'] : []),
     ];
-    const c = spawn(process.execPath, args, {
+    const c = spawn(process.execPath, ['--import', EXIT_WITH_PARENT, ...args], {
       // In memory it still checks its working folder exists; keep it out of the repository.
       cwd: options.location ?? os.tmpdir(),
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
     child = c;
     track(c);

@@ -161,7 +161,7 @@ function ipv6Bytes(address: string): number[] | null {
   const tail: number[] = [];
   const dotted = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(text);
   if (dotted) {
-    if (net.isIPv4(dotted[2]!) === false) return null;
+    if (!net.isIPv4(dotted[2]!)) return null;
     tail.push(...dotted[2]!.split('.').map(Number));
     text = dotted[1]!.endsWith('::') ? dotted[1]! : dotted[1]!.slice(0, -1);
   }

@@ -27,14 +27,14 @@ export class BlobStorageError extends Error {
   readonly code?: string;
 
   constructor(operation: string, cause: unknown) {
-    const detail = describe(cause);
+    const detail = describeFailure(cause);
     super(`blob storage: ${operation} failed: ${detail.text}`, { cause });
     if (detail.statusCode !== undefined) this.statusCode = detail.statusCode;
     if (detail.code !== undefined) this.code = detail.code;
   }
 }
 
-function describe(e: unknown): { text: string; statusCode?: number; code?: string } {
+function describeFailure(e: unknown): { text: string; statusCode?: number; code?: string } {
   if (isRestError(e)) {
     const code = e.code ?? (e.details as { errorCode?: string } | undefined)?.errorCode;
     // The SDK's message for a 4xx is often an XML blob or empty; status and code are the useful part.
