@@ -1,0 +1,145 @@
+import os from 'node:os';
+import { jobStart, rawJobStart, rawSnapshot, rawThumbnails, snapshot, thumbnails } from './bench/jobs.js';
+import { peakRssMb, startBench, type Bench } from './bench/harness.js';
+import { patchLoad, rawTransactionLoad, seedSessions } from './bench/patch.js';
+import { renderTable, summarise, type Figure } from './bench/stats.js';
+import { parseCli, runScript } from './lib/cli.js';
+
+const HELP = `Usage: npm run bench -- [--quick] [--json]
+
+Measures Showrunner on this machine next to raw baselines measured in the same run, and prints one
+table: median and spread over the repetitions, and each figure's ratio to its baseline.
+  PATCH          req/s and p50/p99 of PATCH /api/sessions/:id (10,000 sessions, autocannon) at 8 and
+                 32 connections; baseline: the same SQL transaction straight through pg
+  job start      PATCH COMMIT → job active with idle workers; baseline: BullMQ add → active
+  thumbnails     jobs/s from 1920×1080 JPEGs on loopback; baseline: sharp alone, same parallelism
+  snapshots      media/s and MB/s for 100 × 500 KB; baseline: the same uploads to the same Azurite
+  memory         peak RSS of the web and worker processes
+It uses its own database (<DATABASE_URL name>_bench), Redis prefix and Azurite, and removes them.
+  --quick   one short repetition of each (under 2 minutes)
+  --json    the results as JSON on stdout (the table goes to stderr)
+  --help    this help
+Exits 1 if any request or job fails.`;
+
+runScript(async () => {
+  const args = parseCli(HELP, { quick: { type: 'boolean' }, json: { type: 'boolean' } });
+  const quick = args.quick ?? false;
+  const reps = quick ? 1 : 3;
+  const seconds = quick ? 3 : 8;
+  const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
+  const started = Date.now();
+
+  log('starting web, worker, Azurite, media host');
+  const bench: Bench = await startBench(log);
+  const figures: Figure[] = [];
+  try {
+    const range = await seedSessions(bench);
+    log(`seeded 10,000 sessions; warming up`);
+    await patchLoad(bench, range, 8, quick ? 1 : 2);
+    await rawTransactionLoad(bench, range, 8, quick ? 1 : 2);
+
+    for (const connections of [8, 32]) {
+      const ours = { rps: [] as number[], p50: [] as number[], p99: [] as number[] };
+      const raw = { rps: [] as number[], p50: [] as number[], p99: [] as number[] };
+      for (let r = 0; r < reps; r++) {
+        log(`PATCH @${connections} repetition ${r + 1}/${reps}`);
+        const a = await patchLoad(bench, range, connections, seconds);
+        const b = await rawTransactionLoad(bench, range, connections, seconds);
+        ours.rps.push(a.reqPerSec), ours.p50.push(a.p50), ours.p99.push(a.p99);
+        raw.rps.push(b.reqPerSec), raw.p50.push(b.p50), raw.p99.push(b.p99);
+      }
+      figures.push({
+        name: `PATCH throughput @${connections}`,
+        unit: 'req/s',
+        values: ours.rps,
+        baseline: { name: 'pg transaction', values: raw.rps },
+        better: 'higher',
+        ...(connections === 8 ? { target: { text: 'ratio ≥ 0.6', met: (s) => (s.ratio ?? 0) >= 0.6 } } : {}),
+      });
+      figures.push({ name: `PATCH p50 @${connections}`, unit: 'ms', values: ours.p50, baseline: { name: 'pg transaction', values: raw.p50 }, better: 'lower' });
+      figures.push({
+        name: `PATCH p99 @${connections}`,
+        unit: 'ms',
+        values: ours.p99,
+        baseline: { name: 'pg transaction', values: raw.p99 },
+        better: 'lower',
+        ...(connections === 32 ? { target: { text: '< 50 ms', met: (s) => s.median < 50 } } : {}),
+      });
+    }
+
+    const samples = quick ? 30 : 100;
+    const start = { p50: [] as number[], p99: [] as number[] };
+    const rawStart = { p50: [] as number[], p99: [] as number[] };
+    for (let r = 0; r < reps; r++) {
+      log(`job start repetition ${r + 1}/${reps} (${samples} jobs)`);
+      const a = await jobStart(bench, samples);
+      const b = await rawJobStart(bench, samples);
+      start.p50.push(a.p50), start.p99.push(a.p99), rawStart.p50.push(b.p50), rawStart.p99.push(b.p99);
+    }
+    figures.push({ name: 'job start p50', unit: 'ms', values: start.p50, baseline: { name: 'BullMQ add → active', values: rawStart.p50 }, better: 'lower' });
+    figures.push({
+      name: 'job start p99',
+      unit: 'ms',
+      values: start.p99,
+      baseline: { name: 'BullMQ add → active', values: rawStart.p99 },
+      better: 'lower',
+      target: { text: '< 25 ms', met: (s) => s.median < 25 },
+    });
+
+    const thumbCount = quick ? 40 : 120;
+    const parallelism = bench.config.workerConcurrency;
+    const thumbs: number[] = [];
+    const rawThumbs: number[] = [];
+    for (let r = 0; r < reps; r++) {
+      log(`thumbnails repetition ${r + 1}/${reps} (${thumbCount} jobs)`);
+      thumbs.push(await thumbnails(bench, thumbCount));
+      rawThumbs.push(await rawThumbnails(bench, thumbCount, parallelism));
+    }
+    figures.push({
+      name: 'thumbnails',
+      unit: 'jobs/s',
+      values: thumbs,
+      baseline: { name: `sharp ×${parallelism}`, values: rawThumbs },
+      better: 'higher',
+      target: { text: 'ratio ≥ 0.8', met: (s) => (s.ratio ?? 0) >= 0.8 },
+    });
+
+    const items = 100;
+    const snaps = { items: [] as number[], mb: [] as number[] };
+    const rawSnaps = { items: [] as number[], mb: [] as number[] };
+    const copyParallelism = bench.config.jobs.snapshotCopyParallelism;
+    for (let r = 0; r < reps; r++) {
+      log(`snapshot repetition ${r + 1}/${reps} (${items} × 500 KB)`);
+      const a = await snapshot(bench, items, r);
+      const b = await rawSnapshot(bench, items, copyParallelism, r);
+      snaps.items.push(a.itemsPerSec), snaps.mb.push(a.mbPerSec), rawSnaps.items.push(b.itemsPerSec), rawSnaps.mb.push(b.mbPerSec);
+    }
+    figures.push({
+      name: 'snapshot media',
+      unit: 'media/s',
+      values: snaps.items,
+      baseline: { name: `blob uploads ×${copyParallelism}`, values: rawSnaps.items },
+      better: 'higher',
+      target: { text: 'ratio ≥ 0.7', met: (s) => (s.ratio ?? 0) >= 0.7 },
+    });
+    figures.push({ name: 'snapshot bytes', unit: 'MB/s', values: snaps.mb, baseline: { name: `blob uploads ×${copyParallelism}`, values: rawSnaps.mb }, better: 'higher' });
+
+    figures.push({ name: 'web peak RSS', unit: 'MB', values: [peakRssMb(bench.web.child.pid)], better: 'lower' });
+    figures.push({ name: 'worker peak RSS', unit: 'MB', values: [peakRssMb(bench.worker.child.pid)], better: 'lower', target: { text: '< 300 MB', met: (s) => s.median < 300 } });
+  } finally {
+    log('cleaning up');
+    await bench.close();
+  }
+
+  const rows = figures.map(summarise);
+  const machine = `${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
+  const header = `Showrunner bench (${quick ? 'quick' : 'full'}, ${reps} repetition(s)) on ${machine}, ${new Date().toISOString()}, ${((Date.now() - started) / 1000).toFixed(0)} s`;
+  const table = `${header}\n\n${renderTable(rows)}`;
+  if (args.json) {
+    process.stderr.write(`${table}\n`);
+    console.log(JSON.stringify({ machine, quick, repetitions: reps, figures: rows }, null, 2));
+  } else {
+    console.log(table);
+  }
+  return 0;
+});

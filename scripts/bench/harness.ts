@@ -1,0 +1,144 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import sharp from 'sharp';
+import { loadConfig, type Config } from '../../config.js';
+import { dropDatabase, ensureDatabase } from '../../db/database.js';
+import { createKnex, type Knex } from '../../db/knex.js';
+import { migrateLatest } from '../../db/migrate.js';
+import { createUser } from '../../db/users.js';
+import { JobProducer } from '../../workers/queues/producer.js';
+import { BlobStore } from '../../workers/storage/blob-storage.js';
+import { startAzurite, type AzuriteHandle } from '../lib/azurite.js';
+import { freePort, startServiceProcess, type ServiceProcess } from '../lib/child-process.js';
+
+export const SNAPSHOT_ITEM_BYTES = 500 * 1024;
+
+/**
+ * A local media host: 1920×1080 JPEGs at `/img/<n>.jpg` and distinct ~500 KB files at
+ * `/blob/<n>.jpg` (random bytes labelled image/jpeg: a snapshot copies bytes, it does not decode).
+ */
+export interface MediaHost {
+  baseUrl: string;
+  jpeg: Buffer;
+  blob(n: number): Buffer;
+  close(): Promise<void>;
+}
+
+async function startMediaHost(): Promise<MediaHost> {
+  const jpeg = await sharp({ create: { width: 1920, height: 1080, channels: 3, background: { r: 40, g: 90, b: 160 } } })
+    .composite([{ input: Buffer.from(`<svg width="1920" height="1080"><circle cx="960" cy="540" r="400" fill="orange"/></svg>`) }])
+    .jpeg({ quality: 85 })
+    .toBuffer();
+  const blobs = new Map<number, Buffer>();
+  const blob = (n: number): Buffer => {
+    let b = blobs.get(n);
+    if (!b) blobs.set(n, (b = randomBytes(SNAPSHOT_ITEM_BYTES)));
+    return b;
+  };
+  const server = http.createServer((req, res) => {
+    const m = /^\/(img|blob)\/(\d+)\.jpg$/.exec(req.url ?? '');
+    if (!m) return void res.writeHead(404).end();
+    const body = m[1] === 'img' ? jpeg : blob(Number(m[2]));
+    res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': body.length }).end(body);
+  });
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return { baseUrl: `http://127.0.0.1:${port}`, jpeg, blob, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+export interface Bench {
+  config: Config;
+  env: Record<string, string>;
+  knex: Knex;
+  media: MediaHost;
+  azurite: AzuriteHandle;
+  blobs: BlobStore;
+  producer: JobProducer;
+  web: ServiceProcess;
+  worker: ServiceProcess;
+  webUrl: string;
+  user: { id: string; email: string; password: string; cookie: string };
+  close(): Promise<void>;
+}
+
+/**
+ * Everything the benchmark measures, on its own: a database `<name>_bench`, a Redis prefix, an
+ * Azurite and a media host of its own, and the web and worker as real processes.
+ */
+export async function startBench(log: (line: string) => void): Promise<Bench> {
+  const base = loadConfig({ ...process.env, NODE_ENV: 'production', SESSION_SECRET: 'x'.repeat(32) });
+  const dbUrl = new URL(base.databaseUrl);
+  dbUrl.pathname = `${dbUrl.pathname}_bench`;
+  const databaseUrl = dbUrl.toString();
+  log(`database ${dbUrl.pathname.slice(1)}, fresh`);
+  await ensureDatabase(databaseUrl, { recreate: true });
+  const knex = createKnex({ databaseUrl, poolMax: 40, applicationName: 'showrunner-bench' });
+  await migrateLatest(knex);
+
+  const [media, azurite, port] = await Promise.all([startMediaHost(), startAzurite({ silent: true }), freePort()]);
+  const env: Record<string, string> = {
+    // Production settings but plain HTTP on loopback (production would set Secure cookies).
+    NODE_ENV: 'development',
+    LOG_PRETTY: 'false',
+    LOG_LEVEL: 'info',
+    PORT: String(port),
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: base.redisUrl,
+    QUEUE_PREFIX: `bench-${randomBytes(4).toString('hex')}`,
+    AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString,
+    REDDIT_BASE_URL: media.baseUrl,
+    MEDIA_ALLOW_PRIVATE_HOSTS: 'true',
+    SESSION_SECRET: randomBytes(32).toString('hex'),
+    LOGIN_MAX_FAILURES: '1000',
+  };
+  const config = loadConfig({ ...process.env, ...env });
+  const blobs = BlobStore.fromConnectionString(config.azureStorageConnectionString, config.blobContainers);
+  await blobs.ensureContainers();
+  const producer = new JobProducer({ redisUrl: config.redisUrl, queuePrefix: config.queuePrefix, backoffMs: config.jobs.backoffMs }, 'showrunner-bench');
+
+  const web = await startServiceProcess('server/main.ts', env, '"web listening"', 60_000);
+  const worker = await startServiceProcess('workers/main.ts', env, '"worker started"', 60_000);
+  const webUrl = `http://127.0.0.1:${port}`;
+
+  const password = randomBytes(12).toString('hex');
+  const created = await createUser(knex, { email: `bench-${Date.now()}@bench.local`, password });
+  const login = await fetch(`${webUrl}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: created!.email, password }),
+  });
+  if (!login.ok) throw new Error(`bench login failed: ${login.status} ${await login.text()}`);
+  const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+
+  return {
+    config,
+    env,
+    knex,
+    media,
+    azurite,
+    blobs,
+    producer,
+    web,
+    worker,
+    webUrl,
+    user: { id: created!.id, email: created!.email, password, cookie },
+    async close() {
+      await Promise.allSettled([web.stop(), worker.stop()]);
+      for (const q of Object.values(producer.queues)) await q.obliterate({ force: true }).catch(() => undefined);
+      await producer.close();
+      await Promise.allSettled([azurite.stop(), media.close()]);
+      await knex.destroy();
+      await dropDatabase(databaseUrl);
+    },
+  };
+}
+
+/** Peak resident memory (VmHWM) of a process, in MB. */
+export function peakRssMb(pid: number | undefined): number {
+  if (!pid) return NaN;
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN);
+  return kb / 1024;
+}

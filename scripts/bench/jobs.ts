@@ -1,0 +1,190 @@
+import { Queue, Worker } from 'bullmq';
+import { regenerateThumbnails } from '../../workers/operations.js';
+import { createRedis } from '../../workers/queues/connection.js';
+import { OutboxDispatcher } from '../../workers/outbox/dispatcher.js';
+import { pino } from 'pino';
+import sharp from 'sharp';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { quantile } from './stats.js';
+import type { Bench } from './harness.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until `probe` is truthy; the benchmark fails loudly past the deadline. */
+async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 120_000, everyMs = 5): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`benchmark timed out waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+/** Manual-mode sessions whose only media is the given URL (or none): jobs then touch nothing else. */
+async function manualSessions(bench: Bench, count: number, mediaUrl: ((i: number) => string) | null): Promise<number[]> {
+  const category = await bench.knex('categories').where({ is_default: true }).first('id');
+  const rows: { id: number }[] = await bench.knex('sessions')
+    .insert(
+      Array.from({ length: count }, (_, i) => ({
+        user_id: bench.user.id,
+        title: `Jobs ${i}`,
+        subreddits: ['pics'],
+        category_id: category!.id,
+        caption_theme: 'joi',
+        is_manual_mode: true,
+      })),
+    )
+    .returning('id');
+  if (mediaUrl) {
+    await bench.knex('session_media').insert(rows.map((r, i) => ({ session_id: r.id, media_url: mediaUrl(i), type: 'image', order: 0 })));
+  }
+  return rows.map((r) => r.id);
+}
+
+export interface LatencySample {
+  p50: number;
+  p99: number;
+}
+
+/**
+ * PATCH COMMIT → job active, with idle workers. The start is the outbox row's insert time (inside the
+ * PATCH's transaction, just before its COMMIT; same host clock as the worker's); the end is
+ * BullMQ's `processedOn`, stamped by the worker when the job became active.
+ */
+export async function jobStart(bench: Bench, samples: number): Promise<LatencySample> {
+  const sessions = await manualSessions(bench, samples, null);
+  const queue = bench.producer.queues.thumbnails;
+  const latencies: number[] = [];
+  for (const id of sessions) {
+    const res = await fetch(`${bench.webUrl}/api/sessions/${id}`, {
+      method: 'PATCH',
+      headers: { cookie: bench.user.cookie, 'content-type': 'application/json' },
+      body: JSON.stringify({ thumbnail: '' }),
+    });
+    if (res.status !== 200) throw new Error(`job-start PATCH answered ${res.status}: ${await res.text()}`);
+    const row = await bench.knex('job_outbox').where({ queue: 'thumbnails' }).whereRaw(`(payload->>'sessionId')::int = ?`, [id]).orderBy('id', 'desc').first('id', 'created_at');
+    const job = await until('the job to become active', async () => {
+      const j = await queue.getJob(`outbox-${row.id}`);
+      return j?.processedOn ? j : undefined;
+    });
+    latencies.push(job.processedOn! - (row.created_at as Date).getTime());
+    await until('the job to finish', async () => (await queue.getJobState(`outbox-${row.id}`)) === 'completed');
+  }
+  return { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) };
+}
+
+/** The raw limit: BullMQ `add` → active on the same Redis, an idle no-op worker in this process. */
+export async function rawJobStart(bench: Bench, samples: number): Promise<LatencySample> {
+  const name = `rawstart`;
+  const prefix = bench.config.queuePrefix;
+  const queue = new Queue(name, { connection: createRedis(bench.config.redisUrl, 'producer', 'bench-raw-q'), prefix });
+  const activated = new Map<string, number>();
+  const worker = new Worker(name, async (job) => void activated.set(job.id!, Date.now()), {
+    connection: createRedis(bench.config.redisUrl, 'worker', 'bench-raw-w'),
+    prefix,
+  });
+  await worker.waitUntilReady();
+  const latencies: number[] = [];
+  try {
+    for (let i = 0; i < samples; i++) {
+      const started = Date.now();
+      const job = await queue.add('noop', { i });
+      await until('the raw job to run', async () => activated.has(job.id!));
+      const fresh = await queue.getJob(job.id!);
+      latencies.push((fresh?.processedOn ?? activated.get(job.id!)!) - started);
+    }
+  } finally {
+    await worker.close();
+    await queue.obliterate({ force: true });
+    await queue.close();
+  }
+  return { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) };
+}
+
+/** Thumbnail jobs/s from 1920×1080 JPEGs on loopback, all queued at once, at the worker's concurrency. */
+export async function thumbnails(bench: Bench, count: number): Promise<number> {
+  const sessions = await manualSessions(bench, count, (i) => `${bench.media.baseUrl}/img/${i}.jpg`);
+  const regens = await regenerateThumbnails(bench.knex, sessions);
+  const dispatcher = new OutboxDispatcher(bench.knex, bench.producer, pino({ level: 'silent' }), { maxBackoffMs: 1000 });
+  const started = Date.now();
+  await dispatcher.dispatchIds(regens.map((r) => r.outboxId));
+  await until(
+    'every thumbnail',
+    async () => {
+      const failed = await bench.producer.queues.thumbnails.getJobCountByTypes('failed');
+      if (failed > 0) throw new Error(`${failed} thumbnail job(s) failed: ${(await bench.producer.queues.thumbnails.getFailed(0, 0))[0]?.failedReason}`);
+      const left = await bench.knex('sessions').whereIn('id', sessions).whereNull('thumbnail').count<{ count: number }[]>({ count: '*' });
+      return Number(left[0]!.count) === 0;
+    },
+    300_000,
+    20,
+  );
+  return count / ((Date.now() - started) / 1000);
+}
+
+/** The raw limit: sharp alone doing the same resize in this process, at the same parallelism. */
+export async function rawThumbnails(bench: Bench, count: number, parallelism: number): Promise<number> {
+  let next = 0;
+  const started = Date.now();
+  await Promise.all(
+    Array.from({ length: parallelism }, async () => {
+      while (next++ < count) {
+        await sharp(bench.media.jpeg, { limitInputPixels: bench.config.mediaMaxPixels }).rotate().resize(640, 360, { fit: 'cover', position: 'attention' }).webp({ quality: 80 }).toBuffer();
+      }
+    }),
+  );
+  return count / ((Date.now() - started) / 1000);
+}
+
+export interface Throughput {
+  itemsPerSec: number;
+  mbPerSec: number;
+}
+
+/** A snapshot of `count` media of ~500 KB: share → ready, through the API and a worker. */
+export async function snapshot(bench: Bench, count: number, rep: number): Promise<Throughput> {
+  const [sessionId] = await manualSessions(bench, 1, null);
+  await bench.knex('session_media').insert(
+    Array.from({ length: count }, (_, i) => ({ session_id: sessionId, media_url: `${bench.media.baseUrl}/blob/${rep * 1000 + i}.jpg`, type: 'image', order: i })),
+  );
+  const started = Date.now();
+  const res = await fetch(`${bench.webUrl}/api/sessions/${sessionId}`, {
+    method: 'PATCH',
+    headers: { cookie: bench.user.cookie, 'content-type': 'application/json' },
+    body: JSON.stringify({ shareToCommunity: true }),
+  });
+  if (res.status !== 200) throw new Error(`share PATCH answered ${res.status}: ${await res.text()}`);
+  const snap = await until(
+    'the snapshot to be ready',
+    async () => {
+      const s = await bench.knex('community_snapshots').where({ session_id: sessionId }).first('status', 'last_error', 'bytes_copied');
+      if (s?.status === 'failed') throw new Error(`snapshot failed: ${s.last_error}`);
+      return s?.status === 'ready' ? s : undefined;
+    },
+    300_000,
+    20,
+  );
+  const seconds = (Date.now() - started) / 1000;
+  return { itemsPerSec: count / seconds, mbPerSec: Number(snap.bytes_copied) / 1e6 / seconds };
+}
+
+/** The raw limit: uploading the same bytes to the same Azurite with @azure/storage-blob, same parallelism. */
+export async function rawSnapshot(bench: Bench, count: number, parallelism: number, rep: number): Promise<Throughput> {
+  const container = BlobServiceClient.fromConnectionString(bench.config.azureStorageConnectionString).getContainerClient(bench.config.blobContainers.snapshots);
+  const buffers = Array.from({ length: count }, (_, i) => bench.media.blob(rep * 1000 + i));
+  let next = 0;
+  let bytes = 0;
+  const started = Date.now();
+  await Promise.all(
+    Array.from({ length: parallelism }, async () => {
+      for (let i = next++; i < count; i = next++) {
+        const body = buffers[i]!;
+        await container.getBlockBlobClient(`raw/${rep}/${i}.jpg`).uploadData(body, { blobHTTPHeaders: { blobContentType: 'image/jpeg' } });
+        bytes += body.length;
+      }
+    }),
+  );
+  const seconds = (Date.now() - started) / 1000;
+  return { itemsPerSec: count / seconds, mbPerSec: bytes / 1e6 / seconds };
+}

@@ -1,0 +1,93 @@
+import autocannon from 'autocannon';
+import pg from 'pg';
+import type { Bench } from './harness.js';
+
+export const SESSION_COUNT = 10_000;
+
+/** 10,000 sessions of the bench user, in one statement. Returns the id range. */
+export async function seedSessions(bench: Bench): Promise<{ first: number; last: number }> {
+  const category = await bench.knex('categories').where({ is_default: true }).first('id');
+  const { rows } = await bench.knex.raw<{ rows: { id: number }[] }>(
+    `INSERT INTO sessions (user_id, title, subreddits, category_id, caption_theme, media_subreddits, thumbnail, thumbnail_source)
+     SELECT ?, 'Bench ' || g, ARRAY['pics'], ?, 'joi', ARRAY['pics'], 'https://cdn.example.test/t.png', 'custom'
+     FROM generate_series(1, ?) AS g RETURNING id`,
+    [bench.user.id, category!.id, SESSION_COUNT],
+  );
+  const ids = rows.map((r) => r.id);
+  return { first: Math.min(...ids), last: Math.max(...ids) };
+}
+
+export interface LoadResult {
+  reqPerSec: number;
+  p50: number;
+  p99: number;
+}
+
+const pick = (range: { first: number; last: number }): number => range.first + Math.floor(Math.random() * (range.last - range.first + 1));
+
+/** The reference example's body, varied so each PATCH really writes. */
+function body(): string {
+  const min = 1 + Math.floor(Math.random() * 10);
+  return JSON.stringify({ title: `Updated Session Title ${Math.random().toString(36).slice(2, 8)}`, intervalMin: min, intervalMax: min + 8 });
+}
+
+/** PATCH /api/sessions/:id on random sessions through HTTP, driven by autocannon over loopback. */
+export async function patchLoad(bench: Bench, range: { first: number; last: number }, connections: number, seconds: number): Promise<LoadResult> {
+  const result = await autocannon({
+    url: bench.webUrl,
+    connections,
+    duration: seconds,
+    requests: [
+      {
+        method: 'PATCH',
+        setupRequest: (req) => ({ ...req, path: `/api/sessions/${pick(range)}`, body: body() }),
+      },
+    ],
+    headers: { cookie: bench.user.cookie, 'content-type': 'application/json' },
+  });
+  if (result.errors > 0 || result.timeouts > 0 || result.non2xx > 0) {
+    throw new Error(`PATCH load at ${connections} connections: ${result.errors} errors, ${result.timeouts} timeouts, ${result.non2xx} non-2xx responses`);
+  }
+  return { reqPerSec: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 };
+}
+
+/**
+ * The raw limit: the same transaction (lock, update, outbox insert, commit) straight through `pg`
+ * from this process, with as many clients as the HTTP run had connections.
+ */
+export async function rawTransactionLoad(bench: Bench, range: { first: number; last: number }, clients: number, seconds: number): Promise<LoadResult> {
+  const pool = new pg.Pool({ connectionString: bench.config.databaseUrl, max: clients });
+  const latencies: number[] = [];
+  const deadline = Date.now() + seconds * 1000;
+  const worker = async (): Promise<void> => {
+    const client = await pool.connect();
+    try {
+      while (Date.now() < deadline) {
+        const id = pick(range);
+        const started = process.hrtime.bigint();
+        await client.query('BEGIN');
+        await client.query('SELECT * FROM sessions WHERE id = $1 FOR UPDATE', [id]);
+        const b = JSON.parse(body()) as { title: string; intervalMin: number; intervalMax: number };
+        await client.query(
+          `UPDATE sessions SET title = $2, interval_min = $3, interval_max = $4, version = version + 1, updated_at = now() WHERE id = $1`,
+          [id, b.title, b.intervalMin, b.intervalMax],
+        );
+        await client.query(`INSERT INTO job_outbox (queue, job_name, payload, dispatched_at) VALUES ('media', 'sync', $1, now())`, [JSON.stringify({ sessionId: id })]);
+        await client.query('COMMIT');
+        latencies.push(Number(process.hrtime.bigint() - started) / 1e6);
+      }
+    } finally {
+      client.release();
+    }
+  };
+  const started = Date.now();
+  await Promise.all(Array.from({ length: clients }, worker));
+  const elapsed = (Date.now() - started) / 1000;
+  await pool.end();
+  latencies.sort((a, b) => a - b);
+  return {
+    reqPerSec: latencies.length / elapsed,
+    p50: latencies[Math.floor(latencies.length * 0.5)] ?? NaN,
+    p99: latencies[Math.floor(latencies.length * 0.99)] ?? NaN,
+  };
+}
