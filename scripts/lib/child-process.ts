@@ -7,7 +7,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 
 export interface ServiceProcess {
   child: ChildProcess;
-  /** Everything the process wrote so far (for failure messages and log assertions). */
+  /** What the process wrote so far, its newest 1-2 MB (for failure messages and log assertions). */
   output(): string;
   /** Resolves with the exit code (or the signal's name) once the process has ended. */
   exited: Promise<number | string>;
@@ -34,9 +34,14 @@ export async function startServiceProcess(
     env: { ...process.env, LOG_LEVEL: 'info', LOG_PRETTY: 'false', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // The newest 1 MB of output: enough for failure messages, bounded for long runs (the benchmark).
   let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const keep = (d: Buffer): void => {
+    output += d.toString();
+    if (output.length > 2_000_000) output = output.slice(-1_000_000);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
   let ended: number | string | undefined;
   const exited = new Promise<number | string>((resolve) => child.on('exit', (code, sig) => resolve((ended = code ?? sig ?? 'unknown'))));
   const killOnExit = (): void => void child.kill('SIGKILL');
