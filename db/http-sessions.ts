@@ -1,17 +1,22 @@
 import type { Knex } from './knex.js';
+import type { UserRow } from './types.js';
 
 export interface StoredHttpSession {
   data: Record<string, unknown>;
-  userId: string | null;
+  /** The logged-in user, read in the same query (every authenticated request needs both). */
+  user: UserRow | null;
 }
 
-/** Reads a live (unexpired) session by the hash of its id. */
+/** Reads a live (unexpired) session by the hash of its id, with its user. */
 export async function readHttpSession(knex: Knex, idHash: string): Promise<StoredHttpSession | null> {
-  const row = await knex('http_sessions')
-    .where({ id_hash: idHash })
-    .andWhere('expires_at', '>', knex.fn.now())
-    .first('data', 'user_id');
-  return row ? { data: row.data as Record<string, unknown>, userId: (row.user_id as string | null) ?? null } : null;
+  const row = await knex('http_sessions as s')
+    .leftJoin('users as u', 'u.id', 's.user_id')
+    .where('s.id_hash', idHash)
+    .andWhere('s.expires_at', '>', knex.fn.now())
+    .first(knex.raw('s.data AS session_data'), 'u.*');
+  if (!row) return null;
+  const { session_data: data, ...user } = row as UserRow & { session_data: Record<string, unknown> };
+  return { data, user: user.id ? (user as UserRow) : null };
 }
 
 export async function writeHttpSession(

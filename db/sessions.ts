@@ -24,9 +24,27 @@ export async function insertSession(
   return row!;
 }
 
-/** Locks the session row for the rest of the transaction. */
-export async function lockSession(trx: Knex.Transaction, id: number): Promise<SessionRow | undefined> {
-  return trx<SessionRow>('sessions').where({ id }).forUpdate().first();
+export type SnapshotRef = Pick<SnapshotRow, 'id' | 'status'>;
+
+/**
+ * Locks the session row for the rest of the transaction and reads its live snapshot in the same
+ * round trip (every PATCH needs both).
+ */
+export async function lockSession(
+  trx: Knex.Transaction,
+  id: number,
+): Promise<{ session: SessionRow; snapshot: SnapshotRef | null } | undefined> {
+  const row = await trx('sessions as s')
+    .leftJoin('community_snapshots as cs', 'cs.session_id', 's.id')
+    .where('s.id', id)
+    .forUpdate('s')
+    .first('s.*', 'cs.id as snapshot_id', 'cs.status as snapshot_status');
+  if (!row) return undefined;
+  const { snapshot_id: snapshotId, snapshot_status: status, ...session } = row as SessionRow & {
+    snapshot_id: number | null;
+    snapshot_status: SnapshotRow['status'] | null;
+  };
+  return { session, snapshot: snapshotId === null || status === null ? null : { id: snapshotId, status } };
 }
 
 export async function findSession(knex: Knex, id: number): Promise<SessionRow | undefined> {

@@ -59,10 +59,12 @@ export function sessionMiddleware(app: Koa, config: Config, knex: Knex): Koa.Mid
       renew: true,
       genid: () => ids.generate(),
       store: {
-        async get(key: string) {
+        async get(key: string, _maxAge: number, { ctx }: { ctx?: Koa.Context }) {
           const storeKey = ids.storeKey(key);
           if (storeKey === null) return null;
           const stored = await readHttpSession(knex, storeKey);
+          // Hand the user to `loadUser`, which then needs no query of its own.
+          if (ctx && stored?.user && stored.user.id === stored.data.userId) ctx.state.sessionUser = stored.user;
           return stored?.data ?? null;
         },
         async set(key: string, data: Record<string, unknown>, maxAge: number) {

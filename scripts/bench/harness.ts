@@ -98,8 +98,11 @@ export async function startBench(log: (line: string) => void): Promise<Bench> {
   await blobs.ensureContainers();
   const producer = new JobProducer({ redisUrl: config.redisUrl, queuePrefix: config.queuePrefix, backoffMs: config.jobs.backoffMs }, 'showrunner-bench');
 
-  const web = await startServiceProcess('server/main.ts', env, '"web listening"', 60_000);
-  const worker = await startServiceProcess('workers/main.ts', env, '"worker started"', 60_000);
+  // BENCH_PROFILE=<dir> writes V8 CPU profiles of both processes there (open them in Chrome DevTools).
+  const profile = (name: string): string[] =>
+    process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}/${name}`] : [];
+  const web = await startServiceProcess('server/main.ts', env, '"web listening"', 60_000, profile('web'));
+  const worker = await startServiceProcess('workers/main.ts', env, '"worker started"', 60_000, profile('worker'));
   const webUrl = `http://127.0.0.1:${port}`;
 
   const password = randomBytes(12).toString('hex');

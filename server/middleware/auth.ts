@@ -8,7 +8,8 @@ export function loadUser(knex: Knex): Middleware {
   return async (ctx, next) => {
     const userId = ctx.session?.userId;
     if (typeof userId === 'string') {
-      const user = await findUserById(knex, userId);
+      const loaded = ctx.state.sessionUser;
+      const user = loaded?.id === userId ? loaded : await findUserById(knex, userId);
       if (user) ctx.state.user = user;
       else ctx.session = null;
     }

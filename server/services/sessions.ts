@@ -8,7 +8,7 @@ import {
   updateSession,
   type SessionChanges,
 } from '../../db/sessions.js';
-import { deleteSnapshotOfSession, findSnapshotBySession, insertSnapshotFromSession } from '../../db/snapshots.js';
+import { deleteSnapshotOfSession, insertSnapshotFromSession } from '../../db/snapshots.js';
 import type { SessionRow, SnapshotRow, UserRow } from '../../db/types.js';
 import { jobs } from '../../workers/queues/contracts.js';
 import { ApiError, fieldError, notFound, preconditionFailed } from '../errors.js';
@@ -116,8 +116,9 @@ export async function patchSession(
   const customThumbnail = body.thumbnail ? normaliseThumbnailUrl(body.thumbnail) : undefined;
 
   return deps.knex.transaction(async (trx) => {
-    const row = await lockSession(trx, id);
-    if (!row || row.user_id !== user.id) throw notFound(`Session ${id} not found`);
+    const locked = await lockSession(trx, id);
+    if (!locked || locked.session.user_id !== user.id) throw notFound(`Session ${id} not found`);
+    const { session: row, snapshot: existing } = locked;
     if (ifMatch !== undefined && !ifMatchAllows(ifMatch, row)) {
       throw preconditionFailed(`Session ${id} has changed since you read it (current ETag ${sessionEtag(row)})`);
     }
@@ -177,9 +178,8 @@ export async function patchSession(
       generateThumbnail = true;
     }
 
-    const existing = await findSnapshotBySession(trx, id);
     if (Object.keys(changes).length === 0) {
-      return { session: row, snapshot: existing ?? null, outboxIds: [] };
+      return { session: row, snapshot: existing, outboxIds: [] };
     }
 
     const session = await updateSession(trx, id, changes);
@@ -187,7 +187,7 @@ export async function patchSession(
     if (subredditsChanged) outbox.push(jobs.syncMedia(id));
     if (generateThumbnail) outbox.push(jobs.generateThumbnail(id, session.thumbnail_generation));
 
-    let snapshot: Pick<SnapshotRow, 'id' | 'status'> | null = existing ?? null;
+    let snapshot: Pick<SnapshotRow, 'id' | 'status'> | null = existing;
     if (changes.share_to_community === true && !existing) {
       snapshot = await insertSnapshotFromSession(trx, session);
       outbox.push(jobs.createSnapshot(snapshot.id, id));
@@ -204,9 +204,9 @@ export async function patchSession(
 /** Deletes the session (media and snapshot rows cascade) and records the purge of its blobs. */
 export async function deleteSession(deps: SessionServiceDeps, user: UserRow, id: number): Promise<{ outboxIds: number[] }> {
   return deps.knex.transaction(async (trx) => {
-    const row = await lockSession(trx, id);
-    if (!row || row.user_id !== user.id) throw notFound(`Session ${id} not found`);
-    const snapshot = await findSnapshotBySession(trx, id);
+    const locked = await lockSession(trx, id);
+    if (!locked || locked.session.user_id !== user.id) throw notFound(`Session ${id} not found`);
+    const { snapshot } = locked;
     await deleteSessionRow(trx, id);
     const outbox: OutboxJob[] = [jobs.purgeThumbnails(id)];
     if (snapshot) outbox.push(jobs.purgeSnapshot(snapshot.id));
