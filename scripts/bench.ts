@@ -3,7 +3,7 @@ import { jobStart, rawJobStart, rawSnapshot, rawThumbnails, snapshot, thumbnails
 import { peakRssMb, startBench, type Bench } from './bench/harness.js';
 import { patchLoad, rawTransactionLoad, seedSessions } from './bench/patch.js';
 import { renderTable, summarise, type Figure } from './bench/stats.js';
-import { parseCli, runScript } from './lib/cli.js';
+import { parseCli, runScript, UsageError } from './lib/cli.js';
 
 const HELP = `Usage: npm run bench -- [--quick] [--json]
 
@@ -17,12 +17,16 @@ table: median and spread over the repetitions, and each figure's ratio to its ba
   memory         peak RSS of the web and worker processes
 It uses its own database (<DATABASE_URL name>_bench), Redis prefix and Azurite, and removes them.
   --quick   one short repetition of each (under 2 minutes)
+  --only <f>  run one part: patch, jobstart, thumbnails or snapshots (for profiling)
   --json    the results as JSON on stdout (the table goes to stderr)
   --help    this help
 Exits 1 if any request or job fails.`;
 
 runScript(async () => {
-  const args = parseCli(HELP, { quick: { type: 'boolean' }, json: { type: 'boolean' } });
+  const args = parseCli(HELP, { quick: { type: 'boolean' }, json: { type: 'boolean' }, only: { type: 'string' } });
+  const parts = ['patch', 'jobstart', 'thumbnails', 'snapshots'];
+  if (args.only && !parts.includes(args.only)) throw new UsageError(`--only takes one of ${parts.join(', ')}`);
+  const runs = (part: string): boolean => !args.only || args.only === part;
   const quick = args.quick ?? false;
   const reps = quick ? 1 : 3;
   const seconds = quick ? 3 : 8;
@@ -38,14 +42,14 @@ runScript(async () => {
     await patchLoad(bench, range, 8, quick ? 1 : 2);
     await rawTransactionLoad(bench, range, 8, quick ? 1 : 2);
 
-    for (const connections of [8, 32]) {
-      const ours = { rps: [] as number[], p50: [] as number[], p99: [] as number[] };
+    for (const connections of runs('patch') ? [8, 32] : []) {
+      const ours = { rps: [] as number[], p50: [] as number[], p99: [] as number[], cpu: [] as number[] };
       const raw = { rps: [] as number[], p50: [] as number[], p99: [] as number[] };
       for (let r = 0; r < reps; r++) {
         log(`PATCH @${connections} repetition ${r + 1}/${reps}`);
         const a = await patchLoad(bench, range, connections, seconds);
         const b = await rawTransactionLoad(bench, range, connections, seconds);
-        ours.rps.push(a.reqPerSec), ours.p50.push(a.p50), ours.p99.push(a.p99);
+        ours.rps.push(a.reqPerSec), ours.p50.push(a.p50), ours.p99.push(a.p99), ours.cpu.push(a.webCpuMsPerRequest ?? NaN);
         raw.rps.push(b.reqPerSec), raw.p50.push(b.p50), raw.p99.push(b.p99);
       }
       figures.push({
@@ -65,19 +69,20 @@ runScript(async () => {
         better: 'lower',
         ...(connections === 32 ? { target: { text: '< 50 ms', met: (s) => s.median < 50 } } : {}),
       });
+      figures.push({ name: `web CPU per PATCH @${connections}`, unit: 'ms', values: ours.cpu, better: 'lower' });
     }
 
     const samples = quick ? 30 : 100;
     const start = { p50: [] as number[], p99: [] as number[] };
     const rawStart = { p50: [] as number[], p99: [] as number[] };
-    for (let r = 0; r < reps; r++) {
+    for (let r = 0; r < (runs('jobstart') ? reps : 0); r++) {
       log(`job start repetition ${r + 1}/${reps} (${samples} jobs)`);
       const a = await jobStart(bench, samples);
       const b = await rawJobStart(bench, samples);
       start.p50.push(a.p50), start.p99.push(a.p99), rawStart.p50.push(b.p50), rawStart.p99.push(b.p99);
     }
-    figures.push({ name: 'job start p50', unit: 'ms', values: start.p50, baseline: { name: 'BullMQ add → active', values: rawStart.p50 }, better: 'lower' });
-    figures.push({
+    if (runs('jobstart')) figures.push({ name: 'job start p50', unit: 'ms', values: start.p50, baseline: { name: 'BullMQ add → active', values: rawStart.p50 }, better: 'lower' });
+    if (runs('jobstart')) figures.push({
       name: 'job start p99',
       unit: 'ms',
       values: start.p99,
@@ -90,12 +95,12 @@ runScript(async () => {
     const parallelism = bench.config.workerConcurrency;
     const thumbs: number[] = [];
     const rawThumbs: number[] = [];
-    for (let r = 0; r < reps; r++) {
+    for (let r = 0; r < (runs('thumbnails') ? reps : 0); r++) {
       log(`thumbnails repetition ${r + 1}/${reps} (${thumbCount} jobs)`);
       thumbs.push(await thumbnails(bench, thumbCount));
       rawThumbs.push(await rawThumbnails(bench, thumbCount, parallelism));
     }
-    figures.push({
+    if (runs('thumbnails')) figures.push({
       name: 'thumbnails',
       unit: 'jobs/s',
       values: thumbs,
@@ -108,13 +113,13 @@ runScript(async () => {
     const snaps = { items: [] as number[], mb: [] as number[] };
     const rawSnaps = { items: [] as number[], mb: [] as number[] };
     const copyParallelism = bench.config.jobs.snapshotCopyParallelism;
-    for (let r = 0; r < reps; r++) {
+    for (let r = 0; r < (runs('snapshots') ? reps : 0); r++) {
       log(`snapshot repetition ${r + 1}/${reps} (${items} × 500 KB)`);
       const a = await snapshot(bench, items, r);
       const b = await rawSnapshot(bench, items, copyParallelism, r);
       snaps.items.push(a.itemsPerSec), snaps.mb.push(a.mbPerSec), rawSnaps.items.push(b.itemsPerSec), rawSnaps.mb.push(b.mbPerSec);
     }
-    figures.push({
+    if (runs('snapshots')) figures.push({
       name: 'snapshot media',
       unit: 'media/s',
       values: snaps.items,
@@ -122,7 +127,7 @@ runScript(async () => {
       better: 'higher',
       target: { text: 'ratio ≥ 0.7', met: (s) => (s.ratio ?? 0) >= 0.7 },
     });
-    figures.push({ name: 'snapshot bytes', unit: 'MB/s', values: snaps.mb, baseline: { name: `blob uploads ×${copyParallelism}`, values: rawSnaps.mb }, better: 'higher' });
+    if (runs('snapshots')) figures.push({ name: 'snapshot bytes', unit: 'MB/s', values: snaps.mb, baseline: { name: `blob uploads ×${copyParallelism}`, values: rawSnaps.mb }, better: 'higher' });
 
     figures.push({ name: 'web peak RSS', unit: 'MB', values: [peakRssMb(bench.web.child.pid)], better: 'lower' });
     figures.push({ name: 'worker peak RSS', unit: 'MB', values: [peakRssMb(bench.worker.child.pid)], better: 'lower', target: { text: '< 300 MB', met: (s) => s.median < 300 } });

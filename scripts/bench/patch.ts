@@ -1,6 +1,6 @@
 import autocannon from 'autocannon';
 import pg from 'pg';
-import type { Bench } from './harness.js';
+import { cpuMs, type Bench } from './harness.js';
 
 export const SESSION_COUNT = 10_000;
 
@@ -21,6 +21,8 @@ export interface LoadResult {
   reqPerSec: number;
   p50: number;
   p99: number;
+  /** CPU the web process spent per request (HTTP runs only). */
+  webCpuMsPerRequest?: number;
 }
 
 const pick = (range: { first: number; last: number }): number => range.first + Math.floor(Math.random() * (range.last - range.first + 1));
@@ -33,6 +35,7 @@ function body(): string {
 
 /** PATCH /api/sessions/:id on random sessions through HTTP, driven by autocannon over loopback. */
 export async function patchLoad(bench: Bench, range: { first: number; last: number }, connections: number, seconds: number): Promise<LoadResult> {
+  const cpuBefore = cpuMs(bench.web.child.pid);
   const result = await autocannon({
     url: bench.webUrl,
     connections,
@@ -48,7 +51,8 @@ export async function patchLoad(bench: Bench, range: { first: number; last: numb
   if (result.errors > 0 || result.timeouts > 0 || result.non2xx > 0) {
     throw new Error(`PATCH load at ${connections} connections: ${result.errors} errors, ${result.timeouts} timeouts, ${result.non2xx} non-2xx responses`);
   }
-  return { reqPerSec: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 };
+  const webCpuMsPerRequest = (cpuMs(bench.web.child.pid) - cpuBefore) / result.requests.total;
+  return { reqPerSec: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, webCpuMsPerRequest };
 }
 
 /**
