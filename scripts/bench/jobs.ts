@@ -166,6 +166,11 @@ export async function snapshot(bench: Bench, count: number, rep: number): Promis
     20,
   );
   const seconds = (Date.now() - started) / 1000;
+  if (process.env.BENCH_DEBUG) {
+    const row = await bench.knex('job_outbox').where({ queue: 'snapshots' }).orderBy('id', 'desc').first('id', 'created_at');
+    const job = await bench.producer.queues.snapshots.getJob(`outbox-${row.id}`);
+    process.stderr.write(`snapshot: total ${seconds}s, queued→active ${job!.processedOn! - (row.created_at as Date).getTime()}ms, active→done ${job!.finishedOn! - job!.processedOn!}ms\n`);
+  }
   return { itemsPerSec: count / seconds, mbPerSec: Number(snap.bytes_copied) / 1e6 / seconds };
 }
 

@@ -4,6 +4,7 @@ import type { SessionMediaRow, SnapshotMediaRow, SnapshotRow } from '../../db/ty
 import { coerceError } from '../../logger.js';
 import type { JobPayload } from '../queues/contracts.js';
 import { safeDownload, type Downloaded } from '../lib/safe-fetch.js';
+import { Semaphore } from '../lib/semaphore.js';
 import { mediaAreCurrent, syncSessionMedia } from '../media/sync.js';
 import { classify, fetchOptions, isImage, isLastAttempt, isMedia, PermanentError, type ProcessorDeps } from './deps.js';
 
@@ -30,24 +31,6 @@ function extensionOf(contentType: string): string {
 /** `snapshots/<snapshotId>/<order>-<mediaId>.<ext>`: a rerun overwrites the same names. */
 export function snapshotBlobName(snapshotId: number, item: Pick<SnapshotMediaRow, 'order' | 'id' | 'source_media_id'>, contentType: string): string {
   return `${snapshotPrefix(snapshotId)}${item.order}-${item.source_media_id ?? item.id}.${extensionOf(contentType)}`;
-}
-
-/** Runs `fn` over `items` with at most `limit` at once; collects every failure instead of stopping at the first. */
-async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>, signal?: AbortSignal): Promise<{ item: T; error: Error }[]> {
-  const failures: { item: T; error: Error }[] = [];
-  let next = 0;
-  const run = async (): Promise<void> => {
-    while (next < items.length && !signal?.aborted) {
-      const item = items[next++]!;
-      try {
-        await fn(item);
-      } catch (e) {
-        failures.push({ item, error: coerceError(e) });
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, run));
-  return failures;
 }
 
 /** Locks the snapshot row; undefined once it has been removed (unshared or its session deleted). */
@@ -137,28 +120,56 @@ export async function createSnapshot(
     const items = await deps.knex<SnapshotMediaRow>('community_snapshot_media').where({ snapshot_id: snapshotId }).orderBy('order');
     const pending = items.filter((i) => i.copied_at === null);
     let bytes = 0;
-    const failures = await eachLimited(pending, deps.config.jobs.snapshotCopyParallelism, async (item) => {
-      const download = await safeDownload(item.source_url, fetchOptions(deps, isMedia));
-      const blobName = snapshotBlobName(snapshotId, item, download.contentType);
-      const { url } = await deps.blobs.upload(container, blobName, download.body, download.contentType);
-      // Counted once even when two runs copy the same item (the blob name is the same, so is the blob).
-      const recorded = await deps.knex('community_snapshot_media').where({ id: item.id }).whereNull('copied_at').update({
-        blob_name: blobName,
-        blob_url: url,
-        content_type: download.contentType,
-        bytes: download.bytes,
-        checksum: download.sha256,
-        copied_at: deps.knex.fn.now(),
-      });
-      if (recorded === 0) return;
-      await deps.knex('community_snapshots')
-        .where({ id: snapshotId })
-        .update({ copied_count: deps.knex.raw('copied_count + 1'), bytes_copied: deps.knex.raw('bytes_copied + ?', [download.bytes]) });
-      bytes += download.bytes;
-    }, deps.signal);
+    const failures: { item: SnapshotMediaRow; error: Error }[] = [];
+    // Two stages, each `parallelism` wide: downloads run ahead of uploads, so the storage always has
+    // the next body ready (a download holds its permit until its upload starts, which bounds memory
+    // to twice the parallelism).
+    const parallelism = deps.config.jobs.snapshotCopyParallelism;
+    const downloads = new Semaphore(parallelism);
+    const uploads = new Semaphore(parallelism);
+    await Promise.all(
+      pending.map(async (item) => {
+        let releaseDownload = await downloads.acquire();
+        try {
+          if (deps.signal?.aborted) return;
+          const download = await safeDownload(item.source_url, fetchOptions(deps, isMedia));
+          const blobName = snapshotBlobName(snapshotId, item, download.contentType);
+          const releaseUpload = await uploads.acquire();
+          releaseDownload();
+          releaseDownload = () => undefined;
+          let url: string;
+          try {
+            ({ url } = await deps.blobs.upload(container, blobName, download.body, download.contentType));
+          } finally {
+            releaseUpload();
+          }
+          // One statement records the copy and counts it, once even when two runs copy the same item
+          // (the blob name is the same, and so is the blob).
+          const { rows } = await deps.knex.raw<{ rows: { recorded: number }[] }>(
+            `WITH item AS (
+               UPDATE community_snapshot_media
+                  SET blob_name = ?, blob_url = ?, content_type = ?, bytes = ?, checksum = ?, copied_at = now()
+                WHERE id = ? AND copied_at IS NULL
+            RETURNING bytes)
+             UPDATE community_snapshots
+                SET copied_count = copied_count + (SELECT count(*) FROM item),
+                    bytes_copied = bytes_copied + coalesce((SELECT sum(bytes) FROM item), 0)
+              WHERE id = ?
+          RETURNING (SELECT count(*) FROM item)::int AS recorded`,
+            [blobName, url, download.contentType, download.bytes, download.sha256, item.id, snapshotId],
+          );
+          if (rows[0]?.recorded) bytes += download.bytes;
+        } catch (e) {
+          failures.push({ item, error: coerceError(e) });
+        } finally {
+          releaseDownload();
+        }
+      }),
+    );
     // Stopping: what was copied is recorded; the rest is for the worker that picks the job up again.
     deps.signal?.throwIfAborted();
     if (failures.length > 0) {
+      failures.sort((a, b) => a.item.order - b.item.order);
       const first = failures[0]!;
       const message =
         `${failures.length} of ${items.length} media failed to copy; first: item ${first.item.order} (${first.item.source_url}): ${first.error.message}`;
