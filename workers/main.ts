@@ -13,6 +13,7 @@ import { BlobStore } from './storage/blob-storage.js';
 /** Evicted keys are lost jobs: BullMQ needs `maxmemory-policy noeviction`. */
 async function checkEvictionPolicy(producer: JobProducer, logger: ReturnType<typeof createLogger>): Promise<void> {
   try {
+    if (!(await producer.waitUntilReady(5_000))) throw new Error(`Redis is not answering (${producer.redis.status})`);
     const reply = (await producer.redis.config('GET', 'maxmemory-policy')) as string[];
     const policy = reply[1];
     if (policy !== 'noeviction') {

@@ -100,10 +100,8 @@ export function progress(label: string, total: number): { tick(n?: number): void
  * returned message says so.
  */
 export async function dispatchNow(ctx: ScriptContext, outboxIds: number[]): Promise<string | null> {
-  const producer = ctx.producer();
   // Give a fresh connection a moment to come up before deciding Redis is away.
-  const deadline = Date.now() + 3_000;
-  while (!producer.isReady() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  await ctx.producer().waitUntilReady(3_000);
   let dispatched = 0;
   for (let i = 0; i < outboxIds.length; i += 500) dispatched += (await ctx.dispatcher().dispatchIds(outboxIds.slice(i, i + 500))).dispatched;
   return dispatched === outboxIds.length ? null : `${outboxIds.length - dispatched} job(s) could not reach Redis now; the worker's outbox relay will dispatch them`;

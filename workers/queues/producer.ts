@@ -45,6 +45,13 @@ export class JobProducer {
     return this.redis.status === 'ready';
   }
 
+  /** Waits up to `timeoutMs` for the connection; true once Redis answers. */
+  async waitUntilReady(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.isReady() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    return this.isReady();
+  }
+
   /**
    * Adds jobs grouped per queue with one round trip each; a job id already known to BullMQ is ignored.
    * Rejects within `timeoutMs`: while Redis is unreachable BullMQ would otherwise wait for it.
