@@ -1,9 +1,9 @@
 import http from 'node:http';
-import { describeConfig, loadConfig, type Config } from '../config.js';
+import { describeConfig, type Config } from '../config.js';
 import { createKnex } from '../db/knex.js';
 import { assertMigrationsCurrent } from '../db/migrate.js';
-import { coerceError, createLogger } from '../logger.js';
-import { exitOnStartupError, onShutdownSignal } from '../scripts/lib/process.js';
+import { createLogger } from '../logger.js';
+import { onShutdownSignal, runMain } from '../workers/lib/process.js';
 import { OutboxDispatcher } from '../workers/outbox/dispatcher.js';
 import { FastDispatch } from '../workers/outbox/fast-path.js';
 import { JobProducer } from '../workers/queues/producer.js';
@@ -46,9 +46,4 @@ async function main(config: Config): Promise<void> {
   });
 }
 
-try {
-  const config = loadConfig();
-  await main(config).catch((e: unknown) => exitOnStartupError(coerceError(e)));
-} catch (e) {
-  exitOnStartupError(coerceError(e));
-}
+await runMain(main);

@@ -1,8 +1,8 @@
-import { describeConfig, loadConfig, type Config } from '../config.js';
+import { describeConfig, type Config } from '../config.js';
 import { createKnex } from '../db/knex.js';
 import { assertMigrationsCurrent } from '../db/migrate.js';
 import { coerceError, createLogger } from '../logger.js';
-import { exitOnStartupError, onShutdownSignal } from '../scripts/lib/process.js';
+import { onShutdownSignal, runMain } from './lib/process.js';
 import { OutboxDispatcher } from './outbox/dispatcher.js';
 import { OutboxRelay } from './outbox/relay.js';
 import { JobProducer } from './queues/producer.js';
@@ -63,9 +63,4 @@ async function main(config: Config): Promise<void> {
   });
 }
 
-try {
-  const config = loadConfig();
-  await main(config).catch((e: unknown) => exitOnStartupError(coerceError(e)));
-} catch (e) {
-  exitOnStartupError(coerceError(e));
-}
+await runMain(main);

@@ -42,7 +42,7 @@ export function authRoutes(deps: AuthRoutesDeps): Router {
     ctx.set('X-RateLimit-Reset', String(Math.ceil(resetAt.getTime() / 1000)));
   }
 
-  function tooMany(ctx: Context, resetAt: Date): ApiError {
+  function tooMany(resetAt: Date): ApiError {
     const retryAfter = Math.max(1, Math.ceil((resetAt.getTime() - Date.now()) / 1000));
     return new ApiError(
       429,
@@ -76,7 +76,7 @@ export function authRoutes(deps: AuthRoutesDeps): Router {
     const key = `login:${ctx.ip}`;
     const before = await readFailures(deps.knex, key, windowMs);
     rateLimitHeaders(ctx, before.failures, before.resetAt);
-    if (before.failures >= maxFailures) throw tooMany(ctx, before.resetAt);
+    if (before.failures >= maxFailures) throw tooMany(before.resetAt);
 
     const input = deps.validator.validate<Credentials>(deps.schemas.login, ctx.request.body);
     const user = await findUserByEmail(deps.knex, input.email);

@@ -23,7 +23,7 @@ export class JobProducer {
   readonly queues: Record<QueueName, Queue>;
 
   constructor(
-    private readonly config: ProducerConfig,
+    config: ProducerConfig,
     connectionName = 'showrunner-producer',
   ) {
     this.redis = createRedis(config.redisUrl, 'producer', connectionName);

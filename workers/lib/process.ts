@@ -1,3 +1,4 @@
+import { loadConfig, type Config } from '../../config.js';
 import type { Logger } from '../../logger.js';
 import { coerceError } from '../../logger.js';
 
@@ -32,4 +33,16 @@ export function onShutdownSignal(logger: Logger, shutdown: () => Promise<void>):
   };
   process.on('SIGTERM', handler);
   process.on('SIGINT', handler);
+}
+
+/**
+ * A process entry point: reads the configuration, runs `main`, and turns a configuration or
+ * start-up failure into one clear line on stderr and exit code 1.
+ */
+export async function runMain(main: (config: Config) => Promise<void>): Promise<void> {
+  try {
+    await main(loadConfig());
+  } catch (e) {
+    exitOnStartupError(coerceError(e));
+  }
 }
