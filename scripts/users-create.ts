@@ -1,13 +1,14 @@
-import { createUser } from '../db/users.js';
+import { createUser, findUserByEmail } from '../db/users.js';
 import { parseCli, runScript, scriptContext, UsageError } from './lib/cli.js';
 
-const HELP = `Usage: npm run users:create -- --email <email> [--first-name <n>] [--last-name <n>] [--admin]
+const HELP = `Usage: npm run users:create -- --email <email> [--first-name <n>] [--last-name <n>] [--admin] [--dry-run]
 
 Creates a user. The password is never taken from the command line (it would stay in shell history):
 it is asked for on a terminal, or read from standard input when piped:
   printf '%s\\n' "$PASSWORD" | npm run users:create -- --email ops@example.com --admin
-  --admin   give the user the admin role (dashboard and /api/admin)
-  --help    this help`;
+  --admin     give the user the admin role (dashboard and /api/admin)
+  --dry-run   check everything (email free, password long enough) and create nothing
+  --help      this help`;
 
 async function readPassword(): Promise<string> {
   if (!process.stdin.isTTY) {
@@ -49,12 +50,21 @@ runScript(async () => {
     'first-name': { type: 'string' },
     'last-name': { type: 'string' },
     admin: { type: 'boolean' },
+    'dry-run': { type: 'boolean' },
   });
   if (!args.email || !/^[^\s@]+@[^\s@]+$/.test(args.email)) throw new UsageError('--email <address> is required');
   const password = await readPassword();
   if (password.length < 8) throw new UsageError('the password must be at least 8 characters');
   const ctx = scriptContext('users-create');
   try {
+    if (args['dry-run']) {
+      if (await findUserByEmail(ctx.knex, args.email)) {
+        console.error(`error: a user with email ${args.email} already exists`);
+        return 1;
+      }
+      console.log(`would create ${args.admin ? 'admin' : 'user'} ${args.email}; dry run: nothing changed`);
+      return 0;
+    }
     const user = await createUser(ctx.knex, {
       email: args.email,
       password,
