@@ -140,6 +140,9 @@ describe('operators: admin API, health, metrics, scripts', function () {
 
   it('users:create takes the password from stdin and makes an admin who can log in', async () => {
     const email = `ops-${Date.now()}@example.test`;
+    const dry = await runScriptFile('users-create.ts', ['--email', email, '--admin', '--dry-run'], stack.env, 'a long operator password\n');
+    expect(dry.code, dry.stderr).to.equal(0);
+    expect(await stack.knex('users').where({ email })).to.have.length(0);
     const run = await runScriptFile('users-create.ts', ['--email', email, '--admin'], stack.env, 'a long operator password\n');
     expect(run.code, run.stderr).to.equal(0);
     const login = await app.post('/api/auth/login').send({ email, password: 'a long operator password' }).expect(200);
