@@ -34,6 +34,13 @@ export interface Config {
     backoffMs: number;
     /** Parallel media copies inside one snapshot job. */
     snapshotCopyParallelism: number;
+    /**
+     * How long a worker's hold on a job lasts without renewal (renewed at half that), and how often
+     * workers look for jobs whose holder died: a crashed worker's job runs again after about 1-2× this.
+     */
+    lockDurationMs: number;
+    /** Times a job may be recovered from a dead worker before it is failed (a job that keeps killing workers). */
+    maxStalledCount: number;
   };
   outbox: {
     pollIntervalMs: number;
@@ -195,6 +202,8 @@ export function loadConfig(env: Env = process.env): Config {
     jobs: {
       backoffMs: int(env, 'JOB_BACKOFF_MS', 2_000, 1, 3_600_000),
       snapshotCopyParallelism: int(env, 'SNAPSHOT_COPY_PARALLELISM', 4, 1, 64),
+      lockDurationMs: int(env, 'JOB_LOCK_DURATION_MS', 30_000, 1_000, 600_000),
+      maxStalledCount: int(env, 'JOB_MAX_STALLED_COUNT', 5, 0, 1_000),
     },
     outbox: {
       pollIntervalMs: int(env, 'OUTBOX_POLL_INTERVAL_MS', 5_000, 10, 3_600_000),

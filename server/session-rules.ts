@@ -33,8 +33,10 @@ export function normaliseSubreddits(input: string | string[]): string[] {
 
 export function normaliseTitle(title: string): string {
   const trimmed = title.trim();
-  if (trimmed.length < 1 || trimmed.length > 200) {
-    throw fieldError('title', `must be 1-200 characters after trimming (got ${trimmed.length})`);
+  // Characters as Postgres's char_length and ajv's maxLength count them (code points, not UTF-16 units).
+  const length = [...trimmed].length;
+  if (length < 1 || length > 200) {
+    throw fieldError('title', `must be 1-200 characters after trimming (got ${length})`);
   }
   return trimmed;
 }

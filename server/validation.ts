@@ -64,9 +64,16 @@ function describeErrors(errors: ErrorObject[], schema: JsonSchema): FieldError[]
       const allowed = (e.params as { allowedValues: unknown[] }).allowedValues;
       reason = `must be one of: ${allowed.map((v) => JSON.stringify(v)).join(', ')}`;
     } else {
-      // A field described by alternatives (anyOf) gets its schema's description, not each branch's complaint.
-      const described = properties[fieldOf(pointer)]?.description;
-      reason = e.keyword === 'anyOf' || (described && e.schemaPath.includes('/anyOf/')) ? String(described ?? e.message) : e.message ?? 'is invalid';
+      // A field described by alternatives (anyOf) gets its schema's description, not each branch's
+      // complaint, once and at the field itself (a branch's error may point inside it, e.g. /subreddits/0).
+      const field = fieldOf(pointer);
+      const described = properties[field]?.description;
+      if (described && (e.keyword === 'anyOf' || e.schemaPath.includes('/anyOf/'))) {
+        pointer = `/${escapePointer(field)}`;
+        reason = String(described);
+      } else {
+        reason = e.message ?? 'is invalid';
+      }
     }
     const existing = byPointer.get(pointer);
     // Keep one reason per field; an anyOf summary replaces the branch errors that precede it.

@@ -1,9 +1,9 @@
 import { MetricsTime, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Logger } from '../logger.js';
+import { coerceError, type Logger } from '../logger.js';
 import { classify, jobLogger, type ProcessorDeps } from './processors/deps.js';
 import { syncMedia } from './processors/media.js';
-import { createSnapshot, purgeSnapshot } from './processors/snapshots.js';
+import { createSnapshot, markSnapshotFailed, purgeSnapshot } from './processors/snapshots.js';
 import { generateThumbnail, purgeThumbnails } from './processors/thumbnails.js';
 import type { JobPayload, QueueName } from './queues/contracts.js';
 import { createRedis } from './queues/connection.js';
@@ -77,14 +77,30 @@ export function startWorkers(deps: ProcessorDeps, options: WorkerSetOptions): Wo
       connection,
       prefix: options.queuePrefix,
       concurrency: options.concurrency,
+      // A job whose worker died (SIGKILL, OOM, lost host) is found by the others' stalled check once
+      // its lock lapses, so both follow JOB_LOCK_DURATION_MS.
+      lockDuration: deps.config.jobs.lockDurationMs,
+      stalledInterval: deps.config.jobs.lockDurationMs,
+      // BullMQ's default (1) fails a job the second time its worker dies; crashes are what the
+      // recovery is for, so allow a few before calling the job a poison pill.
+      maxStalledCount: deps.config.jobs.maxStalledCount,
       autorun: true,
       // BullMQ's own per-minute counts in Redis: the web's /metrics reads job totals from them.
       metrics: { maxDataPoints: MetricsTime.TWO_WEEKS },
     });
     worker.on('error', (err) => deps.logger.warn({ err, queue }, 'worker connection error'));
     worker.on('completed', (job) => options.onJobFinished?.(queue, 'completed', (job.finishedOn ?? Date.now()) - (job.processedOn ?? Date.now())));
-    worker.on('failed', (job) => {
-      if (job) options.onJobFinished?.(queue, 'failed', (job.finishedOn ?? Date.now()) - (job.processedOn ?? Date.now()));
+    worker.on('failed', (job, err) => {
+      if (!job) return;
+      options.onJobFinished?.(queue, 'failed', (job.finishedOn ?? Date.now()) - (job.processedOn ?? Date.now()));
+      // Failed without reaching the processor (its workers kept dying: JOB_MAX_STALLED_COUNT), so the
+      // processor's own failure handling never ran: a snapshot would otherwise stay `copying` forever.
+      if (queue === 'snapshots' && job.name === 'create' && job.deferredFailure) {
+        const { snapshotId } = job.data as JobPayload<'snapshots', 'create'>;
+        markSnapshotFailed(deps, snapshotId, `${err.message} (the worker running it died ${job.stalledCounter} times)`).catch((e: unknown) =>
+          deps.logger.error({ err: coerceError(e), snapshotId }, 'could not mark the snapshot failed'),
+        );
+      }
     });
     return worker;
   });

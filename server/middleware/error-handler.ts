@@ -22,7 +22,11 @@ const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'E
 
 function isUnavailable(err: Error & { code?: unknown }): boolean {
   if (typeof err.code === 'string' && UNAVAILABLE_CODES.has(err.code)) return true;
-  return /Connection terminated|Knex: Timeout acquiring a connection|connection is closed/i.test(err.message);
+  // node-postgres reports a query on a client whose connection already failed (a terminated backend
+  // is noticed by the idle client, then knex's COMMIT or ROLLBACK runs on it) without any code.
+  return /Connection terminated|Client has encountered a connection error|Client was closed and is not queryable|Knex: Timeout acquiring a connection|connection is closed/i.test(
+    err.message,
+  );
 }
 
 /** Turns whatever a handler threw into an ApiError. */

@@ -24,5 +24,7 @@ export function parseStringParam(value: unknown, name: string, maxLength = 200):
   if (value === undefined || value === '') return undefined;
   if (typeof value !== 'string') throw fieldError(name, 'must be given once');
   if (value.length > maxLength) throw fieldError(name, `must be at most ${maxLength} characters`);
+  // Postgres text cannot hold U+0000: compared against a column it fails the query (a 500, not a 400).
+  if (value.includes('\u0000')) throw fieldError(name, 'must not contain the NUL character (%00)');
   return value;
 }

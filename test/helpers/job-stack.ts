@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { pino } from 'pino';
 import type { Config } from '../../config.js';
 import { OutboxDispatcher } from '../../workers/outbox/dispatcher.js';
@@ -21,6 +24,8 @@ export interface JobStackOptions {
   env?: Record<string, string>;
   /** Dispatch outbox rows right after COMMIT, as the web process does (default true). */
   fastPath?: boolean;
+  /** Azurite keeps its blobs in a folder of its own, so they survive `azurite.stop()` + `restart()` (default: in memory). */
+  storageOnDisk?: boolean;
 }
 
 /**
@@ -48,7 +53,12 @@ export interface JobStack {
 }
 
 export async function startJobStack(options: JobStackOptions = {}): Promise<JobStack> {
-  const [azurite, fixture, databaseUrl] = await Promise.all([startAzurite({ silent: true }), startFixtureServer(), cloneTestDatabase()]);
+  const storageDir = options.storageOnDisk ? mkdtempSync(path.join(os.tmpdir(), 'showrunner-azurite-')) : undefined;
+  const [azurite, fixture, databaseUrl] = await Promise.all([
+    startAzurite({ silent: true, ...(storageDir ? { location: storageDir } : {}) }),
+    startFixtureServer(),
+    cloneTestDatabase(),
+  ]);
   const knex = createKnex({ databaseUrl, poolMax: 10, applicationName: 'showrunner-test-stack' });
   const env: Record<string, string> = {
     NODE_ENV: 'test',
@@ -114,6 +124,7 @@ export async function startJobStack(options: JobStackOptions = {}): Promise<JobS
       }
       await producer.close();
       await Promise.all([azurite.stop(), fixture.close()]);
+      if (storageDir) rmSync(storageDir, { recursive: true, force: true });
       await knex.destroy();
       await dropTestDatabase(databaseUrl);
     },

@@ -230,3 +230,11 @@ export async function purgeSnapshot(
 ): Promise<{ deleted: number }> {
   return { deleted: await deps.blobs.deletePrefix(deps.blobs.containers.snapshots, snapshotPrefix(job.data.snapshotId)) };
 }
+
+/** Ends a snapshot as `failed` with the reason, unless it got to `ready` (or was removed) meanwhile. */
+export async function markSnapshotFailed(deps: Pick<ProcessorDeps, 'knex'>, snapshotId: number, reason: string): Promise<void> {
+  await deps.knex('community_snapshots')
+    .where({ id: snapshotId })
+    .whereNot({ status: 'ready' })
+    .update({ status: 'failed', last_error: reason.slice(0, 2000), updated_at: deps.knex.fn.now() });
+}
