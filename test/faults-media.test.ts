@@ -131,6 +131,21 @@ describe('faults: hostile media', function () {
     expect(snap.last_error).to.match(/item 0 .*snap-real\.jpg.*content type text\/html, which is not accepted here/);
     expect(await stack.blobs.list(stack.config.blobContainers.snapshots, `snapshots/${snap.id}/`)).to.deep.equal([]);
 
+    // An SVG is an image, but a public one could run script on the storage domain: refused.
+    stack.fixture.route('/media/script.svg', (_req, res) =>
+      void res.writeHead(200, { 'content-type': 'image/svg+xml' }).end('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'),
+    );
+    stack.fixture.setListing(['svgs'], [{ id: 'svg1', kind: 'image', path: '/media/script.svg' }]);
+    const svg = await createSession(stack.t, user, { title: 'SVG', subreddits: 'svgs', thumbnail: 'https://cdn.example.test/t.png' });
+    await waitFor('media synced', async () => (await stack.knex('session_media').where({ session_id: svg.id })).length === 1);
+    await patch(stack.t, user, svg.id, { shareToCommunity: true });
+    const svgSnap = await waitFor('the SVG snapshot to fail', async () => {
+      const s = await stack.knex('community_snapshots').where({ session_id: svg.id }).first();
+      return s?.status === 'failed' ? s : undefined;
+    });
+    expect(svgSnap.last_error).to.match(/image\/svg\+xml, which is not accepted here/);
+    expect(await stack.blobs.list(stack.config.blobContainers.snapshots, `snapshots/${svgSnap.id}/`)).to.deep.equal([]);
+
     // Still up, still working: an ordinary session gets its thumbnail.
     await serveImages(stack.fixture, 'afterwards', 1);
     const ok = await createSession(stack.t, user, { title: 'Afterwards', subreddits: 'afterwards' });

@@ -26,8 +26,12 @@ export function fetchOptions(deps: Pick<ProcessorDeps, 'config' | 'signal'>, acc
   };
 }
 
-export const isImage = (type: string): boolean => /^image\//i.test(type);
-export const isMedia = (type: string): boolean => /^(image|video)\//i.test(type);
+// Allowlists, not prefixes: `image/svg+xml` is an image too, but a public SVG blob can run script
+// on the storage domain, and an HTML page labelled as anything else is refused by its type.
+const IMAGE_TYPES = new Set(['image/jpeg', 'image/png', 'image/gif', 'image/webp', 'image/avif']);
+const VIDEO_TYPES = new Set(['video/mp4', 'video/webm']);
+export const isImage = (type: string): boolean => IMAGE_TYPES.has(type.toLowerCase());
+export const isMedia = (type: string): boolean => isImage(type) || VIDEO_TYPES.has(type.toLowerCase());
 
 /** An error no retry can fix (a 404, a private address, a corrupt image): fail the job now. */
 export class PermanentError extends Error {
