@@ -35,13 +35,13 @@ function sameArray(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
-/** `If-Match` per RFC 9110: `*`, or a list of (possibly weak) entity tags. */
+/** `If-Match` per RFC 9110: `*`, or a list of entity tags compared strongly (a weak tag never matches). */
 function ifMatchAllows(header: string, row: SessionRow): boolean {
   if (header.trim() === '*') return true;
   const current = sessionEtag(row);
   return header
     .split(',')
-    .map((t) => t.trim().replace(/^W\//, ''))
+    .map((t) => t.trim())
     .includes(current);
 }
 
