@@ -1,3 +1,4 @@
+import sharp from 'sharp';
 import { describeConfig, type Config } from '../config.js';
 import { createKnex } from '../db/knex.js';
 import { assertMigrationsCurrent } from '../db/migrate.js';
@@ -29,6 +30,8 @@ async function checkEvictionPolicy(producer: JobProducer, logger: ReturnType<typ
 
 async function main(config: Config): Promise<void> {
   const logger = createLogger(config, 'worker');
+  // Every thumbnail has a different source: libvips's operation cache only holds memory here.
+  sharp.cache(false);
   const knex = createKnex({ databaseUrl: config.databaseUrl, applicationName: 'showrunner-worker', poolMax: config.workerConcurrency * 3 + 4 });
   await assertMigrationsCurrent(knex);
   const blobs = BlobStore.fromConnectionString(config.azureStorageConnectionString, config.blobContainers);

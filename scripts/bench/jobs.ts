@@ -125,6 +125,8 @@ export async function thumbnails(bench: Bench, count: number): Promise<number> {
 
 /** The raw limit: sharp alone doing the same resize in this process, at the same parallelism. */
 export async function rawThumbnails(bench: Bench, count: number, parallelism: number): Promise<number> {
+  // As in the worker: no libvips operation cache, which would otherwise serve this repeated input.
+  sharp.cache(false);
   let next = 0;
   const started = Date.now();
   await Promise.all(
