@@ -1,8 +1,7 @@
-import type { CategoryRow, SessionMediaRow, SessionRow, SnapshotRow, UserRow } from '../db/types.js';
+import type { SnapshotRef } from '../db/sessions.js';
+import type { CategoryRow, SessionMediaRow, SessionRow, UserRow } from '../db/types.js';
 
-export type SnapshotRef = Pick<SnapshotRow, 'id' | 'status'> | null | undefined;
-
-export function sessionToApi(row: SessionRow, snapshot: SnapshotRef) {
+export function sessionToApi(row: SessionRow, snapshot: SnapshotRef | null | undefined) {
   return {
     id: row.id,
     title: row.title,
