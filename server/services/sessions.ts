@@ -7,6 +7,7 @@ import {
   lockSession,
   updateSession,
   type SessionChanges,
+  type SnapshotRef,
 } from '../../db/sessions.js';
 import { deleteSnapshotOfSession, insertSnapshotFromSession } from '../../db/snapshots.js';
 import type { SessionRow, SnapshotRow, UserRow } from '../../db/types.js';
@@ -21,7 +22,7 @@ const IMPORT_LOCKED: (keyof SessionBody)[] = ['subreddits', 'aiPrompt', 'caption
 
 export interface SessionResult {
   session: SessionRow;
-  snapshot: Pick<SnapshotRow, 'id' | 'status'> | null;
+  snapshot: SnapshotRef | null;
   /** Outbox rows written by the transaction, to dispatch after COMMIT. */
   outboxIds: number[];
 }
@@ -187,7 +188,7 @@ export async function patchSession(
     if (subredditsChanged) outbox.push(jobs.syncMedia(id));
     if (generateThumbnail) outbox.push(jobs.generateThumbnail(id, session.thumbnail_generation));
 
-    let snapshot: Pick<SnapshotRow, 'id' | 'status'> | null = existing;
+    let snapshot: SnapshotRef | null = existing;
     if (changes.share_to_community === true && !existing) {
       snapshot = await insertSnapshotFromSession(trx, session);
       outbox.push(jobs.createSnapshot(snapshot.id, id));
