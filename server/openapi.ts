@@ -79,7 +79,11 @@ export function buildOpenApi(schemas: Schemas): JsonSchema {
       },
       '/api/sessions/{id}': {
         parameters: [idParam],
-        get: { responses: { '200': { description: 'The session and its media', ...json(ref('SessionDetail')) }, '404': errorResponse('No such session') } },
+        get: {
+          // Public sessions are readable without logging in.
+          security: [{}, { cookie: [] }],
+          responses: { '200': { description: 'The session and its media', ...json(ref('SessionDetail')) }, '404': errorResponse('No such session') },
+        },
         patch: {
           parameters: [{ name: 'If-Match', in: 'header', required: false, schema: { type: 'string' } }],
           requestBody: sessionWrite(ref('PatchSession')),
@@ -94,6 +98,53 @@ export function buildOpenApi(schemas: Schemas): JsonSchema {
         },
         delete: { responses: { '204': { description: 'Deleted with its media, snapshot and blobs' }, ...COMMON_ERRORS, '404': errorResponse('No such session, or not yours') } },
       },
+      '/api/community': {
+        get: {
+          security: [],
+          parameters: [
+            queryParam('sort', { type: 'string', enum: ['new', 'top'], default: 'new' }),
+            queryParam('search', { type: 'string' }),
+            queryParam('subreddit', { type: 'string' }),
+            queryParam('creatorId', { type: 'string' }),
+            queryParam('categoryId', { type: 'integer' }),
+            queryParam('page', { type: 'integer', minimum: 1, default: 1 }),
+            queryParam('pageSize', { type: 'integer', minimum: 1, maximum: 100, default: 20 }),
+          ],
+          responses: { '200': { description: 'Ready community snapshots: {items, total, page, pageSize, totalPages}' }, '400': COMMON_ERRORS['400'] },
+        },
+      },
+      '/api/community/sessions/{snapshotId}': {
+        get: {
+          security: [],
+          parameters: [{ name: 'snapshotId', in: 'path', required: true, schema: { type: 'integer', minimum: 1 } }],
+          responses: { '200': { description: 'The snapshot with its media at their durable URLs' }, '404': errorResponse('No such ready snapshot') },
+        },
+      },
+      '/api/admin/overview': { get: { responses: { '200': { description: 'Queue counts, outbox backlog and oldest age, snapshots by status' }, ...ADMIN_ERRORS } } },
+      '/api/admin/snapshots': {
+        get: {
+          parameters: [queryParam('status', { type: 'string', enum: ['pending', 'copying', 'ready', 'failed'] }), queryParam('page', { type: 'integer', minimum: 1 })],
+          responses: { '200': { description: 'Snapshots with progress and last error' }, ...ADMIN_ERRORS },
+        },
+      },
+      '/api/admin/snapshots/{id}/rerun': { parameters: [idParam], post: { responses: { '202': { description: 'Snapshot job queued through the outbox' }, ...ADMIN_ERRORS } } },
+      '/api/admin/sessions/{id}/thumbnail': {
+        parameters: [idParam],
+        post: { responses: { '202': { description: 'Thumbnail job queued through the outbox' }, '409': errorResponse('Custom thumbnail; add ?force=true'), ...ADMIN_ERRORS } },
+      },
+      '/api/admin/queues/{queue}/retry-failed': {
+        parameters: [{ name: 'queue', in: 'path', required: true, schema: { type: 'string', enum: ['media', 'thumbnails', 'snapshots'] } }],
+        post: { responses: { '202': { description: 'Failed jobs retried' }, ...ADMIN_ERRORS } },
+      },
+      '/healthz': { get: { security: [], responses: { '200': { description: 'The process is alive' } } } },
+      '/readyz': { get: { security: [], responses: { '200': { description: 'Postgres, Redis and blob storage reachable' }, '503': { description: 'Names what is unreachable' } } } },
+      '/metrics': { get: { security: [], responses: { '200': { description: 'Prometheus text' } } } },
     },
   };
 }
+
+const ADMIN_ERRORS = {
+  '401': errorResponse('Not logged in'),
+  '403': errorResponse('Not an administrator'),
+  '404': errorResponse('No such item'),
+};

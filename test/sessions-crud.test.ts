@@ -293,6 +293,9 @@ describe('sessions API: create, list, read, delete; categories; OpenAPI', () => 
       expect(res.status).to.equal(200);
       const doc = res.body as { openapi: string; paths: Record<string, Record<string, Body>>; components: { schemas: Record<string, Body> } };
       expect(doc.openapi).to.match(/^3\./);
+      for (const path of ['/api/community', '/api/community/sessions/{snapshotId}', '/api/admin/overview', '/api/admin/snapshots/{id}/rerun', '/readyz', '/metrics']) {
+        expect(doc.paths, path).to.have.property(path);
+      }
       const patch = doc.paths['/api/sessions/{id}']!.patch!;
       expect(patch.requestBody).to.deep.equal({ required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/PatchSession' } } } });
       expect(Object.keys(patch.responses as Body)).to.include.members(['200', '400', '401', '404', '412', '413', '415']);
