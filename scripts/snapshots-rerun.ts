@@ -1,6 +1,6 @@
 import type { SnapshotStatus } from '../db/types.js';
 import { rerunSnapshots, selectSnapshots } from '../workers/operations.js';
-import { dispatchNow, followJobs, ids, parseCli, progress, runScript, scriptContext, UsageError } from './lib/cli.js';
+import { followJobs, ids, parseCli, queueInChunks, runScript, scriptContext, UsageError } from './lib/cli.js';
 
 const HELP = `Usage: npm run snapshots:rerun -- <selection> [--dry-run] [--wait [--timeout <s>]]
 
@@ -57,17 +57,7 @@ runScript(async () => {
       console.log('dry run: nothing changed');
       return 0;
     }
-    const bar = progress('queueing', snapshots.length);
-    const reruns = [];
-    for (let i = 0; i < snapshots.length; i += 100) {
-      const chunk = await rerunSnapshots(ctx.knex, snapshots.slice(i, i + 100).map((s) => s.id));
-      reruns.push(...chunk);
-      bar.tick(chunk.length);
-    }
-    bar.stop();
-    const warning = await dispatchNow(ctx, reruns.map((r) => r.outboxId));
-    if (warning) console.warn(`warning: ${warning}`);
-    console.log(`queued ${reruns.length} snapshot job(s)`);
+    const reruns = await queueInChunks(ctx, snapshots.map((s) => s.id), 100, (chunk) => rerunSnapshots(ctx.knex, chunk), 'snapshot');
     if (!args.wait) return 0;
 
     const outcomes = await followJobs(ctx, 'snapshots', reruns.map((r) => r.outboxId), timeoutMs);

@@ -1,5 +1,5 @@
 import { regenerateThumbnails, selectThumbnailSessions } from '../workers/operations.js';
-import { dispatchNow, followJobs, ids, parseCli, progress, runScript, scriptContext, UsageError } from './lib/cli.js';
+import { followJobs, ids, parseCli, queueInChunks, runScript, scriptContext, UsageError } from './lib/cli.js';
 
 const HELP = `Usage: npm run thumbnails:regenerate -- <selection> [--include-custom] [--dry-run] [--wait [--timeout <s>]]
 
@@ -52,17 +52,7 @@ runScript(async () => {
       console.log('dry run: nothing changed');
       return 0;
     }
-    const bar = progress('queueing', sessions.length);
-    const regens = [];
-    for (let i = 0; i < sessions.length; i += 200) {
-      const chunk = await regenerateThumbnails(ctx.knex, sessions.slice(i, i + 200).map((s) => s.id));
-      regens.push(...chunk);
-      bar.tick(chunk.length);
-    }
-    bar.stop();
-    const warning = await dispatchNow(ctx, regens.map((r) => r.outboxId));
-    if (warning) console.warn(`warning: ${warning}`);
-    console.log(`queued ${regens.length} thumbnail job(s)`);
+    const regens = await queueInChunks(ctx, sessions.map((s) => s.id), 200, (chunk) => regenerateThumbnails(ctx.knex, chunk), 'thumbnail');
     if (!args.wait) return 0;
 
     const outcomes = await followJobs(ctx, 'thumbnails', regens.map((r) => r.outboxId), timeoutMs);

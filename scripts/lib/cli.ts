@@ -107,6 +107,34 @@ export async function dispatchNow(ctx: ScriptContext, outboxIds: number[]): Prom
   return dispatched === outboxIds.length ? null : `${outboxIds.length - dispatched} job(s) could not reach Redis now; the worker's outbox relay will dispatch them`;
 }
 
+/**
+ * Writes the jobs for `ids` through the outbox in chunks (one transaction each) with a progress bar,
+ * then dispatches them now, leaving whatever Redis does not take to the relay. Says how many it queued.
+ */
+export async function queueInChunks<R extends { outboxId: number }>(
+  ctx: ScriptContext,
+  ids: number[],
+  chunkSize: number,
+  write: (chunk: number[]) => Promise<R[]>,
+  what: string,
+): Promise<R[]> {
+  const bar = progress('queueing', ids.length);
+  const written: R[] = [];
+  try {
+    for (let i = 0; i < ids.length; i += chunkSize) {
+      const chunk = await write(ids.slice(i, i + chunkSize));
+      written.push(...chunk);
+      bar.tick(chunk.length);
+    }
+  } finally {
+    bar.stop();
+  }
+  const warning = await dispatchNow(ctx, written.map((r) => r.outboxId));
+  if (warning) console.warn(`warning: ${warning}`);
+  console.log(`queued ${written.length} ${what} job(s)`);
+  return written;
+}
+
 export interface JobOutcome {
   outboxId: number;
   state: 'completed' | 'failed' | 'timeout';
