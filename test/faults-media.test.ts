@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import { DownloadError, safeDownload } from '../workers/lib/safe-fetch.js';
 import { registerUser, type TestUser } from './helpers/app.js';
 import { decompressionBombPng } from './helpers/fixture-images.js';
-import { startFixtureServer, type FixtureHandler, type FixtureServer } from './helpers/fixture-server.js';
+import { endlessBody, startFixtureServer, type FixtureHandler, type FixtureServer } from './helpers/fixture-server.js';
 import { createSession, outboxFor, patch, serveImages } from './helpers/flows.js';
 import { startJobStack, type JobStack } from './helpers/job-stack.js';
 import { waitFor } from './helpers/wait.js';
@@ -14,18 +14,11 @@ const MAX_BYTES = 2 * 1024 * 1024;
 /** A generous absolute ceiling for the worker's resident memory: bounded, not fast. */
 const MEMORY_CEILING_MB = 400;
 
-/** Writes `chunk` for as long as the client keeps reading, never ending the body. */
+/** A response that never ends. */
 function endless(contentType: string): FixtureHandler {
   return (_req, res) => {
     res.writeHead(200, { 'content-type': contentType });
-    const chunk = Buffer.alloc(64 * 1024, 0xff);
-    let open = true;
-    res.once('close', () => (open = false));
-    const pump = (): void => {
-      while (open && res.write(chunk));
-      if (open) res.once('drain', pump);
-    };
-    pump();
+    endlessBody(res, Buffer.alloc(64 * 1024, 0xff));
   };
 }
 

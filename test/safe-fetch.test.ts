@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
-import type http from 'node:http';
 import { expect } from 'chai';
 import { DownloadError, nonPublicAddressKind, safeDownload, safeFetchJson, type SafeFetchOptions } from '../workers/lib/safe-fetch.js';
-import { startFixtureServer, type FixtureServer } from './helpers/fixture-server.js';
+import { endlessBody, startFixtureServer, type FixtureServer } from './helpers/fixture-server.js';
 import { freePort } from '../scripts/lib/child-process.js';
 
 const isImage = (type: string): boolean => type.startsWith('image/');
@@ -18,16 +17,6 @@ async function failure(promise: Promise<unknown>): Promise<DownloadError> {
   throw new Error('expected the download to fail, it succeeded');
 }
 
-/** Writes `chunk` for as long as the client keeps reading, never ending the body. */
-function endless(res: http.ServerResponse, chunk: Buffer): void {
-  let open = true;
-  res.once('close', () => (open = false));
-  const pump = (): void => {
-    while (open && res.write(chunk));
-    if (open) res.once('drain', pump);
-  };
-  pump();
-}
 
 describe('safe-fetch', () => {
   let fixture: FixtureServer;
@@ -158,7 +147,7 @@ describe('safe-fetch', () => {
       fixture.route('/media/endless.jpg', (_req, res) => {
         closed = new Promise((resolve) => res.once('close', () => resolve()));
         res.writeHead(200, { 'content-type': 'image/jpeg' });
-        endless(res, Buffer.alloc(16 * 1024, 7));
+        endlessBody(res, Buffer.alloc(16 * 1024, 7));
       });
       const e = await failure(safeDownload(fixture.url('/media/endless.jpg'), { ...open, maxBytes: 64 * 1024 }));
       expect(e).to.include({ reason: 'too_large', retryable: false });

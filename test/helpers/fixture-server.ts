@@ -171,3 +171,14 @@ export async function startFixtureServer(): Promise<FixtureServer> {
   };
   return fixture;
 }
+
+/** Writes `chunk` for as long as the client keeps reading, never ending the body. */
+export function endlessBody(res: http.ServerResponse, chunk: Buffer): void {
+  let open = true;
+  res.once('close', () => (open = false));
+  const pump = (): void => {
+    while (open && res.write(chunk));
+    if (open) res.once('drain', pump);
+  };
+  pump();
+}
