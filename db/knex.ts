@@ -1,5 +1,6 @@
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import knexPackage, { type Knex } from 'knex';
 import pg from 'pg';
 
@@ -11,6 +12,34 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (value: string) => Number(value))
 const here = path.dirname(fileURLToPath(import.meta.url));
 // Running from TypeScript (tsx, tests) or from compiled output (dist/) decides which migration files load.
 const ext = path.extname(fileURLToPath(import.meta.url)) === '.ts' ? '.ts' : '.js';
+
+/**
+ * The files in `db/migrations`, named without their extension: the source (`.ts`, through tsx) and
+ * the build (`.js`, as the Procfile runs it) are the same migrations, so a database migrated by one
+ * is current for the other.
+ */
+export interface MigrationFile {
+  /** The name knex records: the file name without its extension. */
+  name: string;
+  file: string;
+}
+
+class MigrationFiles implements Knex.MigrationSource<MigrationFile> {
+  private readonly directory = path.join(here, 'migrations');
+
+  async getMigrations(): Promise<MigrationFile[]> {
+    const files = (await readdir(this.directory)).filter((f) => f.endsWith(ext) && !f.endsWith('.d.ts')).sort();
+    return files.map((file) => ({ name: file.slice(0, -ext.length), file }));
+  }
+
+  getMigrationName(migration: MigrationFile): string {
+    return migration.name;
+  }
+
+  async getMigration(migration: MigrationFile): Promise<Knex.Migration> {
+    return (await import(pathToFileURL(path.join(this.directory, migration.file)).href)) as Knex.Migration;
+  }
+}
 
 export interface KnexOptions {
   databaseUrl: string;
@@ -27,11 +56,7 @@ export function knexConfig(options: KnexOptions): Knex.Config {
     connection: { connectionString: options.databaseUrl, application_name: options.applicationName ?? 'showrunner' },
     pool: { min: 0, max: options.poolMax ?? 10 },
     acquireConnectionTimeout: 10_000,
-    migrations: {
-      directory: path.join(here, 'migrations'),
-      loadExtensions: [ext],
-      tableName: 'knex_migrations',
-    },
+    migrations: { migrationSource: new MigrationFiles(), tableName: 'knex_migrations' },
   };
 }
 

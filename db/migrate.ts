@@ -1,14 +1,28 @@
-import type { Knex } from './knex.js';
+import type { Knex, MigrationFile } from './knex.js';
 import { seedCategories } from './seeds/categories.js';
+
+/**
+ * Databases migrated before migration names dropped their extension recorded `<name>.ts` or
+ * `<name>.js`; this renames those rows once, so knex sees them as the same migrations. Every
+ * entry point that asks knex about migrations calls it first.
+ */
+export async function normaliseMigrationNames(knex: Knex): Promise<void> {
+  if (!(await knex.schema.hasTable('knex_migrations'))) return;
+  await knex('knex_migrations')
+    .where('name', '~', '\\.(ts|js)$')
+    .update({ name: knex.raw(`regexp_replace(name, '\\.(ts|js)$', '')`) });
+}
 
 /** Names of migrations not yet applied. */
 export async function pendingMigrations(knex: Knex): Promise<string[]> {
-  const [, pending] = (await knex.migrate.list()) as [unknown[], { file: string }[]];
-  return pending.map((m) => m.file);
+  await normaliseMigrationNames(knex);
+  const [, pending] = (await knex.migrate.list()) as [unknown[], MigrationFile[]];
+  return pending.map((m) => m.name);
 }
 
 /** Applies every pending migration, then the reference data every environment needs. */
 export async function migrateLatest(knex: Knex): Promise<string[]> {
+  await normaliseMigrationNames(knex);
   const [, applied] = (await knex.migrate.latest()) as [number, string[]];
   await seedCategories(knex);
   return applied;

@@ -1,16 +1,16 @@
 import { expect } from 'chai';
 import { dropDatabase, ensureDatabase } from '../db/database.js';
 import { createKnex, type Knex } from '../db/knex.js';
-import { migrateLatest } from '../db/migrate.js';
+import { migrateLatest, pendingMigrations } from '../db/migrate.js';
 import { testDatabaseUrl } from './helpers/database.js';
 
 /** The tables each migration creates; a migration not listed here is still checked to round-trip. */
 const TABLES_BY_MIGRATION: Record<string, string[]> = {
-  '20261127000100_create_users.ts': ['auth_rate_limits', 'http_sessions', 'users'],
-  '20261127000200_create_categories.ts': ['categories'],
-  '20261127000300_create_sessions.ts': ['session_media', 'sessions'],
-  '20261127000400_create_community_snapshots.ts': ['community_snapshot_media', 'community_snapshots'],
-  '20261127000500_create_job_outbox.ts': ['job_outbox'],
+  '20261127000100_create_users': ['auth_rate_limits', 'http_sessions', 'users'],
+  '20261127000200_create_categories': ['categories'],
+  '20261127000300_create_sessions': ['session_media', 'sessions'],
+  '20261127000400_create_community_snapshots': ['community_snapshot_media', 'community_snapshots'],
+  '20261127000500_create_job_outbox': ['job_outbox'],
 };
 const ALL_TABLES = Object.values(TABLES_BY_MIGRATION).flat().sort();
 
@@ -69,8 +69,8 @@ describe('migrations', function () {
 
   it('each migration goes up and back down to exactly the schema before it', async () => {
     expect(await schemaOf(knex)).to.deep.equal(EMPTY);
-    const [, pending] = (await knex.migrate.list()) as [unknown[], { file: string }[]];
-    const files = pending.map((p) => p.file);
+    const [, pending] = (await knex.migrate.list()) as [unknown[], { name: string }[]];
+    const files = pending.map((p) => p.name);
     expect(files, 'every known migration is found').to.include.members(Object.keys(TABLES_BY_MIGRATION));
 
     // Up, one at a time: each creates its tables and nothing of the later ones.
@@ -116,5 +116,17 @@ describe('migrations', function () {
     // Running it again is harmless.
     expect(await migrateLatest(knex)).to.deep.equal([]);
     expect(await knex('categories').where({ is_default: true }).count<{ n: number }[]>({ n: '*' })).to.deep.equal([{ n: 1 }]);
+  });
+
+  it('a database migrated from the TypeScript source is current for the compiled build, and the other way round', async () => {
+    await migrateLatest(knex);
+    const names = await applied();
+    // As the source (tsx) and the build (dist/) used to record them: with their file extension.
+    for (const [i, name] of names.entries()) {
+      await knex('knex_migrations').where({ name }).update({ name: `${name}${i % 2 ? '.js' : '.ts'}` });
+    }
+    expect(await pendingMigrations(knex)).to.deep.equal([]);
+    expect(await applied()).to.deep.equal(names);
+    expect(await migrateLatest(knex)).to.deep.equal([]);
   });
 });
