@@ -1,8 +1,8 @@
 import os from 'node:os';
-import { jobStart, rawJobStart, rawSnapshot, rawThumbnails, snapshot, thumbnails } from './bench/jobs.js';
-import { peakRssMb, startBench, type Bench } from './bench/harness.js';
+import { jobStart, rawJobStart, rawSnapshot, rawThumbnails, snapshot, thumbnails, type Rate } from './bench/jobs.js';
+import { peakRssMb, startBench, type Bench, type CpuShare } from './bench/harness.js';
 import { patchLoad, rawTransactionLoad, seedSessions } from './bench/patch.js';
-import { renderTable, summarise, type Figure } from './bench/stats.js';
+import { renderCpuTable, renderTable, summarise, type CpuRow, type Figure } from './bench/stats.js';
 import { parseCli, runScript, UsageError } from './lib/cli.js';
 
 const HELP = `Usage: npm run bench -- [--quick] [--json]
@@ -36,21 +36,24 @@ runScript(async () => {
   log('starting web, worker, Azurite, media host');
   const bench: Bench = await startBench(log);
   const figures: Figure[] = [];
+  const cpuRows: CpuRow[] = [];
   try {
-    const range = await seedSessions(bench);
-    log(`seeded 10,000 sessions; warming up`);
-    await patchLoad(bench, range, 8, quick ? 1 : 2);
-    await rawTransactionLoad(bench, range, 8, quick ? 1 : 2);
+    const range = runs('patch') ? await seedSessions(bench) : { first: 0, last: 0 };
+    if (runs('patch')) {
+      log(`seeded 10,000 sessions; warming up`);
+      await patchLoad(bench, range, 8, quick ? 2 : 3);
+      await rawTransactionLoad(bench, range, 8, quick ? 2 : 3);
+    }
 
     for (const connections of runs('patch') ? [8, 32] : []) {
-      const ours = { rps: [] as number[], p50: [] as number[], p99: [] as number[], cpu: [] as number[] };
-      const raw = { rps: [] as number[], p50: [] as number[], p99: [] as number[] };
+      const ours = { rps: [] as number[], p50: [] as number[], p99: [] as number[], cpu: [] as CpuShare[] };
+      const raw = { rps: [] as number[], p50: [] as number[], p99: [] as number[], cpu: [] as CpuShare[] };
       for (let r = 0; r < reps; r++) {
         log(`PATCH @${connections} repetition ${r + 1}/${reps}`);
         const a = await patchLoad(bench, range, connections, seconds);
         const b = await rawTransactionLoad(bench, range, connections, seconds);
-        ours.rps.push(a.reqPerSec), ours.p50.push(a.p50), ours.p99.push(a.p99), ours.cpu.push(a.webCpuMsPerRequest ?? NaN);
-        raw.rps.push(b.reqPerSec), raw.p50.push(b.p50), raw.p99.push(b.p99);
+        ours.rps.push(a.reqPerSec), ours.p50.push(a.p50), ours.p99.push(a.p99), ours.cpu.push(a.cpu);
+        raw.rps.push(b.reqPerSec), raw.p50.push(b.p50), raw.p99.push(b.p99), raw.cpu.push(b.cpu);
       }
       figures.push({
         name: `PATCH throughput @${connections}`,
@@ -69,7 +72,8 @@ runScript(async () => {
         better: 'lower',
         ...(connections === 32 ? { target: { text: '< 50 ms', met: (s) => s.median < 50 } } : {}),
       });
-      figures.push({ name: `web CPU per PATCH @${connections}`, unit: 'ms', values: ours.cpu, better: 'lower' });
+      cpuRows.push({ run: `PATCH @${connections}`, perOp: 'request', shares: ours.cpu });
+      cpuRows.push({ run: `pg transaction @${connections}`, perOp: 'transaction', shares: raw.cpu });
     }
 
     const samples = quick ? 30 : 100;
@@ -93,31 +97,40 @@ runScript(async () => {
 
     const thumbCount = quick ? 40 : 120;
     const parallelism = bench.config.workerConcurrency;
-    const thumbs: number[] = [];
-    const rawThumbs: number[] = [];
+    const thumbs: Rate[] = [];
+    const rawThumbs: Rate[] = [];
     for (let r = 0; r < (runs('thumbnails') ? reps : 0); r++) {
       log(`thumbnails repetition ${r + 1}/${reps} (${thumbCount} jobs)`);
       thumbs.push(await thumbnails(bench, thumbCount));
       rawThumbs.push(await rawThumbnails(bench, thumbCount, parallelism));
     }
+    if (runs('thumbnails')) {
+      cpuRows.push({ run: 'thumbnails', perOp: 'job', shares: thumbs.map((t) => t.cpu) });
+      cpuRows.push({ run: `sharp ×${parallelism}`, perOp: 'image', shares: rawThumbs.map((t) => t.cpu) });
+    }
     if (runs('thumbnails')) figures.push({
       name: 'thumbnails',
       unit: 'jobs/s',
-      values: thumbs,
-      baseline: { name: `sharp ×${parallelism}`, values: rawThumbs },
+      values: thumbs.map((t) => t.perSec),
+      baseline: { name: `sharp ×${parallelism}`, values: rawThumbs.map((t) => t.perSec) },
       better: 'higher',
       target: { text: 'ratio ≥ 0.8', met: (s) => (s.ratio ?? 0) >= 0.8 },
     });
 
     const items = 100;
-    const snaps = { items: [] as number[], mb: [] as number[] };
-    const rawSnaps = { items: [] as number[], mb: [] as number[] };
+    const snaps = { items: [] as number[], mb: [] as number[], cpu: [] as CpuShare[] };
+    const rawSnaps = { items: [] as number[], mb: [] as number[], cpu: [] as CpuShare[] };
     const copyParallelism = bench.config.jobs.snapshotCopyParallelism;
     for (let r = 0; r < (runs('snapshots') ? reps : 0); r++) {
       log(`snapshot repetition ${r + 1}/${reps} (${items} × 500 KB)`);
       const a = await snapshot(bench, items, r);
       const b = await rawSnapshot(bench, items, copyParallelism, r);
-      snaps.items.push(a.itemsPerSec), snaps.mb.push(a.mbPerSec), rawSnaps.items.push(b.itemsPerSec), rawSnaps.mb.push(b.mbPerSec);
+      snaps.items.push(a.itemsPerSec), snaps.mb.push(a.mbPerSec), snaps.cpu.push(a.cpu);
+      rawSnaps.items.push(b.itemsPerSec), rawSnaps.mb.push(b.mbPerSec), rawSnaps.cpu.push(b.cpu);
+    }
+    if (runs('snapshots')) {
+      cpuRows.push({ run: 'snapshot', perOp: 'media item', shares: snaps.cpu });
+      cpuRows.push({ run: `blob uploads ×${copyParallelism}`, perOp: 'media item', shares: rawSnaps.cpu });
     }
     if (runs('snapshots')) figures.push({
       name: 'snapshot media',
@@ -139,10 +152,12 @@ runScript(async () => {
   const rows = figures.map(summarise);
   const machine = `${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
   const header = `Showrunner bench (${quick ? 'quick' : 'full'}, ${reps} repetition(s)) on ${machine}, ${new Date().toISOString()}, ${((Date.now() - started) / 1000).toFixed(0)} s`;
-  const table = `${header}\n\n${renderTable(rows)}`;
+  const cpuTable = `Where the CPU went (ms per operation, median; "machine" is everything busy on the box):\n\n${renderCpuTable(cpuRows)}`;
+  const table = `${header}\n\n${renderTable(rows)}\n\n${cpuTable}`;
   if (args.json) {
     process.stderr.write(`${table}\n`);
-    console.log(JSON.stringify({ machine, quick, repetitions: reps, figures: rows }, null, 2));
+    const cpu = cpuRows.map((r) => ({ run: r.run, per: r.perOp, ms: r.shares }));
+    console.log(JSON.stringify({ machine, quick, repetitions: reps, figures: rows, cpu }, null, 2));
   } else {
     console.log(table);
   }

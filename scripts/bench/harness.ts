@@ -1,6 +1,10 @@
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { loadConfig, type Config } from '../../config.js';
 import { dropDatabase, ensureDatabase } from '../../db/database.js';
@@ -101,8 +105,11 @@ export async function startBench(log: (line: string) => void): Promise<Bench> {
   // BENCH_PROFILE=<dir> writes V8 CPU profiles of both processes there (open them in Chrome DevTools).
   const profile = (name: string): string[] =>
     process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}/${name}`] : [];
-  const web = await startServiceProcess('server/main.ts', env, '"web listening"', 60_000, profile('web'));
-  const worker = await startServiceProcess('workers/main.ts', env, '"worker started"', 60_000, profile('worker'));
+  // What the Procfile runs: the compiled build, not the TypeScript source through tsx.
+  log('building dist/ (npm run build)');
+  await buildDist();
+  const web = await startServiceProcess('server/main.ts', env, '"web listening"', { timeoutMs: 60_000, nodeArgs: profile('web'), compiled: true });
+  const worker = await startServiceProcess('workers/main.ts', env, '"worker started"', { timeoutMs: 60_000, nodeArgs: profile('worker'), compiled: true });
   const webUrl = `http://127.0.0.1:${port}`;
 
   const password = randomBytes(12).toString('hex');
@@ -138,6 +145,16 @@ export async function startBench(log: (line: string) => void): Promise<Bench> {
   };
 }
 
+/** `npm run build`: tsc with tsconfig.build.json into dist/. */
+async function buildDist(): Promise<void> {
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  await new Promise<void>((resolve, reject) => {
+    execFile(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..') }, (err, stdout, stderr) =>
+      err ? reject(new Error(`npm run build failed:\n${stdout}${stderr}`)) : resolve(),
+    );
+  });
+}
+
 /** Peak resident memory (VmHWM) of a process, in MB. */
 export function peakRssMb(pid: number | undefined): number {
   if (!pid) return NaN;
@@ -146,10 +163,88 @@ export function peakRssMb(pid: number | undefined): number {
   return kb / 1024;
 }
 
+/** /proc/<pid>/stat's fields after the parenthesised command name (field 3 is index 0). */
+function statFields(pid: number | string): string[] | null {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  } catch {
+    return null; // the process has ended
+  }
+}
+
+const TICK_MS = 10; // USER_HZ is 100 on Linux
+
 /** CPU time (user + system) a process has used so far, in ms. */
 export function cpuMs(pid: number | undefined): number {
-  if (!pid) return NaN;
-  // Fields 14 and 15 of /proc/<pid>/stat, after the parenthesised command name.
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  const fields = pid ? statFields(pid) : null;
+  if (!fields) return NaN;
+  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+}
+
+/**
+ * CPU used so far by every PostgreSQL process on this machine, ended backends included: the
+ * postmaster reaps them, so their time is in its children's counters.
+ */
+function postgresCpuMs(): number {
+  let ticks = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    let comm: string;
+    try {
+      comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    } catch {
+      continue;
+    }
+    if (comm !== 'postgres' && comm !== 'postmaster') continue;
+    const f = statFields(pid);
+    if (!f) continue;
+    ticks += Number(f[11]) + Number(f[12]);
+    // The postmaster (parent not itself postgres): add its reaped children.
+    const parentComm = (() => {
+      try {
+        return readFileSync(`/proc/${f[1]}/comm`, 'utf8').trim();
+      } catch {
+        return '';
+      }
+    })();
+    if (parentComm !== 'postgres' && parentComm !== 'postmaster') ticks += Number(f[13]) + Number(f[14]);
+  }
+  return ticks * TICK_MS;
+}
+
+/** Busy (not idle) CPU of the whole machine so far, in ms. */
+function machineBusyMs(): number {
+  const [, ...values] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+  const n = values.map(Number);
+  const idle = n[3]! + n[4]!;
+  return (n.reduce((a, b) => a + b, 0) - idle) * TICK_MS;
+}
+
+export type CpuShare = Record<'web' | 'worker' | 'azurite' | 'postgres' | 'bench' | 'machine', number>;
+
+/**
+ * Where the CPU went during one measured run: ms per operation for each process of the bench, and
+ * for the whole machine (everything else included). `stop(ops)` divides by the operations done.
+ */
+export function cpuMeter(bench: Pick<Bench, 'web' | 'worker' | 'azurite'>): { stop(ops: number): CpuShare } {
+  const read = (): CpuShare => {
+    const self = process.cpuUsage();
+    return {
+      web: cpuMs(bench.web.child.pid),
+      worker: cpuMs(bench.worker.child.pid),
+      azurite: cpuMs(bench.azurite.pid),
+      postgres: postgresCpuMs(),
+      bench: (self.user + self.system) / 1000,
+      machine: machineBusyMs(),
+    };
+  };
+  const before = read();
+  return {
+    stop(ops) {
+      const after = read();
+      const share = {} as CpuShare;
+      for (const k of Object.keys(before) as (keyof CpuShare)[]) share[k] = (after[k] - before[k]) / ops;
+      return share;
+    },
+  };
 }

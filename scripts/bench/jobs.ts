@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import sharp from 'sharp';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { quantile } from './stats.js';
-import type { Bench } from './harness.js';
+import { cpuMeter, type Bench, type CpuShare } from './harness.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -102,12 +102,19 @@ export async function rawJobStart(bench: Bench, samples: number): Promise<Latenc
   return { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) };
 }
 
+export interface Rate {
+  perSec: number;
+  /** CPU ms per job (or per media item) of each process. */
+  cpu: CpuShare;
+}
+
 /** Thumbnail jobs/s from 1920×1080 JPEGs on loopback, all queued at once, at the worker's concurrency. */
-export async function thumbnails(bench: Bench, count: number): Promise<number> {
+export async function thumbnails(bench: Bench, count: number): Promise<Rate> {
   const sessions = await manualSessions(bench, count, (i) => `${bench.media.baseUrl}/img/${i}.jpg`);
   const regens = await regenerateThumbnails(bench.knex, sessions);
   const dispatcher = new OutboxDispatcher(bench.knex, bench.producer, pino({ level: 'silent' }), { maxBackoffMs: 1000 });
   const started = Date.now();
+  const meter = cpuMeter(bench);
   await dispatcher.dispatchIds(regens.map((r) => r.outboxId));
   await until(
     'every thumbnail',
@@ -120,15 +127,16 @@ export async function thumbnails(bench: Bench, count: number): Promise<number> {
     300_000,
     20,
   );
-  return count / ((Date.now() - started) / 1000);
+  return { perSec: count / ((Date.now() - started) / 1000), cpu: meter.stop(count) };
 }
 
 /** The raw limit: sharp alone doing the same resize in this process, at the same parallelism. */
-export async function rawThumbnails(bench: Bench, count: number, parallelism: number): Promise<number> {
+export async function rawThumbnails(bench: Bench, count: number, parallelism: number): Promise<Rate> {
   // As in the worker: no libvips operation cache, which would otherwise serve this repeated input.
   sharp.cache(false);
   let next = 0;
   const started = Date.now();
+  const meter = cpuMeter(bench);
   await Promise.all(
     Array.from({ length: parallelism }, async () => {
       while (next++ < count) {
@@ -136,12 +144,14 @@ export async function rawThumbnails(bench: Bench, count: number, parallelism: nu
       }
     }),
   );
-  return count / ((Date.now() - started) / 1000);
+  return { perSec: count / ((Date.now() - started) / 1000), cpu: meter.stop(count) };
 }
 
 export interface Throughput {
   itemsPerSec: number;
   mbPerSec: number;
+  /** CPU ms per media item of each process. */
+  cpu: CpuShare;
 }
 
 /** A snapshot of `count` media of ~500 KB: share → ready, through the API and a worker. */
@@ -151,6 +161,7 @@ export async function snapshot(bench: Bench, count: number, rep: number): Promis
     Array.from({ length: count }, (_, i) => ({ session_id: sessionId, media_url: `${bench.media.baseUrl}/blob/${rep * 1000 + i}.jpg`, type: 'image', order: i })),
   );
   const started = Date.now();
+  const meter = cpuMeter(bench);
   const res = await fetch(`${bench.webUrl}/api/sessions/${sessionId}`, {
     method: 'PATCH',
     headers: { cookie: bench.user.cookie, 'content-type': 'application/json' },
@@ -168,12 +179,13 @@ export async function snapshot(bench: Bench, count: number, rep: number): Promis
     20,
   );
   const seconds = (Date.now() - started) / 1000;
+  const cpu = meter.stop(count);
   if (process.env.BENCH_DEBUG) {
     const row = await bench.knex('job_outbox').where({ queue: 'snapshots' }).orderBy('id', 'desc').first('id', 'created_at');
     const job = await bench.producer.queues.snapshots.getJob(`outbox-${row.id}`);
     process.stderr.write(`snapshot: total ${seconds}s, queued→active ${job!.processedOn! - (row.created_at as Date).getTime()}ms, active→done ${job!.finishedOn! - job!.processedOn!}ms\n`);
   }
-  return { itemsPerSec: count / seconds, mbPerSec: Number(snap.bytes_copied) / 1e6 / seconds };
+  return { itemsPerSec: count / seconds, mbPerSec: Number(snap.bytes_copied) / 1e6 / seconds, cpu };
 }
 
 /** The raw limit: uploading the same bytes to the same Azurite with @azure/storage-blob, same parallelism. */
@@ -183,6 +195,7 @@ export async function rawSnapshot(bench: Bench, count: number, parallelism: numb
   let next = 0;
   let bytes = 0;
   const started = Date.now();
+  const meter = cpuMeter(bench);
   await Promise.all(
     Array.from({ length: parallelism }, async () => {
       for (let i = next++; i < count; i = next++) {
@@ -193,5 +206,5 @@ export async function rawSnapshot(bench: Bench, count: number, parallelism: numb
     }),
   );
   const seconds = (Date.now() - started) / 1000;
-  return { itemsPerSec: count / seconds, mbPerSec: bytes / 1e6 / seconds };
+  return { itemsPerSec: count / seconds, mbPerSec: bytes / 1e6 / seconds, cpu: meter.stop(count) };
 }

@@ -1,6 +1,6 @@
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { cpuMs, type Bench } from './harness.js';
+import { cpuMeter, type Bench, type CpuShare } from './harness.js';
 
 export const SESSION_COUNT = 10_000;
 
@@ -13,6 +13,8 @@ export async function seedSessions(bench: Bench): Promise<{ first: number; last:
      FROM generate_series(1, ?) AS g RETURNING id`,
     [bench.user.id, category!.id, SESSION_COUNT],
   );
+  // Fresh statistics, so the planner (and autovacuum) do not change course in the middle of a run.
+  await bench.knex.raw('VACUUM ANALYZE sessions');
   const ids = rows.map((r) => r.id);
   return { first: Math.min(...ids), last: Math.max(...ids) };
 }
@@ -21,8 +23,8 @@ export interface LoadResult {
   reqPerSec: number;
   p50: number;
   p99: number;
-  /** CPU the web process spent per request (HTTP runs only). */
-  webCpuMsPerRequest?: number;
+  /** CPU ms per request of each process. */
+  cpu: CpuShare;
 }
 
 const pick = (range: { first: number; last: number }): number => range.first + Math.floor(Math.random() * (range.last - range.first + 1));
@@ -35,7 +37,7 @@ function body(): string {
 
 /** PATCH /api/sessions/:id on random sessions through HTTP, driven by autocannon over loopback. */
 export async function patchLoad(bench: Bench, range: { first: number; last: number }, connections: number, seconds: number): Promise<LoadResult> {
-  const cpuBefore = cpuMs(bench.web.child.pid);
+  const meter = cpuMeter(bench);
   const result = await autocannon({
     url: bench.webUrl,
     connections,
@@ -51,8 +53,8 @@ export async function patchLoad(bench: Bench, range: { first: number; last: numb
   if (result.errors > 0 || result.timeouts > 0 || result.non2xx > 0) {
     throw new Error(`PATCH load at ${connections} connections: ${result.errors} errors, ${result.timeouts} timeouts, ${result.non2xx} non-2xx responses`);
   }
-  const webCpuMsPerRequest = (cpuMs(bench.web.child.pid) - cpuBefore) / result.requests.total;
-  return { reqPerSec: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, webCpuMsPerRequest };
+  const cpu = meter.stop(result.requests.total);
+  return { reqPerSec: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, cpu };
 }
 
 /**
@@ -85,13 +87,16 @@ export async function rawTransactionLoad(bench: Bench, range: { first: number; l
     }
   };
   const started = Date.now();
+  const meter = cpuMeter(bench);
   await Promise.all(Array.from({ length: clients }, worker));
   const elapsed = (Date.now() - started) / 1000;
   await pool.end();
+  const cpu = meter.stop(latencies.length);
   latencies.sort((a, b) => a - b);
   return {
     reqPerSec: latencies.length / elapsed,
     p50: latencies[Math.floor(latencies.length * 0.5)] ?? NaN,
     p99: latencies[Math.floor(latencies.length * 0.99)] ?? NaN,
+    cpu,
   };
 }

@@ -61,6 +61,13 @@ export function summarise(f: Figure): Summary {
 const fmt = (v: number | undefined): string =>
   v === undefined || Number.isNaN(v) ? '-' : Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2);
 
+/** A Markdown table, columns padded. */
+function markdownTable(header: string[], lines: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const row = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [row(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...lines.map(row)].join('\n');
+}
+
 /** The table the README shows. */
 export function renderTable(rows: Summary[]): string {
   const header = ['figure', 'median', 'spread (min–max)', 'baseline', 'baseline median', 'ratio', 'target', 'met'];
@@ -74,7 +81,19 @@ export function renderTable(rows: Summary[]): string {
     r.target ?? '-',
     r.met === undefined ? '' : r.met ? 'yes' : 'NO',
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  const row = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
-  return [row(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...lines.map(row)].join('\n');
+  return markdownTable(header, lines);
+}
+
+/** CPU ms per operation of each process, median over the repetitions of one run. */
+export interface CpuRow {
+  run: string;
+  perOp: string;
+  shares: Record<string, number>[];
+}
+
+/** Where the CPU went: a column per process, `machine` being everything busy on the box. */
+export function renderCpuTable(rows: CpuRow[]): string {
+  const columns = ['web', 'worker', 'azurite', 'postgres', 'bench', 'machine'];
+  const lines = rows.map((r) => [r.run, r.perOp, ...columns.map((c) => fmt(median(r.shares.map((s) => s[c] ?? NaN))))]);
+  return markdownTable(['run', 'per', ...columns.map((c) => `${c} ms`)], lines);
 }

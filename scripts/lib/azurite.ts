@@ -14,6 +14,8 @@ export interface AzuriteHandle {
   port: number;
   /** The development account's connection string pointing at this instance. */
   connectionString: string;
+  /** The running process's id (undefined while stopped). */
+  readonly pid: number | undefined;
   /** Graceful stop (SIGTERM, then SIGKILL if it lingers); resolves once the process has exited. */
   stop(): Promise<void>;
   /** SIGKILL without any cleanup, as a crash or an outage would. */
@@ -177,6 +179,9 @@ export async function startAzurite(options: StartAzuriteOptions = {}): Promise<A
     host,
     port,
     connectionString: azuriteConnectionString(host, port),
+    get pid() {
+      return child?.pid;
+    },
     stop: () => stopChild('SIGTERM'),
     kill: () => stopChild('SIGKILL'),
     async restart() {

@@ -18,19 +18,36 @@ export interface ServiceProcess {
   stop(): Promise<number | string>;
 }
 
+export interface ServiceProcessOptions {
+  /** How long to wait for `readyText` (default 30000). */
+  timeoutMs?: number;
+  /** Extra `node` flags, e.g. `--cpu-prof`. */
+  nodeArgs?: string[];
+  /**
+   * Run the compiled `dist/` build (`npm run build`) as the Procfile does, instead of the TypeScript
+   * source through tsx as `npm run web|worker` do.
+   */
+  compiled?: boolean;
+}
+
+/** `server/main.ts` → `dist/server/main.js`: where `npm run build` puts an entry point. */
+export function compiledEntry(entry: string): string {
+  return path.join(root, 'dist', entry.replace(/\.ts$/, '.js'));
+}
+
 /**
  * Runs one of the project's entry points (`server/main.ts`, `workers/main.ts`) as its own process
- * from TypeScript, as `npm run web|worker` do, and resolves once its output contains `readyText`.
- * Used by the tests and the benchmark; killed with this process if still running.
+ * and resolves once its output contains `readyText`. Used by the tests and the benchmark; killed
+ * with this process if still running.
  */
 export async function startServiceProcess(
   entry: string,
   env: Record<string, string>,
   readyText: string,
-  timeoutMs = 30_000,
-  nodeArgs: string[] = [],
+  { timeoutMs = 30_000, nodeArgs = [], compiled = false }: ServiceProcessOptions = {},
 ): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(root, entry)], {
+  const script = compiled ? [compiledEntry(entry)] : ['--import', 'tsx', path.join(root, entry)];
+  const child = spawn(process.execPath, [...nodeArgs, ...script], {
     cwd: root,
     env: { ...process.env, LOG_LEVEL: 'info', LOG_PRETTY: 'false', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
