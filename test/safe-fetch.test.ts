@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import net from 'node:net';
 import { expect } from 'chai';
 import { DownloadError, nonPublicAddressKind, safeDownload, safeFetchJson, type SafeFetchOptions } from '../workers/lib/safe-fetch.js';
 import { endlessBody, startFixtureServer, type FixtureServer } from './helpers/fixture-server.js';
@@ -238,6 +239,73 @@ describe('safe-fetch', () => {
       });
       const e = await failure(safeDownload(fixture.url('/media/hang.jpg'), { ...open, signal: controller.signal }));
       expect(e).to.include({ reason: 'aborted', retryable: true });
+    });
+  });
+
+  describe('kept-alive connections', () => {
+    /** A raw HTTP/1.1 server counting connections; `answer` decides per request on a connection. */
+    async function connectionServer(answer: (requestOnConnection: number, socket: net.Socket) => void): Promise<{ url: string; connections: () => number; close: () => Promise<void> }> {
+      let connections = 0;
+      const sockets = new Set<net.Socket>();
+      const server = net.createServer((socket) => {
+        connections++;
+        sockets.add(socket);
+        socket.on('close', () => sockets.delete(socket));
+        let requests = 0;
+        let pending = '';
+        socket.on('data', (d) => {
+          pending += d.toString('latin1');
+          while (pending.includes('\r\n\r\n')) {
+            pending = pending.slice(pending.indexOf('\r\n\r\n') + 4);
+            answer(++requests, socket);
+          }
+        });
+        socket.on('error', () => undefined);
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const { port } = server.address() as net.AddressInfo;
+      return {
+        url: `http://127.0.0.1:${port}`,
+        connections: () => connections,
+        close: () =>
+          new Promise((resolve) => {
+            server.close(() => resolve());
+            for (const socket of sockets) socket.destroy();
+          }),
+      };
+    }
+    const ok = (socket: net.Socket): void =>
+      void socket.write('HTTP/1.1 200 OK\r\ncontent-type: image/jpeg\r\ncontent-length: 4\r\nconnection: keep-alive\r\n\r\nabcd');
+
+    it('downloads from one host reuse one connection, but only for the same checked addresses', async () => {
+      const server = await connectionServer((_n, socket) => ok(socket));
+      try {
+        const { port } = new URL(server.url);
+        for (let i = 0; i < 3; i++) expect((await safeDownload(`${server.url}/a.jpg`, open)).body.toString()).to.equal('abcd');
+        expect(server.connections()).to.equal(1);
+        // The same name resolving to other addresses gets a connection of its own: the pool never
+        // hands a request a connection made to addresses it did not check itself.
+        const named = (...addresses: string[]): SafeFetchOptions => ({ ...open, resolve: async () => addresses.map((address) => ({ address, family: 4 })) });
+        await safeDownload(`http://pinned.fixture.test:${port}/a.jpg`, named('127.0.0.1'));
+        await safeDownload(`http://pinned.fixture.test:${port}/a.jpg`, named('127.0.0.1'));
+        expect(server.connections()).to.equal(2);
+        await safeDownload(`http://pinned.fixture.test:${port}/a.jpg`, named('127.0.0.1', '127.0.0.3'));
+        expect(server.connections()).to.equal(3);
+      } finally {
+        await server.close();
+      }
+    });
+
+    it('a kept-alive connection the server drops as it is reused is retried once on a new one', async () => {
+      // Every connection answers its first request and resets on the second, as a server whose idle
+      // timeout fires just then would.
+      const server = await connectionServer((n, socket) => (n === 1 ? ok(socket) : socket.resetAndDestroy()));
+      try {
+        for (let i = 0; i < 3; i++) expect((await safeDownload(`${server.url}/b.jpg`, open)).body.toString()).to.equal('abcd');
+        expect(server.connections()).to.be.greaterThan(1);
+      } finally {
+        await server.close();
+      }
     });
   });
 

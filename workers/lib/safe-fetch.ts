@@ -220,6 +220,28 @@ type HopResult = { kind: 'redirect'; location: string } | { kind: 'done'; downlo
 
 class ConnectTimeout extends Error {}
 
+/** Request options with the checked addresses a pooled connection must have been made to. */
+interface PinnedRequestOptions extends http.RequestOptions {
+  pinnedAddresses: string;
+}
+
+/**
+ * Keep-alive agents whose pool key includes the addresses the request was checked against: a
+ * pooled connection is reused only by a request that resolved to the same checked addresses, so
+ * connection reuse opens no DNS-rebinding gap. Idle connections are dropped after 4 s, before the
+ * usual 5 s server keep-alive, so a reused one is rarely already closed by the other end.
+ */
+function pinnedAgent<T extends typeof http.Agent | typeof https.Agent>(Base: T): InstanceType<T> {
+  const Pinned = class extends (Base as typeof http.Agent) {
+    override getName(options: http.RequestOptions & Partial<PinnedRequestOptions>): string {
+      return `${super.getName(options)}|${options.pinnedAddresses ?? ''}`;
+    }
+  };
+  return new Pinned({ keepAlive: true, timeout: 4_000, scheduling: 'lifo' }) as InstanceType<T>;
+}
+
+const agents = { http: pinnedAgent(http.Agent), https: pinnedAgent(https.Agent) };
+
 function hostOf(url: URL): string {
   return url.hostname.replace(/^\[|\]$/g, '');
 }
@@ -305,20 +327,30 @@ async function fetchHop(hop: Hop, settings: HopSettings): Promise<HopResult> {
     if (lookupOptions.all) callback(null, addresses);
     else callback(null, first.address, first.family);
   };
-  const client = url.protocol === 'https:' ? https : http;
+  const secure = url.protocol === 'https:';
+  const client = secure ? https : http;
+  const pinnedAddresses = addresses.map((a) => a.address).sort().join(',');
 
-  const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
-    const req = client.request(url, { method: 'GET', headers: settings.headers, lookup, agent: false, signal });
-    req.once('response', resolve);
-    req.on('error', reject);
-    req.once('socket', (socket) => {
-      if (!socket.connecting) return;
-      const timer = setTimeout(() => req.destroy(new ConnectTimeout()), settings.connectTimeoutMs);
-      socket.once('connect', () => clearTimeout(timer));
-      socket.once('close', () => clearTimeout(timer));
+  const send = (pooled: boolean): Promise<http.IncomingMessage> =>
+    new Promise<http.IncomingMessage>((resolve, reject) => {
+      const agent = pooled ? (secure ? agents.https : agents.http) : false;
+      const requestOptions: PinnedRequestOptions = { method: 'GET', headers: settings.headers, lookup, agent, signal, pinnedAddresses };
+      const req = client.request(url, requestOptions);
+      req.once('response', resolve);
+      req.on('error', (e: NodeJS.ErrnoException) => {
+        // A kept-alive connection the server closed just as we reused it: once more, on a new one.
+        if (pooled && req.reusedSocket && !signal.aborted && (e.code === 'ECONNRESET' || e.code === 'EPIPE')) resolve(send(false));
+        else reject(e);
+      });
+      req.once('socket', (socket) => {
+        if (!socket.connecting) return;
+        const timer = setTimeout(() => req.destroy(new ConnectTimeout()), settings.connectTimeoutMs);
+        socket.once('connect', () => clearTimeout(timer));
+        socket.once('close', () => clearTimeout(timer));
+      });
+      req.end();
     });
-    req.end();
-  });
+  const res = await send(true);
 
   const status = res.statusCode ?? 0;
   const location = res.headers.location;
