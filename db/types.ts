@@ -38,6 +38,8 @@ export interface SessionRow {
   thumbnail: string | null;
   thumbnail_source: 'auto' | 'custom';
   thumbnail_generation: number;
+  /** The newest generated thumbnail's blob name (also after a clear or a custom thumbnail); null if none. */
+  thumbnail_blob: string | null;
   ai_prompt: string | null;
   caption_theme: string;
   is_public: boolean;

@@ -45,6 +45,23 @@ describe('jobs: media sync and thumbnails (worker process)', function () {
     expect(blobs.map((b) => b.name)).to.deep.equal([`thumbnails/sessions/${created.id}/2.webp`]);
   });
 
+  it('a thumbnail cleared with `thumbnail: ""` is regenerated, and the cleared blob is deleted', async () => {
+    const user = await registerUser(stack.t);
+    await serveImages(stack.fixture, 'cleared', 1);
+    const created = await createSession(stack.t, user, { title: 'Cleared', subreddits: 'cleared' });
+    const first = await waitFor('the first thumbnail', async () => (await stack.knex('sessions').where({ id: created.id }).first()).thumbnail as string | null);
+    const cleared = await patch(stack.t, user, created.id, { thumbnail: '' });
+    expect(cleared.thumbnail).to.equal(null);
+    const second = await waitFor('the regenerated thumbnail', async () => {
+      const url = (await stack.knex('sessions').where({ id: created.id }).first()).thumbnail as string | null;
+      return url && url !== first ? url : undefined;
+    });
+    expect((await fetch(second)).status).to.equal(200);
+    expect((await fetch(first)).status, 'the cleared thumbnail is gone from storage').to.equal(404);
+    const blobs = await stack.blobs.list(stack.config.blobContainers.thumbnails, `thumbnails/sessions/${created.id}/`);
+    expect(blobs).to.have.length(1);
+  });
+
   it('a custom thumbnail set after `thumbnail: ""` but before the job runs stays', async () => {
     // This app writes outbox rows but does not dispatch them: the jobs wait until we say so.
     const held = await startJobStack({ fastPath: false });

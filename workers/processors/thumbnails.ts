@@ -72,18 +72,21 @@ export async function generateThumbnail(
   const blobName = thumbnailBlobName(sessionId, generation);
   const { url } = await deps.blobs.upload(container, blobName, webp, 'image/webp');
 
-  const updated = await deps.knex('sessions')
-    .where({ id: sessionId, thumbnail_generation: generation, thumbnail_source: 'auto' })
-    .update({ thumbnail: url });
-  if (updated === 0) {
+  // Written only while this generation is current; returns the blob of the generation it replaces.
+  const { rows } = await deps.knex.raw<{ rows: { previous: string | null }[] }>(
+    `UPDATE sessions s SET thumbnail = ?, thumbnail_blob = ?
+       FROM (SELECT id, thumbnail_blob FROM sessions WHERE id = ? FOR UPDATE) old
+      WHERE s.id = old.id AND s.thumbnail_generation = ? AND s.thumbnail_source = 'auto'
+  RETURNING old.thumbnail_blob AS previous`,
+    [url, blobName, sessionId, generation],
+  );
+  if (rows.length === 0) {
     await deps.blobs.deleteBlob(container, blobName);
     return { status: 'skipped', reason: 'stale' };
   }
-  // Older generations are no longer referenced by anything.
-  const prefix = `thumbnails/sessions/${sessionId}/`;
-  for (const blob of await deps.blobs.list(container, prefix)) {
-    if (blob.name !== blobName) await deps.blobs.deleteBlob(container, blob.name);
-  }
+  // The older generation is no longer referenced by anything.
+  const previous = rows[0]!.previous;
+  if (previous && previous !== blobName) await deps.blobs.deleteBlob(container, previous);
   return { status: 'generated', url, blobName };
 }
 
