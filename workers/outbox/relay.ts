@@ -2,6 +2,13 @@ import pg from 'pg';
 import { coerceError, type Logger } from '../../logger.js';
 import type { OutboxDispatcher } from './dispatcher.js';
 
+/**
+ * NOTIFYs within this window fold into one pass. The API dispatches its own rows right after
+ * COMMIT, so under a burst of PATCHes a pass per NOTIFY would mostly race it for rows it is
+ * about to send anyway; one pass per window still picks up what it could not send.
+ */
+const NOTIFY_COALESCE_MS = 200;
+
 export interface RelayOptions {
   databaseUrl: string;
   /** Safety-net poll, for rows whose NOTIFY was missed or whose backoff has passed. */
@@ -17,6 +24,7 @@ export interface RelayOptions {
 export class OutboxRelay {
   private listener: pg.Client | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private notified: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
@@ -52,10 +60,20 @@ export class OutboxRelay {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.notified);
     await this.running;
     const listener = this.listener;
     this.listener = undefined;
     await listener?.end().catch(() => undefined);
+  }
+
+  private onNotification(): void {
+    if (this.notified || this.stopped) return;
+    this.notified = setTimeout(() => {
+      this.notified = undefined;
+      this.wake();
+    }, NOTIFY_COALESCE_MS);
+    this.notified.unref();
   }
 
   private schedule(delayMs: number): void {
@@ -85,7 +103,7 @@ export class OutboxRelay {
   private async listen(): Promise<void> {
     if (this.stopped) return;
     const client = new pg.Client({ connectionString: this.options.databaseUrl, application_name: 'showrunner-relay' });
-    client.on('notification', () => this.wake());
+    client.on('notification', () => this.onNotification());
     client.on('error', (err) => {
       this.logger.warn({ err }, 'relay LISTEN connection lost; reconnecting');
       if (this.listener === client) this.listener = undefined;
