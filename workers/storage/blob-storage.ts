@@ -86,8 +86,13 @@ export class BlobStore {
     return new BlobStore(service, probe, { ...containers }, pingTimeoutMs);
   }
 
+  private readonly containerClients = new Map<string, ContainerClient>();
+
+  /** One client per container: building one sets up a whole request pipeline. */
   private container(name: string): ContainerClient {
-    return this.service.getContainerClient(name);
+    let client = this.containerClients.get(name);
+    if (!client) this.containerClients.set(name, (client = this.service.getContainerClient(name)));
+    return client;
   }
 
   private async run<T>(operation: string, fn: () => Promise<T>): Promise<T> {
