@@ -62,6 +62,20 @@ describe('jobs: media sync and thumbnails (worker process)', function () {
     expect(blobs).to.have.length(1);
   });
 
+  it('a session of videos only gets its thumbnail from the first video\'s still', async () => {
+    const user = await registerUser(stack.t);
+    const posts = [
+      { id: `vid0${Math.random().toString(36).slice(2, 7)}`, kind: 'video' as const },
+      { id: `vid1${Math.random().toString(36).slice(2, 7)}`, kind: 'video' as const },
+    ];
+    stack.fixture.setListing(['onlyvideos'], posts);
+    const created = await createSession(stack.t, user, { title: 'Videos', subreddits: 'onlyvideos' });
+    const url = await waitFor('the thumbnail', async () => (await stack.knex('sessions').where({ id: created.id }).first()).thumbnail as string | null);
+    expect(stack.fixture.hits(`/preview/${posts[0]!.id}.jpg`), 'the first video\'s still was the source').to.equal(1);
+    expect(stack.fixture.hits(`/preview/${posts[1]!.id}.jpg`)).to.equal(0);
+    expect(await sharp(Buffer.from(await (await fetch(url)).arrayBuffer())).metadata()).to.include({ format: 'webp', width: 640, height: 360 });
+  });
+
   it('a custom thumbnail set after `thumbnail: ""` but before the job runs stays', async () => {
     // This app writes outbox rows but does not dispatch them: the jobs wait until we say so.
     const held = await startJobStack({ fastPath: false });

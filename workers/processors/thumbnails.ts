@@ -1,6 +1,6 @@
 import type { Job } from 'bullmq';
 import sharp from 'sharp';
-import type { SessionMediaRow, SessionRow } from '../../db/types.js';
+import type { SessionRow } from '../../db/types.js';
 import type { JobPayload } from '../queues/contracts.js';
 import { safeDownload } from '../lib/safe-fetch.js';
 import { mediaAreCurrent, syncSessionMedia } from '../media/sync.js';
@@ -30,12 +30,11 @@ export async function renderThumbnail(input: Buffer, maxPixels: number): Promise
   }
 }
 
-/** Picks the session's first image (a gif or video's still when there is no image). */
-function pickSource(media: SessionMediaRow[]): string | null {
-  const image = media.find((m) => m.type === 'image');
-  if (image) return image.media_url;
-  return media.find((m) => m.thumbnail)?.thumbnail ?? null;
-}
+/** The session's first image (a gif or video's still when there is no image), read with the session. */
+const SOURCE_URL = `coalesce(
+  (SELECT m.media_url FROM session_media m WHERE m.session_id = s.id AND m.type = 'image' ORDER BY m."order" LIMIT 1),
+  (SELECT m.thumbnail FROM session_media m WHERE m.session_id = s.id AND m.thumbnail <> '' ORDER BY m."order" LIMIT 1)
+) AS source_url`;
 
 /**
  * thumbnails:generate. Writes the result only while the job's generation is still the session's and
@@ -46,7 +45,8 @@ export async function generateThumbnail(
   job: Pick<Job<JobPayload<'thumbnails', 'generate'>>, 'data'>,
 ): Promise<ThumbnailResult> {
   const { sessionId, generation } = job.data;
-  const load = () => deps.knex<SessionRow>('sessions').where({ id: sessionId }).first();
+  const load = (): Promise<(SessionRow & { source_url: string | null }) | undefined> =>
+    deps.knex('sessions as s').where('s.id', sessionId).first('s.*', deps.knex.raw(SOURCE_URL));
   const staleness = (s: SessionRow | undefined): ThumbnailResult | null => {
     if (!s) return { status: 'skipped', reason: 'missing' };
     if (s.thumbnail_source === 'custom') return { status: 'skipped', reason: 'custom' };
@@ -54,16 +54,16 @@ export async function generateThumbnail(
     return null;
   };
 
-  const session = await load();
+  let session = await load();
   const skip = staleness(session);
   if (skip || !session) return skip ?? { status: 'skipped', reason: 'missing' };
   if (!mediaAreCurrent(session)) {
     await syncSessionMedia(deps, sessionId, false);
-    const after = staleness(await load());
-    if (after) return after;
+    session = await load();
+    const after = staleness(session);
+    if (after || !session) return after ?? { status: 'skipped', reason: 'missing' };
   }
-  const media = await deps.knex<SessionMediaRow>('session_media').where({ session_id: sessionId }).orderBy('order');
-  const source = pickSource(media);
+  const source = session.source_url;
   if (!source) return { status: 'skipped', reason: 'no-media' };
 
   const download = await safeDownload(source, fetchOptions(deps, isImage));
