@@ -1,4 +1,4 @@
-import type { Knex } from './knex.js';
+import { prepared, type Knex } from './knex.js';
 import type { UserRow } from './types.js';
 
 export interface StoredHttpSession {
@@ -13,7 +13,8 @@ export async function readHttpSession(knex: Knex, idHash: string): Promise<Store
     .leftJoin('users as u', 'u.id', 's.user_id')
     .where('s.id_hash', idHash)
     .andWhere('s.expires_at', '>', knex.fn.now())
-    .first(knex.raw('s.data AS session_data'), 'u.*');
+    .first(knex.raw('s.data AS session_data'), 'u.*')
+    .options(prepared('http-session-read'));
   if (!row) return null;
   const { session_data: data, ...user } = row as UserRow & { session_data: Record<string, unknown> };
   return { data, user: user.id ? (user as UserRow) : null };

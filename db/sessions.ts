@@ -1,4 +1,4 @@
-import type { Knex } from './knex.js';
+import { prepared, type Knex } from './knex.js';
 import type { SessionMediaRow, SessionRow, SnapshotRow } from './types.js';
 
 /** Columns a create or an update may set (everything but id, user, version and timestamps). */
@@ -38,7 +38,8 @@ export async function lockSession(
     .leftJoin('community_snapshots as cs', 'cs.session_id', 's.id')
     .where('s.id', id)
     .forUpdate('s')
-    .first('s.*', 'cs.id as snapshot_id', 'cs.status as snapshot_status');
+    .first('s.*', 'cs.id as snapshot_id', 'cs.status as snapshot_status')
+    .options(prepared('session-lock'));
   if (!row) return undefined;
   const { snapshot_id: snapshotId, snapshot_status: status, ...session } = row as SessionRow & {
     snapshot_id: number | null;
@@ -63,7 +64,9 @@ export async function updateSession(trx: Knex.Transaction, id: number, changes: 
       version: trx.raw('version + 1'),
       updated_at: trx.raw("greatest(now(), updated_at + interval '1 millisecond')"),
     } as Record<string, unknown>)
-    .returning('*');
+    .returning('*')
+    // The SQL depends only on which columns change, in this order.
+    .options(prepared(`session-update:${Object.keys(changes).join(',')}`));
   return row!;
 }
 
