@@ -34,10 +34,20 @@ export class SessionIds {
     return null;
   }
 
-  /** The store key of a cookie value. */
+  /** Store keys of recently seen cookie values: a pure function of the value and the secrets. */
+  private readonly keys = new Map<string, string>();
+
+  /** The store key of a cookie value (null when it is not a correctly signed one). */
   storeKey(value: string): string | null {
+    const known = this.keys.get(value);
+    if (known !== undefined) return known;
     const id = this.verify(value);
-    return id === null ? null : createHash('sha256').update(id).digest('hex');
+    if (id === null) return null;
+    const key = createHash('sha256').update(id).digest('hex');
+    // Bounded: the oldest entry goes first. Only correctly signed values get in.
+    if (this.keys.size >= 10_000) this.keys.delete(this.keys.keys().next().value!);
+    this.keys.set(value, key);
+    return key;
   }
 
   private sign(id: string, secret: string): string {
