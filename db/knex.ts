@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -49,7 +50,9 @@ class MigrationFiles implements Knex.MigrationSource<MigrationFile> {
  * `max_prepared_statements` set.
  */
 export function prepared(name: string): { name: string } {
-  return { name: `showrunner:${name}` };
+  const full = `showrunner:${name}`;
+  // PostgreSQL truncates names to 63 bytes, which would make two long names one statement.
+  return { name: Buffer.byteLength(full) <= 63 ? full : `showrunner:${createHash('sha256').update(name).digest('base64url').slice(0, 32)}` };
 }
 
 export interface KnexOptions {

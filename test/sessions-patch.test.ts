@@ -102,6 +102,21 @@ describe('PATCH /api/sessions/:id: the reference example and every rule', () => 
     expect(await jobsAfter(t.knex, mark), 'title and intervals need no job').to.deep.equal([]);
   });
 
+  it('PATCHes changing long, overlapping sets of fields each apply exactly their own fields', async () => {
+    // Column lists sharing their first 37 characters: a statement name cut at PostgreSQL's 63
+    // bytes would make these two updates one prepared statement.
+    const created = await c.create({ subreddits: 'pics' });
+    for (let i = 0; i < 4; i++) {
+      const a = await c.patchOk(created.id, { title: `A${i}`, subreddits: `a${i}x`, transition: 'zoom', aiPrompt: `a ${i}` });
+      expect(a).to.include({ title: `A${i}`, transition: 'zoom', isPublic: i > 0 });
+      expect(a.subreddits).to.deep.equal([`a${i}x`]);
+      const b = await c.patchOk(created.id, { title: `B${i}`, subreddits: `b${i}x`, transition: 'flip', aiPrompt: `b ${i}`, isPublic: true });
+      expect(b).to.include({ title: `B${i}`, transition: 'flip', isPublic: true });
+      expect(b.subreddits).to.deep.equal([`b${i}x`]);
+    }
+    expect(await sessionRow(t.knex, created.id)).to.include({ title: 'B3', ai_prompt: 'b 3', is_public: true });
+  });
+
   it('a PATCH that changes nothing writes nothing and keeps the ETag', async () => {
     const s = await c.create({ intervalMin: 4 });
     const etag = (await c.get(s.id)).headers.etag as string;
