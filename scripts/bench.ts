@@ -15,7 +15,9 @@ table: median and spread over the repetitions, and each figure's ratio to its ba
   thumbnails     jobs/s from 1920×1080 JPEGs on loopback; baseline: sharp alone, same parallelism
   snapshots      media/s and MB/s for 100 × 500 KB; baseline: the same uploads to the same Azurite
   memory         peak RSS of the web and worker processes
-It uses its own database (<DATABASE_URL name>_bench), Redis prefix and Azurite, and removes them.
+It builds dist/ (npm run build) and runs the web and worker from it, as the Procfile does, with its
+own database (<DATABASE_URL name>_bench), Redis prefix and Azurite, and removes them afterwards.
+A second table shows the CPU each process spent per operation.
   --quick   one short repetition of each (under 2 minutes)
   --only <f>  run one part: patch, jobstart, thumbnails or snapshots (for profiling)
   --json    the results as JSON on stdout (the table goes to stderr)
