@@ -22,6 +22,8 @@ export interface Config {
   mediaAllowPrivateHosts: boolean;
   mediaMaxBytes: number;
   workerConcurrency: number;
+  /** Web processes `server/main.ts` runs, sharing `PORT` (node:cluster); 1 = this process serves. */
+  webConcurrency: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   logPretty: boolean;
   captionThemes: string[];
@@ -190,6 +192,7 @@ export function loadConfig(env: Env = process.env): Config {
     mediaAllowPrivateHosts: bool(env, 'MEDIA_ALLOW_PRIVATE_HOSTS', false),
     mediaMaxBytes: int(env, 'MEDIA_MAX_BYTES', 25 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     workerConcurrency: int(env, 'WORKER_CONCURRENCY', 4, 1, 256),
+    webConcurrency: int(env, 'WEB_CONCURRENCY', 1, 1, 64),
     logLevel: logLevel as Config['logLevel'],
     logPretty: bool(env, 'LOG_PRETTY', nodeEnv === 'development'),
     captionThemes: list(env, 'CAPTION_THEMES', DEFAULT_CAPTION_THEMES),

@@ -49,7 +49,7 @@ export function createApp(deps: AppDeps): Koa {
   if (deps.queues) for (const m of dashboard(deps.queues, { readOnly: config.dashboardReadOnly })) app.use(m);
 
   const routers = [
-    healthRoutes({ knex, registry: metrics.registry, ...(deps.queues ? { queues: deps.queues } : {}), ...(deps.blobs ? { blobs: deps.blobs } : {}) }),
+    healthRoutes({ knex, metrics, ...(deps.queues ? { queues: deps.queues } : {}), ...(deps.blobs ? { blobs: deps.blobs } : {}) }),
     adminRoutes({ knex, afterCommit, ...(deps.queues ? { queues: deps.queues } : {}) }),
     metaRoutes({ knex, schemas }),
     authRoutes({ knex, config, validator, schemas }),

@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import http from 'node:http';
 import { describeConfig, type Config } from '../config.js';
 import { createKnex } from '../db/knex.js';
@@ -9,6 +10,7 @@ import { FastDispatch } from '../workers/outbox/fast-path.js';
 import { JobProducer } from '../workers/queues/producer.js';
 import { BlobStore } from '../workers/storage/blob-storage.js';
 import { createApp } from './app.js';
+import { superviseWebProcesses } from './web-cluster.js';
 
 async function main(config: Config): Promise<void> {
   const logger = createLogger(config, 'web');
@@ -26,7 +28,10 @@ async function main(config: Config): Promise<void> {
     server.listen(config.port, resolve);
   });
   const address = server.address();
-  logger.info({ port: typeof address === 'object' && address ? address.port : config.port, config: describeConfig(config) }, 'web listening');
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  // Under the supervisor (WEB_CONCURRENCY > 1), it says "web listening" once every process does.
+  if (cluster.isWorker) logger.info({ port }, 'web process listening');
+  else logger.info({ port, config: describeConfig(config) }, 'web listening');
 
   onShutdownSignal(logger, async () => {
     // Stop accepting, let accepted requests finish (within the grace period), then close the pools.
@@ -46,4 +51,4 @@ async function main(config: Config): Promise<void> {
   });
 }
 
-await runMain(main);
+await runMain((config) => (config.webConcurrency > 1 && cluster.isPrimary ? superviseWebProcesses(config) : main(config)));

@@ -4,6 +4,7 @@ import type { Knex } from '../db/knex.js';
 import { QUEUE_NAMES } from '../workers/queues/contracts.js';
 import type { JobProducer } from '../workers/queues/producer.js';
 import { outboxStatus } from '../workers/operations.js';
+import { clusterMetrics } from './web-cluster.js';
 
 const JOB_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized'] as const;
 
@@ -12,7 +13,14 @@ const JOB_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed', 'prio
  * read at scrape time from Postgres (outbox backlog) and Redis (queue depth, and the job totals
  * BullMQ's worker metrics keep, so every worker process's jobs are counted in one place).
  */
-export function createWebMetrics(deps: { knex: Knex; queues?: JobProducer }): { registry: Registry; middleware: Middleware } {
+export interface WebMetrics {
+  registry: Registry;
+  middleware: Middleware;
+  /** The Prometheus text `/metrics` serves: this process's, or every web process's under the supervisor. */
+  text(): Promise<string>;
+}
+
+export function createWebMetrics(deps: { knex: Knex; queues?: JobProducer }): WebMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'showrunner_web_' });
 
@@ -28,6 +36,8 @@ export function createWebMetrics(deps: { knex: Knex; queues?: JobProducer }): { 
     name: 'showrunner_outbox_backlog',
     help: 'Outbox rows not yet dispatched to Redis',
     registers: [registry],
+    // Read from the shared database: every web process reports the same value, so never add them up.
+    aggregator: 'first',
     async collect() {
       this.set((await outboxStatus(deps.knex, 0)).backlog);
     },
@@ -36,6 +46,7 @@ export function createWebMetrics(deps: { knex: Knex; queues?: JobProducer }): { 
     name: 'showrunner_outbox_oldest_age_seconds',
     help: 'Age of the oldest undispatched outbox row (0 when none)',
     registers: [registry],
+    aggregator: 'first',
     async collect() {
       this.set((await outboxStatus(deps.knex, 0)).oldestAgeSeconds ?? 0);
     },
@@ -48,6 +59,7 @@ export function createWebMetrics(deps: { knex: Knex; queues?: JobProducer }): { 
       help: 'Jobs per queue and state (queue depth)',
       labelNames: ['queue', 'state'] as const,
       registers: [registry],
+      aggregator: 'first',
       async collect() {
         for (const name of QUEUE_NAMES) {
           const counts = await queues.queues[name].getJobCounts(...JOB_STATES);
@@ -65,6 +77,7 @@ export function createWebMetrics(deps: { knex: Knex; queues?: JobProducer }): { 
         help,
         labelNames: ['queue'] as const,
         registers: [registry],
+        aggregator: 'first',
         async collect() {
           this.reset();
           for (const name of QUEUE_NAMES) {
@@ -85,5 +98,6 @@ export function createWebMetrics(deps: { knex: Knex; queues?: JobProducer }): { 
       end({ method: ctx.method, route: String(route), status: String(ctx.status) });
     }
   };
-  return { registry, middleware };
+  const gathered = clusterMetrics(registry);
+  return { registry, middleware, text: gathered ?? (() => registry.metrics()) };
 }

@@ -1,15 +1,15 @@
 import Router from '@koa/router';
-import type { Registry } from 'prom-client';
 import type { Knex } from '../../db/knex.js';
 import { coerceError } from '../../logger.js';
 import type { JobProducer } from '../../workers/queues/producer.js';
 import type { BlobStore } from '../../workers/storage/blob-storage.js';
+import type { WebMetrics } from '../metrics.js';
 
 export interface HealthDeps {
   knex: Knex;
   queues?: JobProducer;
   blobs?: BlobStore;
-  registry: Registry;
+  metrics: Pick<WebMetrics, 'registry' | 'text'>;
 }
 
 async function check(name: string, probe: () => Promise<unknown>, timeoutMs = 2_000): Promise<{ name: string; ok: boolean; error?: string }> {
@@ -53,8 +53,8 @@ export function healthRoutes(deps: HealthDeps): Router {
   });
 
   router.get('/metrics', async (ctx) => {
-    ctx.type = deps.registry.contentType;
-    ctx.body = await deps.registry.metrics();
+    ctx.type = deps.metrics.registry.contentType;
+    ctx.body = await deps.metrics.text();
   });
 
   return router;

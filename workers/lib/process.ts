@@ -8,13 +8,21 @@ export function exitOnStartupError(error: Error): never {
   process.exit(1);
 }
 
+/** What a supervising process (the web's, with `WEB_CONCURRENCY` > 1) sends to ask for a graceful stop. */
+export const SHUTDOWN_MESSAGE = 'showrunner:shutdown';
+
 /**
- * Runs `shutdown` on the first SIGTERM or SIGINT, then exits; a second signal forces an exit at once.
+ * Runs `shutdown` on the first SIGTERM or SIGINT (or {@link SHUTDOWN_MESSAGE} from a supervisor),
+ * then exits; a second signal forces an exit at once. The message never forces: Ctrl-C reaches a
+ * supervisor and its processes alike, and the supervisor passes the request on as well.
  */
 export function onShutdownSignal(logger: Logger, shutdown: () => Promise<void>): void {
   let stopping = false;
-  const handler = (signal: NodeJS.Signals): void => {
+  let signals = 0;
+  const handler = (signal: NodeJS.Signals | 'supervisor'): void => {
+    if (signal !== 'supervisor') signals += 1;
     if (stopping) {
+      if (signals < 2) return;
       logger.warn({ signal }, 'second signal: forcing exit');
       process.exit(1);
     }
@@ -33,6 +41,11 @@ export function onShutdownSignal(logger: Logger, shutdown: () => Promise<void>):
   };
   process.on('SIGTERM', handler);
   process.on('SIGINT', handler);
+  if (process.send) {
+    process.on('message', (message: unknown) => {
+      if ((message as { type?: unknown } | null)?.type === SHUTDOWN_MESSAGE) handler('supervisor');
+    });
+  }
 }
 
 /**

@@ -1,0 +1,117 @@
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import { expect } from 'chai';
+import { ensureDatabase, dropDatabase } from '../db/database.js';
+import { startServiceProcess, freePort } from '../scripts/lib/child-process.js';
+import { startJobStack, type JobStack } from './helpers/job-stack.js';
+import { startWebProcess, type WebProcess } from './helpers/web-process.js';
+import { waitFor } from './helpers/wait.js';
+
+/** The processes a supervisor runs (its direct children). */
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** A GET on a connection of its own, so the supervisor hands each one to the next process. */
+function getOnNewConnection(baseUrl: string, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(`${baseUrl}${path}`, { agent: false, headers: { connection: 'close' } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+  });
+}
+
+/** The value of one sample line (`name{labels} value`) of a Prometheus text, or undefined. */
+function sample(text: string, line: string): number | undefined {
+  const found = text.split('\n').find((l) => l.startsWith(`${line} `));
+  return found === undefined ? undefined : Number(found.slice(line.length + 1));
+}
+
+describe('WEB_CONCURRENCY: several web processes behind one port', function () {
+  this.timeout(60_000);
+  let stack: JobStack;
+  let web: WebProcess | undefined;
+
+  before(async () => {
+    stack = await startJobStack();
+  });
+  afterEach(async () => {
+    await web?.stop();
+    web = undefined;
+  });
+  after(async () => stack?.close());
+
+  it('two processes share the port and the work; /metrics adds up their requests but not the queue depth they both read', async () => {
+    web = await startWebProcess({ ...stack.env, WEB_CONCURRENCY: '2' });
+    expect(childrenOf(web.child.pid!)).to.have.length(2);
+    for (let i = 0; i < 10; i++) expect((await getOnNewConnection(web.baseUrl, '/healthz')).status).to.equal(200);
+    const servedBy = new Set(
+      web
+        .output()
+        .split('\n')
+        .filter((l) => l.includes('"path":"/healthz"'))
+        .map((l) => (JSON.parse(l) as { pid: number }).pid),
+    );
+    expect(servedBy.size, 'both processes served requests').to.equal(2);
+
+    // Three jobs waiting, and no worker to take them: each process reads 3 from Redis.
+    for (let i = 0; i < 3; i++) await stack.producer.queues.media.add('sync', { sessionId: 1_000_000 + i });
+    const metrics = (await getOnNewConnection(web.baseUrl, '/metrics')).body;
+    expect(sample(metrics, 'showrunner_http_request_duration_seconds_count{method="GET",route="/healthz",status="200"}')).to.equal(10);
+    expect(sample(metrics, 'showrunner_queue_jobs{queue="media",state="waiting"}')).to.equal(3);
+  });
+
+  it('a process that dies is replaced; SIGTERM stops every process cleanly', async () => {
+    web = await startWebProcess({ ...stack.env, WEB_CONCURRENCY: '2' });
+    const supervisor = web.child.pid!;
+    const [victim, survivor] = childrenOf(supervisor) as [number, number];
+    process.kill(victim, 'SIGKILL');
+    const replaced = await waitFor('a replacement process', () => {
+      const now = childrenOf(supervisor);
+      return now.length === 2 && !now.includes(victim) && now.includes(survivor) ? now : undefined;
+    });
+    await waitFor('the replacement to listen', () => web!.output().split('"web process listening"').length - 1 >= 3);
+    for (let i = 0; i < 6; i++) expect((await getOnNewConnection(web.baseUrl, '/healthz')).status).to.equal(200);
+
+    expect(await web.stop()).to.equal(0);
+    for (const pid of replaced) expect(alive(pid), `web process ${pid} is gone`).to.equal(false);
+  });
+
+  it('a process that cannot start stops the supervisor with exit 1 and the reason', async () => {
+    // A database without the schema: every web process refuses to start.
+    const url = new URL(stack.env.DATABASE_URL!);
+    url.pathname = `${url.pathname}_unmigrated`;
+    await ensureDatabase(url.toString(), { recreate: true });
+    try {
+      const port = await freePort();
+      let failure: Error | undefined;
+      try {
+        await startServiceProcess('server/main.ts', { ...stack.env, DATABASE_URL: url.toString(), WEB_CONCURRENCY: '2', PORT: String(port) }, '"web listening"');
+      } catch (e) {
+        failure = e as Error;
+      }
+      expect(failure?.message).to.match(/exited \(1\) before starting/);
+      expect(failure?.message).to.include('pending migration');
+      expect(failure?.message).to.include('a web process exited (1) before it listened');
+    } finally {
+      await dropDatabase(url.toString());
+    }
+  });
+});
