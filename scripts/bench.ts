@@ -17,6 +17,7 @@ table: median and spread over the repetitions, and each figure's ratio to its ba
   memory         peak RSS of the web and worker processes
 It builds dist/ (npm run build) and runs the web and worker from it, as the Procfile does, with its
 own database (<DATABASE_URL name>_bench), Redis prefix and Azurite, and removes them afterwards.
+The web runs WEB_CONCURRENCY processes (default here: one per core, as you would deploy it).
 A second table shows the CPU each process spent per operation.
   --quick   one short repetition of each (under 2 minutes)
   --only <f>  run one part: patch, jobstart, thumbnails or snapshots (for profiling)
@@ -144,8 +145,10 @@ runScript(async () => {
     });
     if (runs('snapshots')) figures.push({ name: 'snapshot bytes', unit: 'MB/s', values: snaps.mb, baseline: { name: `blob uploads ×${copyParallelism}`, values: rawSnaps.mb }, better: 'higher' });
 
-    figures.push({ name: 'web peak RSS', unit: 'MB', values: [peakRssMb(bench.web.child.pid)], better: 'lower' });
-    figures.push({ name: 'worker peak RSS', unit: 'MB', values: [peakRssMb(bench.worker.child.pid)], better: 'lower', target: { text: '< 300 MB', met: (s) => s.median < 300 } });
+    // The web's supervisor holds little; the figure is its largest serving process.
+    const webRss = peakRssMb(bench.web.child.pid);
+    figures.push({ name: `web peak RSS (largest of ${webRss.length} processes)`, unit: 'MB', values: [Math.max(...webRss)], better: 'lower' });
+    figures.push({ name: 'worker peak RSS', unit: 'MB', values: [Math.max(...peakRssMb(bench.worker.child.pid))], better: 'lower', target: { text: '< 300 MB', met: (s) => s.median < 300 } });
   } finally {
     log('cleaning up');
     await bench.close();
@@ -153,7 +156,9 @@ runScript(async () => {
 
   const rows = figures.map(summarise);
   const machine = `${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
-  const header = `Showrunner bench (${quick ? 'quick' : 'full'}, ${reps} repetition(s)) on ${machine}, ${new Date().toISOString()}, ${((Date.now() - started) / 1000).toFixed(0)} s`;
+  const header =
+    `Showrunner bench (${quick ? 'quick' : 'full'}, ${reps} repetition(s)) on ${machine}, ${new Date().toISOString()}, ` +
+    `${((Date.now() - started) / 1000).toFixed(0)} s; WEB_CONCURRENCY=${bench.env.WEB_CONCURRENCY}, WORKER_CONCURRENCY=${bench.config.workerConcurrency}`;
   const cpuTable = `Where the CPU went (ms per operation, median; "machine" is everything busy on the box):\n\n${renderCpuTable(cpuRows)}`;
   const table = `${header}\n\n${renderTable(rows)}\n\n${cpuTable}`;
   if (args.json) {

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -85,6 +86,8 @@ export async function startBench(log: (line: string) => void): Promise<Bench> {
   const env: Record<string, string> = {
     // Production settings but plain HTTP on loopback (production would set Secure cookies).
     NODE_ENV: 'development',
+    // As deployed on this machine: a web process per core (WEB_CONCURRENCY in the environment wins).
+    WEB_CONCURRENCY: process.env.WEB_CONCURRENCY ?? String(os.cpus().length),
     LOG_PRETTY: 'false',
     LOG_LEVEL: 'info',
     PORT: String(port),
@@ -155,12 +158,12 @@ async function buildDist(): Promise<void> {
   });
 }
 
-/** Peak resident memory (VmHWM) of a process, in MB. */
-export function peakRssMb(pid: number | undefined): number {
-  if (!pid) return NaN;
+/** Peak resident memory (VmHWM) of a process, in MB, and of each of its children (the web's processes). */
+export function peakRssMb(pid: number | undefined): number[] {
+  if (!pid) return [NaN];
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN);
-  return kb / 1024;
+  return [kb / 1024, ...childrenOf(pid).flatMap((child) => peakRssMb(child))];
 }
 
 /** /proc/<pid>/stat's fields after the parenthesised command name (field 3 is index 0). */
@@ -174,11 +177,24 @@ function statFields(pid: number | string): string[] | null {
 
 const TICK_MS = 10; // USER_HZ is 100 on Linux
 
-/** CPU time (user + system) a process has used so far, in ms. */
+/** A process's direct children. */
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * CPU time (user + system) a process and its children (the web's processes under WEB_CONCURRENCY)
+ * have used so far, in ms; ended children it has reaped included.
+ */
 export function cpuMs(pid: number | undefined): number {
   const fields = pid ? statFields(pid) : null;
-  if (!fields) return NaN;
-  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+  if (!pid || !fields) return NaN;
+  const own = (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) * TICK_MS;
+  return own + childrenOf(pid).reduce((sum, child) => sum + (cpuMs(child) || 0), 0);
 }
 
 /**
