@@ -44,7 +44,7 @@ runScript(async () => {
     const range = runs('patch') ? await seedSessions(bench) : { first: 0, last: 0 };
     if (runs('patch')) {
       log(`seeded 10,000 sessions; warming up`);
-      await patchLoad(bench, range, 8, quick ? 2 : 3);
+      await patchLoad(bench, range, 8, quick ? 2 : 5);
       await rawTransactionLoad(bench, range, 8, quick ? 2 : 3);
     }
 
