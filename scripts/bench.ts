@@ -43,9 +43,11 @@ runScript(async () => {
   try {
     const range = runs('patch') ? await seedSessions(bench) : { first: 0, last: 0 };
     if (runs('patch')) {
+      // Warm-up at the higher concurrency: every pooled connection of every web process gets used
+      // (and prepares its statements) and each process's JIT settles before anything is measured.
       log(`seeded 10,000 sessions; warming up`);
-      await patchLoad(bench, range, 8, quick ? 2 : 5);
-      await rawTransactionLoad(bench, range, 8, quick ? 2 : 3);
+      await patchLoad(bench, range, 32, 5);
+      await rawTransactionLoad(bench, range, 32, 3);
     }
 
     for (const connections of runs('patch') ? [8, 32] : []) {
