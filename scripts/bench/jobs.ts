@@ -69,7 +69,11 @@ export async function jobStart(bench: Bench, samples: number): Promise<LatencySa
       return j?.processedOn ? j : undefined;
     });
     latencies.push(job.processedOn! - (row.created_at as Date).getTime());
-    await until('the job to finish', async () => (await queue.getJobState(`outbox-${row.id}`)) === 'completed');
+    await until('the job to finish', async () => {
+      const state = await queue.getJobState(`outbox-${row.id}`);
+      if (state === 'failed') throw new Error(`job-start thumbnail job failed: ${(await queue.getJob(`outbox-${row.id}`))?.failedReason}`);
+      return state === 'completed';
+    });
   }
   return { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) };
 }
