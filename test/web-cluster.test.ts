@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { expect } from 'chai';
 import { ensureDatabase, dropDatabase } from '../db/database.js';
 import { startServiceProcess, freePort } from '../scripts/lib/child-process.js';
@@ -92,6 +93,27 @@ describe('WEB_CONCURRENCY: several web processes behind one port', function () {
 
     expect(await web.stop()).to.equal(0);
     for (const pid of replaced) expect(alive(pid), `web process ${pid} is gone`).to.equal(false);
+  });
+
+  it('a signal that reaches the supervisor and its processes alike (Ctrl-C, a platform stopping the group) is one graceful stop', async () => {
+    web = await startWebProcess({ ...stack.env, WEB_CONCURRENCY: '2', SHUTDOWN_GRACE_MS: '5000' });
+    const supervisor = web.child.pid!;
+    const processes = childrenOf(supervisor);
+    // A request still arriving keeps one process busy stopping (the other is done at once).
+    const { port } = new URL(web.baseUrl);
+    const pending = net.connect(Number(port), '127.0.0.1');
+    pending.on('error', () => undefined);
+    await new Promise<void>((resolve) => pending.once('connect', () => resolve()));
+    pending.write('GET /healthz HTTP/1.1\r\nHost: x\r\n');
+    // The supervisor's stop request reaches the processes first, then the signal itself.
+    process.kill(supervisor, 'SIGINT');
+    await waitFor('one process still stopping', () => processes.filter(alive).length === 1);
+    for (const pid of processes.filter(alive)) process.kill(pid, 'SIGINT');
+    pending.end('\r\n');
+    expect(await web.exited).to.equal(0);
+    expect(web.output()).not.to.include('forcing exit');
+    expect(web.output().split('"shut down cleanly"').length - 1, 'the supervisor and both processes stopped cleanly').to.equal(3);
+    for (const pid of processes) expect(alive(pid)).to.equal(false);
   });
 
   it('a process that cannot start stops the supervisor with exit 1 and the reason', async () => {
