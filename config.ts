@@ -9,6 +9,8 @@ export interface Config {
   nodeEnv: NodeEnv;
   port: number;
   databaseUrl: string;
+  /** Postgres connections each web process may hold (`DATABASE_POOL_MAX`). */
+  databasePoolMax: number;
   redisUrl: string;
   /** BullMQ key prefix, already wrapped in a Redis Cluster hash tag (`{showrunner}`). */
   queuePrefix: string;
@@ -178,6 +180,7 @@ export function loadConfig(env: Env = process.env): Config {
     nodeEnv,
     port: int(env, 'PORT', 3000, 0, 65535),
     databaseUrl: url(env, 'DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/showrunner', ['postgres:', 'postgresql:']),
+    databasePoolMax: int(env, 'DATABASE_POOL_MAX', 10, 1, 1000),
     redisUrl: url(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
     queuePrefix: `{${prefix}}`,
     azureStorageConnectionString: connectionString,

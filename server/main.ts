@@ -14,7 +14,7 @@ import { superviseWebProcesses } from './web-cluster.js';
 
 async function main(config: Config): Promise<void> {
   const logger = createLogger(config, 'web');
-  const knex = createKnex({ databaseUrl: config.databaseUrl, applicationName: 'showrunner-web' });
+  const knex = createKnex({ databaseUrl: config.databaseUrl, applicationName: 'showrunner-web', poolMax: config.databasePoolMax });
   await assertMigrationsCurrent(knex);
 
   const producer = new JobProducer({ redisUrl: config.redisUrl, queuePrefix: config.queuePrefix, backoffMs: config.jobs.backoffMs }, 'showrunner-web');

@@ -79,6 +79,20 @@ describe('WEB_CONCURRENCY: several web processes behind one port', function () {
     expect(sample(metrics, 'showrunner_queue_jobs{queue="media",state="waiting"}')).to.equal(3);
   });
 
+  it('each web process holds at most DATABASE_POOL_MAX connections to Postgres', async () => {
+    web = await startWebProcess({ ...stack.env, WEB_CONCURRENCY: '2', DATABASE_POOL_MAX: '2' });
+    const database = new URL(stack.env.DATABASE_URL!).pathname.slice(1);
+    const connections = async (): Promise<number> =>
+      Number(
+        (await stack.knex('pg_stat_activity').where({ datname: database, application_name: 'showrunner-web' }).count<{ n: number }[]>({ n: '*' }))[0]!.n,
+      );
+    // 40 readiness checks at once, each needing a connection: pools of 10 would open up to 20.
+    const answers = await Promise.all(Array.from({ length: 40 }, () => getOnNewConnection(web!.baseUrl, '/readyz')));
+    expect(answers.map((a) => a.status)).to.deep.equal(Array(40).fill(200));
+    const held = await connections();
+    expect(held).to.be.within(1, 4);
+  });
+
   it('a process that dies is replaced; SIGTERM stops every process cleanly', async () => {
     web = await startWebProcess({ ...stack.env, WEB_CONCURRENCY: '2' });
     const supervisor = web.child.pid!;
