@@ -31,7 +31,7 @@ runScript(async () => {
   if (args.only && !parts.includes(args.only)) throw new UsageError(`--only takes one of ${parts.join(', ')}`);
   const runs = (part: string): boolean => !args.only || args.only === part;
   const quick = args.quick ?? false;
-  const reps = quick ? 1 : 3;
+  const reps = quick ? 1 : 5;
   const seconds = quick ? 3 : 8;
   const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
   const started = Date.now();

@@ -77,7 +77,8 @@ export function renderTable(rows: Summary[]): string {
     `${fmt(r.min)}–${fmt(r.max)}`,
     r.baselineName ?? '-',
     r.baselineMedian === undefined ? '-' : `${fmt(r.baselineMedian)} ${r.unit}`,
-    r.ratio === undefined ? '-' : r.ratio.toFixed(2),
+    // Rounded down, so a ratio just under a target never shows as meeting it.
+    r.ratio === undefined ? '-' : (Math.floor(r.ratio * 100) / 100).toFixed(2),
     r.target ?? '-',
     r.met === undefined ? '' : r.met ? 'yes' : 'NO',
   ]);
