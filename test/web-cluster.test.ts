@@ -1,21 +1,11 @@
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { expect } from 'chai';
 import { ensureDatabase, dropDatabase } from '../db/database.js';
-import { startServiceProcess, freePort } from '../scripts/lib/child-process.js';
+import { childrenOf, freePort, startServiceProcess } from '../scripts/lib/child-process.js';
 import { startJobStack, type JobStack } from './helpers/job-stack.js';
 import { startWebProcess, type WebProcess } from './helpers/web-process.js';
 import { waitFor } from './helpers/wait.js';
-
-/** The processes a supervisor runs (its direct children). */
-function childrenOf(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
 
 const alive = (pid: number): boolean => {
   try {

@@ -15,7 +15,7 @@ import { createUser } from '../../db/users.js';
 import { JobProducer } from '../../workers/queues/producer.js';
 import { BlobStore } from '../../workers/storage/blob-storage.js';
 import { startAzurite, type AzuriteHandle } from '../lib/azurite.js';
-import { freePort, startServiceProcess, type ServiceProcess } from '../lib/child-process.js';
+import { childrenOf, freePort, startServiceProcess, type ServiceProcess } from '../lib/child-process.js';
 
 export const SNAPSHOT_ITEM_BYTES = 500 * 1024;
 
@@ -176,15 +176,6 @@ function statFields(pid: number | string): string[] | null {
 }
 
 const TICK_MS = 10; // USER_HZ is 100 on Linux
-
-/** A process's direct children. */
-function childrenOf(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
 
 /**
  * CPU time (user + system) a process and its children (the web's processes under WEB_CONCURRENCY)

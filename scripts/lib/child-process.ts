@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -95,6 +96,15 @@ export async function startServiceProcess(
       return exited;
     },
   };
+}
+
+/** A process's direct children (none once it has ended): the web's processes under WEB_CONCURRENCY. */
+export function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
 }
 
 /** A free TCP port on 127.0.0.1 (bound, then released) for a service this process starts. */
