@@ -188,33 +188,28 @@ export function cpuMs(pid: number | undefined): number {
   return own + childrenOf(pid).reduce((sum, child) => sum + (cpuMs(child) || 0), 0);
 }
 
+/** Whether a process is PostgreSQL's (the postmaster or one of its backends and helpers). */
+function isPostgres(pid: number | string): boolean {
+  try {
+    return ['postgres', 'postmaster'].includes(readFileSync(`/proc/${pid}/comm`, 'utf8').trim());
+  } catch {
+    return false; // ended, or not ours to read
+  }
+}
+
 /**
  * CPU used so far by every PostgreSQL process on this machine, ended backends included: the
- * postmaster reaps them, so their time is in its children's counters.
+ * postmaster (the one whose parent is not PostgreSQL) reaps them, so their time is in its
+ * children's counters.
  */
 function postgresCpuMs(): number {
   let ticks = 0;
   for (const pid of readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    let comm: string;
-    try {
-      comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-    } catch {
-      continue;
-    }
-    if (comm !== 'postgres' && comm !== 'postmaster') continue;
+    if (!/^\d+$/.test(pid) || !isPostgres(pid)) continue;
     const f = statFields(pid);
     if (!f) continue;
     ticks += Number(f[11]) + Number(f[12]);
-    // The postmaster (parent not itself postgres): add its reaped children.
-    const parentComm = (() => {
-      try {
-        return readFileSync(`/proc/${f[1]}/comm`, 'utf8').trim();
-      } catch {
-        return '';
-      }
-    })();
-    if (parentComm !== 'postgres' && parentComm !== 'postmaster') ticks += Number(f[13]) + Number(f[14]);
+    if (!isPostgres(f[1]!)) ticks += Number(f[13]) + Number(f[14]);
   }
   return ticks * TICK_MS;
 }
