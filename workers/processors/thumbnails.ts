@@ -1,6 +1,7 @@
 import type { Job } from 'bullmq';
 import sharp from 'sharp';
 import type { SessionRow } from '../../db/types.js';
+import { coerceError } from '../../logger.js';
 import type { JobPayload } from '../queues/contracts.js';
 import { safeDownload } from '../lib/safe-fetch.js';
 import { mediaAreCurrent, syncSessionMedia } from '../media/sync.js';
@@ -84,9 +85,15 @@ export async function generateThumbnail(
     await deps.blobs.deleteBlob(container, blobName);
     return { status: 'skipped', reason: 'stale' };
   }
-  // The older generation is no longer referenced by anything.
+  // The older generation is no longer referenced by anything. The thumbnail is written either way:
+  // a retry would not bring this name back, so a failed delete is logged, not the job's failure
+  // (the session's purge on DELETE still removes the blob).
   const previous = rows[0]!.previous;
-  if (previous && previous !== blobName) await deps.blobs.deleteBlob(container, previous);
+  if (previous && previous !== blobName) {
+    await deps.blobs.deleteBlob(container, previous).catch((e: unknown) =>
+      deps.logger.warn({ err: coerceError(e), sessionId, blob: previous }, 'could not delete the replaced thumbnail'),
+    );
+  }
   return { status: 'generated', url, blobName };
 }
 
