@@ -1,5 +1,5 @@
 import { UnrecoverableError, type Job } from 'bullmq';
-import type { Knex } from '../../db/knex.js';
+import { prepared, type Knex } from '../../db/knex.js';
 import type { SessionMediaRow, SnapshotMediaRow, SnapshotRow } from '../../db/types.js';
 import { coerceError } from '../../logger.js';
 import type { JobPayload } from '../queues/contracts.js';
@@ -157,7 +157,7 @@ export async function createSnapshot(
               WHERE id = ?
           RETURNING (SELECT count(*) FROM item)::int AS recorded`,
             [blobName, url, download.contentType, download.bytes, download.sha256, item.id, snapshotId],
-          );
+          ).options(prepared('snapshot-item-copied'));
           if (rows[0]?.recorded) bytes += download.bytes;
         } catch (e) {
           failures.push({ item, error: coerceError(e) });

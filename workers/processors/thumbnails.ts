@@ -1,5 +1,6 @@
 import type { Job } from 'bullmq';
 import sharp from 'sharp';
+import { prepared } from '../../db/knex.js';
 import type { SessionRow } from '../../db/types.js';
 import { coerceError } from '../../logger.js';
 import type { JobPayload } from '../queues/contracts.js';
@@ -47,7 +48,7 @@ export async function generateThumbnail(
 ): Promise<ThumbnailResult> {
   const { sessionId, generation } = job.data;
   const load = (): Promise<(SessionRow & { source_url: string | null }) | undefined> =>
-    deps.knex('sessions as s').where('s.id', sessionId).first('s.*', deps.knex.raw(SOURCE_URL));
+    deps.knex('sessions as s').where('s.id', sessionId).first('s.*', deps.knex.raw(SOURCE_URL)).options(prepared('thumbnail-session'));
   const staleness = (s: SessionRow | undefined): ThumbnailResult | null => {
     if (!s) return { status: 'skipped', reason: 'missing' };
     if (s.thumbnail_source === 'custom') return { status: 'skipped', reason: 'custom' };
@@ -80,7 +81,7 @@ export async function generateThumbnail(
       WHERE s.id = old.id AND s.thumbnail_generation = ? AND s.thumbnail_source = 'auto'
   RETURNING old.thumbnail_blob AS previous`,
     [url, blobName, sessionId, generation],
-  );
+  ).options(prepared('thumbnail-write'));
   if (rows.length === 0) {
     await deps.blobs.deleteBlob(container, blobName);
     return { status: 'skipped', reason: 'stale' };
