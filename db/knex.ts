@@ -50,10 +50,18 @@ class MigrationFiles implements Knex.MigrationSource<MigrationFile> {
  * `max_prepared_statements` set.
  */
 export function prepared(name: string): { name: string } {
-  const full = `showrunner:${name}`;
-  // PostgreSQL truncates names to 63 bytes, which would make two long names one statement.
-  return { name: Buffer.byteLength(full) <= 63 ? full : `showrunner:${createHash('sha256').update(name).digest('base64url').slice(0, 32)}` };
+  let options = preparedNames.get(name);
+  if (!options) {
+    const full = `showrunner:${name}`;
+    // PostgreSQL truncates names to 63 bytes, which would make two long names one statement.
+    options = { name: Buffer.byteLength(full) <= 63 ? full : `showrunner:${createHash('sha256').update(name).digest('base64url').slice(0, 32)}` };
+    preparedNames.set(name, options);
+  }
+  return options;
 }
+
+/** Names are few (one per statement, and per changed-column list of a PATCH): worked out once each. */
+const preparedNames = new Map<string, { name: string }>();
 
 export interface KnexOptions {
   databaseUrl: string;
