@@ -2,8 +2,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { KoaAdapter } from '@bull-board/koa';
 import type { Middleware } from 'koa';
-import { QUEUE_NAMES } from '../workers/queues/contracts.js';
-import type { JobProducer } from '../workers/queues/producer.js';
+import { QUEUE_NAMES, type JobProducer } from '../workers/index.js';
 import { forbidden, unauthorized } from './errors.js';
 
 export const DASHBOARD_PATH = '/admin/queues';

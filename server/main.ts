@@ -4,11 +4,8 @@ import { describeConfig, type Config } from '../config.js';
 import { createKnex } from '../db/knex.js';
 import { assertMigrationsCurrent } from '../db/migrate.js';
 import { createLogger } from '../logger.js';
-import { onShutdownSignal, runMain } from '../workers/lib/process.js';
-import { OutboxDispatcher } from '../workers/outbox/dispatcher.js';
-import { FastDispatch } from '../workers/outbox/fast-path.js';
-import { JobProducer } from '../workers/queues/producer.js';
-import { BlobStore } from '../workers/storage/blob-storage.js';
+import { onShutdownSignal, runMain } from '../lifecycle.js';
+import { BlobStore, createJobClient } from '../workers/index.js';
 import { createApp } from './app.js';
 import { superviseWebProcesses } from './web-cluster.js';
 
@@ -17,10 +14,9 @@ async function main(config: Config): Promise<void> {
   const knex = createKnex({ databaseUrl: config.databaseUrl, applicationName: 'showrunner-web', poolMax: config.databasePoolMax });
   await assertMigrationsCurrent(knex);
 
-  const producer = new JobProducer({ redisUrl: config.redisUrl, queuePrefix: config.queuePrefix, backoffMs: config.jobs.backoffMs }, 'showrunner-web');
-  const fast = new FastDispatch(new OutboxDispatcher(knex, producer, logger, { maxBackoffMs: config.outbox.maxBackoffMs }), logger);
+  const jobs = createJobClient(config, knex, logger, 'showrunner-web');
   const blobs = BlobStore.fromConnectionString(config.azureStorageConnectionString, config.blobContainers);
-  const app = createApp({ config, knex, logger, afterCommit: (ids) => fast.submit(ids), queues: producer, blobs });
+  const app = createApp({ config, knex, logger, afterCommit: (ids) => jobs.fast.submit(ids), queues: jobs.producer, blobs });
   const server = http.createServer(app.callback());
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
@@ -45,8 +41,7 @@ async function main(config: Config): Promise<void> {
     await closed;
     clearInterval(idle);
     clearTimeout(grace);
-    await fast.drain();
-    await producer.close();
+    await jobs.close();
     await knex.destroy();
   });
 }

@@ -1,12 +1,8 @@
 import type { Middleware } from 'koa';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Knex } from '../db/knex.js';
-import { QUEUE_NAMES } from '../workers/queues/contracts.js';
-import type { JobProducer } from '../workers/queues/producer.js';
-import { outboxStatus } from '../workers/operations.js';
+import { JOB_STATES, QUEUE_NAMES, outboxStatus, type JobProducer } from '../workers/index.js';
 import { clusterMetrics } from './web-cluster.js';
-
-const JOB_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized'] as const;
 
 /**
  * The web process's Prometheus registry: HTTP request durations by route and status, plus gauges

@@ -2,7 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import { describeConfig, type Config } from '../config.js';
 import { coerceError, createLogger } from '../logger.js';
-import { exitOnStartupError, onShutdownSignal, SHUTDOWN_MESSAGE } from '../workers/lib/process.js';
+import { exitOnStartupError, onShutdownSignal, SHUTDOWN_MESSAGE } from '../lifecycle.js';
 
 /**
  * `WEB_CONCURRENCY` > 1: `server/main.ts` becomes a supervisor that runs that many web processes

@@ -3,7 +3,7 @@ import { describeConfig, type Config } from '../config.js';
 import { createKnex } from '../db/knex.js';
 import { assertMigrationsCurrent } from '../db/migrate.js';
 import { coerceError, createLogger } from '../logger.js';
-import { onShutdownSignal, runMain } from './lib/process.js';
+import { onShutdownSignal, runMain } from '../lifecycle.js';
 import { OutboxDispatcher } from './outbox/dispatcher.js';
 import { OutboxRelay } from './outbox/relay.js';
 import { JobProducer } from './queues/producer.js';

@@ -1,5 +1,5 @@
 import { Queue, Worker } from 'bullmq';
-import { regenerateThumbnails } from '../../workers/operations.js';
+import { outboxJobId, regenerateThumbnails } from '../../workers/index.js';
 import { createRedis } from '../../workers/queues/connection.js';
 import { OutboxDispatcher } from '../../workers/outbox/dispatcher.js';
 import { pino } from 'pino';
@@ -65,13 +65,13 @@ export async function jobStart(bench: Bench, samples: number): Promise<LatencySa
     if (res.status !== 200) throw new Error(`job-start PATCH answered ${res.status}: ${await res.text()}`);
     const row = await bench.knex('job_outbox').where({ queue: 'thumbnails' }).whereRaw(`(payload->>'sessionId')::int = ?`, [id]).orderBy('id', 'desc').first('id', 'created_at');
     const job = await until('the job to become active', async () => {
-      const j = await queue.getJob(`outbox-${row.id}`);
+      const j = await queue.getJob(outboxJobId(row.id));
       return j?.processedOn ? j : undefined;
     });
     latencies.push(job.processedOn! - (row.created_at as Date).getTime());
     await until('the job to finish', async () => {
-      const state = await queue.getJobState(`outbox-${row.id}`);
-      if (state === 'failed') throw new Error(`job-start thumbnail job failed: ${(await queue.getJob(`outbox-${row.id}`))?.failedReason}`);
+      const state = await queue.getJobState(outboxJobId(row.id));
+      if (state === 'failed') throw new Error(`job-start thumbnail job failed: ${(await queue.getJob(outboxJobId(row.id)))?.failedReason}`);
       return state === 'completed';
     });
   }
@@ -192,7 +192,7 @@ export async function snapshot(bench: Bench, count: number, rep: number): Promis
   const cpu = meter.stop(count);
   if (process.env.BENCH_DEBUG) {
     const row = await bench.knex('job_outbox').where({ queue: 'snapshots' }).orderBy('id', 'desc').first('id', 'created_at');
-    const job = await bench.producer.queues.snapshots.getJob(`outbox-${row.id}`);
+    const job = await bench.producer.queues.snapshots.getJob(outboxJobId(row.id));
     process.stderr.write(`snapshot: total ${seconds}s, queued→active ${job!.processedOn! - (row.created_at as Date).getTime()}ms, active→done ${job!.finishedOn! - job!.processedOn!}ms\n`);
   }
   return { itemsPerSec: count / seconds, mbPerSec: Number(snap.bytes_copied) / 1e6 / seconds, cpu };

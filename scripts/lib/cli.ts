@@ -4,9 +4,7 @@ import { pino } from 'pino';
 import { loadConfig, type Config } from '../../config.js';
 import { createKnex, type Knex } from '../../db/knex.js';
 import { coerceError } from '../../logger.js';
-import { OutboxDispatcher } from '../../workers/outbox/dispatcher.js';
-import type { QueueName } from '../../workers/queues/contracts.js';
-import { JobProducer } from '../../workers/queues/producer.js';
+import { createJobClient, outboxJobId, type JobClient, type JobProducer, type OutboxDispatcher, type QueueName } from '../../workers/index.js';
 
 /** A usage error: printed with the help hint, exit code 2. */
 export class UsageError extends Error {}
@@ -50,21 +48,15 @@ export function scriptContext(name: string): ScriptContext {
   const config = loadConfig();
   const knex = createKnex({ databaseUrl: config.databaseUrl, poolMax: 4, applicationName: `showrunner-${name}` });
   const logger = pino({ level: 'silent' });
-  let producer: JobProducer | undefined;
-  let dispatcher: OutboxDispatcher | undefined;
+  let jobs: JobClient | undefined;
+  const client = (): JobClient => (jobs ??= createJobClient(config, knex, logger, `showrunner-${name}`));
   return {
     config,
     knex,
-    producer() {
-      producer ??= new JobProducer({ redisUrl: config.redisUrl, queuePrefix: config.queuePrefix, backoffMs: config.jobs.backoffMs }, `showrunner-${name}`);
-      return producer;
-    },
-    dispatcher() {
-      dispatcher ??= new OutboxDispatcher(knex, this.producer(), logger, { maxBackoffMs: config.outbox.maxBackoffMs });
-      return dispatcher;
-    },
+    producer: () => client().producer,
+    dispatcher: () => client().dispatcher,
     async close() {
-      await producer?.close();
+      await jobs?.close();
       await knex.destroy();
     },
   };
@@ -152,7 +144,7 @@ export async function followJobs(ctx: ScriptContext, queue: QueueName, outboxIds
     while (outcomes.size < outboxIds.length && Date.now() < deadline) {
       for (const id of outboxIds) {
         if (outcomes.has(id)) continue;
-        const job = await q.getJob(`outbox-${id}`).catch(() => undefined);
+        const job = await q.getJob(outboxJobId(id)).catch(() => undefined);
         if (!job) continue;
         const state = await job.getState();
         if (state === 'completed') outcomes.set(id, { outboxId: id, state, result: job.returnvalue });

@@ -1,15 +1,12 @@
 import Router from '@koa/router';
 import type { Knex } from '../../db/knex.js';
 import type { SnapshotRow, SnapshotStatus } from '../../db/types.js';
-import { outboxStatus, regenerateThumbnails, rerunSnapshots } from '../../workers/operations.js';
-import { QUEUE_NAMES, type QueueName } from '../../workers/queues/contracts.js';
-import type { JobProducer } from '../../workers/queues/producer.js';
+import { JOB_STATES, QUEUE_NAMES, isQueueName, outboxJobId, outboxStatus, regenerateThumbnails, rerunSnapshots, type JobProducer } from '../../workers/index.js';
 import { conflict, fieldError, notFound, serviceUnavailable } from '../errors.js';
 import { requireAdmin } from '../middleware/auth.js';
 import { parseId, parseIntParam, parseStringParam } from './params.js';
 
 const STATUSES: SnapshotStatus[] = ['pending', 'copying', 'ready', 'failed'];
-const JOB_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized'] as const;
 
 export interface AdminRoutesDeps {
   knex: Knex;
@@ -93,7 +90,7 @@ export function adminRoutes(deps: AdminRoutesDeps): Router {
     if (!rerun) throw notFound(`Snapshot ${id} not found`);
     deps.afterCommit([rerun.outboxId]);
     ctx.status = 202;
-    ctx.body = { snapshotId: id, outboxId: rerun.outboxId, jobId: `outbox-${rerun.outboxId}` };
+    ctx.body = { snapshotId: id, outboxId: rerun.outboxId, jobId: outboxJobId(rerun.outboxId) };
   });
 
   router.post('/sessions/:id/thumbnail', async (ctx) => {
@@ -106,13 +103,13 @@ export function adminRoutes(deps: AdminRoutesDeps): Router {
     const [regen] = await regenerateThumbnails(deps.knex, [id]);
     deps.afterCommit([regen!.outboxId]);
     ctx.status = 202;
-    ctx.body = { sessionId: id, generation: regen!.generation, outboxId: regen!.outboxId, jobId: `outbox-${regen!.outboxId}` };
+    ctx.body = { sessionId: id, generation: regen!.generation, outboxId: regen!.outboxId, jobId: outboxJobId(regen!.outboxId) };
   });
 
   router.post('/queues/:queue/retry-failed', async (ctx) => {
     const name = ctx.params.queue ?? '';
-    if (!(QUEUE_NAMES as readonly string[]).includes(name)) throw notFound(`No queue named "${name}"; queues: ${QUEUE_NAMES.join(', ')}`);
-    const queue = queues().queues[name as QueueName];
+    if (!isQueueName(name)) throw notFound(`No queue named "${name}"; queues: ${QUEUE_NAMES.join(', ')}`);
+    const queue = queues().queues[name];
     const failed = await queue.getJobCountByTypes('failed');
     await queue.retryJobs({ state: 'failed', count: 1000 });
     ctx.status = 202;

@@ -1,8 +1,7 @@
 import Router from '@koa/router';
 import type { Knex } from '../../db/knex.js';
 import { coerceError } from '../../logger.js';
-import type { JobProducer } from '../../workers/queues/producer.js';
-import type { BlobStore } from '../../workers/storage/blob-storage.js';
+import type { BlobStore, JobProducer } from '../../workers/index.js';
 import type { WebMetrics } from '../metrics.js';
 
 export interface HealthDeps {

@@ -11,7 +11,7 @@ import {
 } from '../../db/sessions.js';
 import { deleteSnapshotOfSession, insertSnapshotFromSession } from '../../db/snapshots.js';
 import type { SessionRow, SnapshotRow, UserRow } from '../../db/types.js';
-import { jobs } from '../../workers/queues/contracts.js';
+import { jobs } from '../../workers/index.js';
 import { ApiError, fieldError, notFound, preconditionFailed } from '../errors.js';
 import type { CreateSessionBody, SessionBody } from '../schemas.js';
 import { sessionEtag } from '../serializers.js';

@@ -1,7 +1,7 @@
 import type { Knex } from '../../db/knex.js';
 import type { OutboxRow } from '../../db/types.js';
 import { coerceError, type Logger } from '../../logger.js';
-import { QUEUE_NAMES, outboxJobId, type QueueName } from '../queues/contracts.js';
+import { isQueueName, outboxJobId, type QueueName } from '../queues/contracts.js';
 import type { JobProducer } from '../queues/producer.js';
 
 export interface DispatchResult {
@@ -13,8 +13,6 @@ export interface DispatcherOptions {
   /** Longest wait before a failed row is tried again. */
   maxBackoffMs: number;
 }
-
-const isQueue = (name: string): name is QueueName => (QUEUE_NAMES as readonly string[]).includes(name);
 
 /**
  * Moves outbox rows to BullMQ. Rows are claimed with `FOR UPDATE SKIP LOCKED` inside a short
@@ -48,8 +46,8 @@ export class OutboxDispatcher {
     return this.knex.transaction(async (trx) => {
       const rows: OutboxRow[] = await select(trx('job_outbox').whereNull('dispatched_at')).forUpdate().skipLocked();
       if (rows.length === 0) return { dispatched: 0, failed: 0 };
-      const unknown = rows.filter((r) => !isQueue(r.queue));
-      const valid = rows.filter((r) => isQueue(r.queue));
+      const unknown = rows.filter((r) => !isQueueName(r.queue));
+      const valid = rows.filter((r) => isQueueName(r.queue));
       try {
         await this.producer.addAll(
           valid.map((r) => ({ queue: r.queue as QueueName, name: r.job_name, data: r.payload, jobId: outboxJobId(r.id) })),

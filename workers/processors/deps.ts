@@ -4,6 +4,7 @@ import type { Knex } from '../../db/knex.js';
 import type { Logger } from '../../logger.js';
 import { coerceError } from '../../logger.js';
 import { DownloadError, type SafeFetchOptions } from '../lib/safe-fetch.js';
+import { parseOutboxJobId } from '../queues/contracts.js';
 import type { BlobStore } from '../storage/blob-storage.js';
 
 /** What every processor is given; `workers/main.ts` builds it once. */
@@ -58,6 +59,5 @@ export function isLastAttempt(job: Job, error: Error): boolean {
 
 /** A logger carrying the job's id, queue and outbox row. */
 export function jobLogger(logger: Logger, job: Job): Logger {
-  const outboxId = job.id?.startsWith('outbox-') ? Number(job.id.slice('outbox-'.length)) : undefined;
-  return logger.child({ jobId: job.id, queue: job.queueName, jobName: job.name, outboxId });
+  return logger.child({ jobId: job.id, queue: job.queueName, jobName: job.name, outboxId: parseOutboxJobId(job.id) });
 }

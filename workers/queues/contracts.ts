@@ -40,7 +40,22 @@ export const jobs = {
   purgeSnapshot: (snapshotId: number) => job('snapshots', 'purge', { snapshotId }),
 };
 
+/** The states a BullMQ job can be in, as operators see them (dashboard, overview, metrics). */
+export const JOB_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized'] as const;
+export type JobState = (typeof JOB_STATES)[number];
+
+export const isQueueName = (name: string): name is QueueName => (QUEUE_NAMES as readonly string[]).includes(name);
+
+const OUTBOX_JOB_ID_PREFIX = 'outbox-';
+
 /** The BullMQ job id of an outbox row: a second dispatch of the same row is the same job. */
 export function outboxJobId(outboxId: number): string {
-  return `outbox-${outboxId}`;
+  return `${OUTBOX_JOB_ID_PREFIX}${outboxId}`;
+}
+
+/** The outbox row a BullMQ job id names, or undefined for a job that did not come from the outbox. */
+export function parseOutboxJobId(jobId: string | undefined): number | undefined {
+  if (!jobId?.startsWith(OUTBOX_JOB_ID_PREFIX)) return undefined;
+  const id = Number(jobId.slice(OUTBOX_JOB_ID_PREFIX.length));
+  return Number.isSafeInteger(id) && id > 0 ? id : undefined;
 }

@@ -1,6 +1,6 @@
-import { loadConfig, type Config } from '../../config.js';
-import type { Logger } from '../../logger.js';
-import { coerceError } from '../../logger.js';
+import { loadConfig, type Config } from './config.js';
+import type { Logger } from './logger.js';
+import { coerceError } from './logger.js';
 
 /** Prints why the process cannot start (a bad variable, pending migrations) and exits non-zero. */
 export function exitOnStartupError(error: Error): never {
