@@ -1,5 +1,5 @@
 import type { Knex } from './knex.js';
-import type { SessionRow, SnapshotRow } from './types.js';
+import { SNAPSHOT_STATUSES, type SessionRow, type SnapshotRow, type SnapshotStatus } from './types.js';
 
 /** Creates the session's snapshot row from its current metadata (status `pending`). */
 export async function insertSnapshotFromSession(trx: Knex.Transaction, session: SessionRow): Promise<SnapshotRow> {
@@ -27,8 +27,26 @@ export async function findSnapshotBySession(knex: Knex, sessionId: number): Prom
   return knex<SnapshotRow>('community_snapshots').where({ session_id: sessionId }).first();
 }
 
-export async function findSnapshot(knex: Knex, id: number): Promise<SnapshotRow | undefined> {
-  return knex<SnapshotRow>('community_snapshots').where({ id }).first();
+/** How many snapshots are in each status (every status present, 0 when none). */
+export async function countSnapshotsByStatus(knex: Knex): Promise<Record<SnapshotStatus, number>> {
+  const rows = await knex('community_snapshots').select('status').count<{ status: SnapshotStatus; count: string }[]>({ count: '*' }).groupBy('status');
+  const counts = Object.fromEntries(SNAPSHOT_STATUSES.map((s) => [s, 0])) as Record<SnapshotStatus, number>;
+  for (const r of rows) counts[r.status] = Number(r.count);
+  return counts;
+}
+
+/** A page of snapshots, newest first, optionally of one status, with the total. */
+export async function listSnapshotsPage(
+  knex: Knex,
+  filter: { status?: SnapshotStatus; limit: number; offset: number },
+): Promise<{ rows: SnapshotRow[]; total: number }> {
+  const base = knex<SnapshotRow>('community_snapshots');
+  if (filter.status) base.where({ status: filter.status });
+  const [rows, count] = await Promise.all([
+    base.clone().orderBy('id', 'desc').limit(filter.limit).offset(filter.offset),
+    base.clone().count<{ count: string }[]>({ count: '*' }).first(),
+  ]);
+  return { rows: rows as SnapshotRow[], total: Number(count?.count ?? 0) };
 }
 
 /** Deletes the snapshot row (its media rows cascade); returns the deleted id, if any. */

@@ -1,9 +1,23 @@
 /** Row types of the tables (snake_case, as Postgres returns them). */
 
-export type Role = 'user' | 'admin' | 'super_admin';
-export type Transition = 'fade' | 'slide' | 'zoom' | 'flip' | 'none';
-export type MediaType = 'image' | 'gif' | 'video';
-export type SnapshotStatus = 'pending' | 'copying' | 'ready' | 'failed';
+// Each fact once: the API's schemas and the admin filters list these constants, and the row types
+// are derived from them. (The landed migrations' CHECK constraints spell the same lists: history
+// is never edited.)
+export const ROLES = ['user', 'admin', 'super_admin'] as const;
+export type Role = (typeof ROLES)[number];
+/** The roles that may operate (dashboard, admin API). */
+export const ADMIN_ROLES: readonly Role[] = ['admin', 'super_admin'];
+export const TRANSITIONS = ['fade', 'slide', 'zoom', 'flip', 'none'] as const;
+export type Transition = (typeof TRANSITIONS)[number];
+export const MEDIA_TYPES = ['image', 'gif', 'video'] as const;
+export type MediaType = (typeof MEDIA_TYPES)[number];
+/** A community snapshot's life: `pending → copying → ready`, or `failed` (rerun puts it back to `pending`). */
+export const SNAPSHOT_STATUSES = ['pending', 'copying', 'ready', 'failed'] as const;
+export type SnapshotStatus = (typeof SNAPSHOT_STATUSES)[number];
+export const CATEGORY_SOURCES = ['default', 'manual'] as const;
+export type CategorySource = (typeof CATEGORY_SOURCES)[number];
+export const THUMBNAIL_SOURCES = ['auto', 'custom'] as const;
+export type ThumbnailSource = (typeof THUMBNAIL_SOURCES)[number];
 
 export interface UserRow {
   id: string;
@@ -31,12 +45,12 @@ export interface SessionRow {
   title: string;
   subreddits: string[];
   category_id: number;
-  category_source: 'default' | 'manual';
+  category_source: CategorySource;
   interval_min: number;
   interval_max: number;
   transition: Transition;
   thumbnail: string | null;
-  thumbnail_source: 'auto' | 'custom';
+  thumbnail_source: ThumbnailSource;
   thumbnail_generation: number;
   /** The newest generated thumbnail's blob name (also after a clear or a custom thumbnail); null if none. */
   thumbnail_blob: string | null;

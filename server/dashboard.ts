@@ -3,6 +3,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { KoaAdapter } from '@bull-board/koa';
 import type { Middleware } from 'koa';
 import { QUEUE_NAMES, type JobProducer } from '../workers/index.js';
+import { ADMIN_ROLES } from '../db/types.js';
 import { forbidden, unauthorized } from './errors.js';
 
 export const DASHBOARD_PATH = '/admin/queues';
@@ -31,7 +32,7 @@ export function dashboard(queues: JobProducer, options: { readOnly: boolean }): 
       if (!origin || origin !== expected) throw forbidden(`Cross-site request refused (Origin ${origin || 'missing'}, expected ${expected})`);
     }
     const user = ctx.state.user;
-    const isAdmin = user?.role === 'admin' || user?.role === 'super_admin';
+    const isAdmin = user !== undefined && ADMIN_ROLES.includes(user.role);
     if (!isAdmin) {
       if (!user && ctx.method === 'GET' && ctx.accepts('html', 'json') === 'html' && !ctx.path.startsWith(`${DASHBOARD_PATH}/api`)) {
         ctx.redirect(`${LOGIN_PATH}?next=${encodeURIComponent(ctx.originalUrl)}`);

@@ -1,12 +1,14 @@
 import Router from '@koa/router';
 import type { Knex } from '../../db/knex.js';
-import type { SnapshotRow, SnapshotStatus } from '../../db/types.js';
+import { countSnapshotsByStatus, listSnapshotsPage } from '../../db/snapshots.js';
+import { findSession } from '../../db/sessions.js';
+import { SNAPSHOT_STATUSES, type SnapshotRow, type SnapshotStatus } from '../../db/types.js';
 import { JOB_STATES, QUEUE_NAMES, isQueueName, outboxJobId, outboxStatus, regenerateThumbnails, rerunSnapshots, type JobProducer } from '../../workers/index.js';
 import { conflict, fieldError, notFound, serviceUnavailable } from '../errors.js';
 import { requireAdmin } from '../middleware/auth.js';
 import { parseId, parseIntParam, parseStringParam } from './params.js';
 
-const STATUSES: SnapshotStatus[] = ['pending', 'copying', 'ready', 'failed'];
+const isSnapshotStatus = (s: string): s is SnapshotStatus => (SNAPSHOT_STATUSES as readonly string[]).includes(s);
 
 export interface AdminRoutesDeps {
   knex: Knex;
@@ -45,15 +47,13 @@ export function adminRoutes(deps: AdminRoutesDeps): Router {
   router.get('/overview', async (ctx) => {
     const [outbox, snapshotRows, queueCounts] = await Promise.all([
       outboxStatus(deps.knex, 5),
-      deps.knex('community_snapshots').select('status').count<{ status: SnapshotStatus; count: number }[]>({ count: '*' }).groupBy('status'),
+      countSnapshotsByStatus(deps.knex),
       deps.queues
         ? Promise.all(QUEUE_NAMES.map(async (name) => [name, await deps.queues!.queues[name].getJobCounts(...JOB_STATES)] as const)).catch(
             (e: Error) => ({ error: `Redis unreachable: ${e.message}` }),
           )
         : Promise.resolve({ error: 'queues not configured' }),
     ]);
-    const snapshots = Object.fromEntries(STATUSES.map((s) => [s, 0]));
-    for (const r of snapshotRows) snapshots[r.status] = Number(r.count);
     ctx.body = {
       queues: Array.isArray(queueCounts) ? Object.fromEntries(queueCounts) : queueCounts,
       outbox: {
@@ -63,25 +63,19 @@ export function adminRoutes(deps: AdminRoutesDeps): Router {
         failing: outbox.failing,
         recentErrors: outbox.recentErrors,
       },
-      snapshots,
+      snapshots: snapshotRows,
     };
   });
 
   router.get('/snapshots', async (ctx) => {
     const status = parseStringParam(ctx.query.status, 'status');
-    if (status !== undefined && !STATUSES.includes(status as SnapshotStatus)) {
-      throw fieldError('status', `must be one of: ${STATUSES.join(', ')}`);
+    if (status !== undefined && !isSnapshotStatus(status)) {
+      throw fieldError('status', `must be one of: ${SNAPSHOT_STATUSES.join(', ')}`);
     }
     const page = parseIntParam(ctx.query.page, 'page', 1, 1, 1_000_000);
     const pageSize = parseIntParam(ctx.query.pageSize, 'pageSize', 50, 1, 200);
-    const base = deps.knex<SnapshotRow>('community_snapshots');
-    if (status) base.where({ status: status as SnapshotStatus });
-    const [rows, count] = await Promise.all([
-      base.clone().orderBy('id', 'desc').limit(pageSize).offset((page - 1) * pageSize),
-      base.clone().count<{ count: number }[]>({ count: '*' }).first(),
-    ]);
-    const total = Number(count?.count ?? 0);
-    ctx.body = { items: (rows as SnapshotRow[]).map(snapshotToAdmin), total, page, pageSize, totalPages: Math.ceil(total / pageSize) };
+    const { rows, total } = await listSnapshotsPage(deps.knex, { ...(status ? { status } : {}), limit: pageSize, offset: (page - 1) * pageSize });
+    ctx.body = { items: rows.map(snapshotToAdmin), total, page, pageSize, totalPages: Math.ceil(total / pageSize) };
   });
 
   router.post('/snapshots/:id/rerun', async (ctx) => {
@@ -95,7 +89,7 @@ export function adminRoutes(deps: AdminRoutesDeps): Router {
 
   router.post('/sessions/:id/thumbnail', async (ctx) => {
     const id = parseId(ctx.params.id, 'id');
-    const session = await deps.knex('sessions').where({ id }).first('thumbnail_source');
+    const session = await findSession(deps.knex, id);
     if (!session) throw notFound(`Session ${id} not found`);
     if (session.thumbnail_source === 'custom' && ctx.query.force !== 'true') {
       throw conflict(`Session ${id} has a custom thumbnail chosen by its owner; add ?force=true to replace it`, 'CUSTOM_THUMBNAIL');
