@@ -206,6 +206,7 @@ function generate(r: Rng, sessionId: number, ctx: { categoryIds: number[]; forei
 interface ApiSession {
   id: number;
   subreddits: string[];
+  thumbnail: string | null;
   shareToCommunity: boolean;
   [k: string]: unknown;
 }
@@ -213,8 +214,10 @@ interface ApiSession {
 /** The jobs an accepted PATCH needs, from what the session was, what was asked and what it became. */
 function expectedJobs(before: ApiSession, body: Record<string, unknown>, after: ApiSession): number {
   const subredditsChanged = j(before.subreddits) !== j(after.subreddits);
-  const customThumbnail = typeof body.thumbnail === 'string' && body.thumbnail !== '';
-  const thumbnail = body.thumbnail === '' || (subredditsChanged && after.subreddits.length > 0 && !customThumbnail);
+  const thumbnailGiven = typeof body.thumbnail === 'string' && body.thumbnail !== '';
+  // No worker runs here, so a stored thumbnail is always a custom one, and a custom one survives new subreddits.
+  const automatic = before.thumbnail === null;
+  const thumbnail = body.thumbnail === '' || (subredditsChanged && after.subreddits.length > 0 && !thumbnailGiven && automatic);
   const share = before.shareToCommunity !== after.shareToCommunity;
   return Number(subredditsChanged) + Number(thumbnail) + Number(share);
 }
@@ -398,7 +401,7 @@ describe('faults: hostile PATCH bodies', function () {
     expect(await knex('sessions').where({ id: foreign }).first()).to.deep.equal(foreignBefore);
   });
 
-  it('hostile query strings, paths and auth bodies: no 5xx', async () => {
+  it('hostile query strings, paths and auth bodies: no 5xx; refused auth bodies create no account, login session or cookie, and count no login failure', async () => {
     const values = ['%00', 'a%00b', '%ED%A0%80', '%FF%FE', '%25%5F%5C', '%27%3B%20DROP%20TABLE%20sessions%3B--', 'x'.repeat(300), '-1', '0', '1e3', '2147483648', '99999999999', 'NaN', '%E0%A4%A', '__proto__', 'constructor'];
     const routes = ['/api/community', '/api/sessions', '/api/categories', '/api/community/sessions/1'];
     const params = ['search', 'subreddit', 'creatorId', 'categoryId', 'categorySlug', 'sort', 'page', 'pageSize', '__proto__', 'search[]', 'page[a]'];
@@ -423,14 +426,40 @@ describe('faults: hostile PATCH bodies', function () {
       }
     }
     const strings = ['a\u0000@example.test', 'x\u0000y12345678', '💥'.repeat(300), "' OR 1=1 --", '\ud800@x.y'];
+    const rows = async (table: string): Promise<number> => Number((await knex(table).count<{ n: string }[]>({ n: '*' }))[0]!.n);
+    const written: string[] = [];
+    const answered = new Map<string, Set<number>>();
+    let loginFailures = 0;
+    expect(await knex('auth_rate_limits'), 'no login failure counted before').to.deep.equal([]);
     for (const email of strings) {
       for (const password of strings) {
         for (const route of ['/api/auth/login', '/api/auth/register']) {
+          const label = `POST ${route} ${j(email).slice(0, 20)} / ${j(password).slice(0, 20)}`;
+          const [users, sessions] = [await rows('users'), await rows('http_sessions')];
           const res = await t.http().post(route).set('Content-Type', 'application/json').set('X-Forwarded-For', '203.0.113.9').send(`{"email":${j(email)},"password":${j(password)}}`);
-          check(`POST ${route} ${email.slice(0, 20)} / ${password.slice(0, 20)}`, res.status, res.text);
+          check(label, res.status, res.text);
+          answered.set(route, (answered.get(route) ?? new Set()).add(res.status));
+          if (res.status === 401) loginFailures += 1;
+          // Known gap: an email holding a lone surrogate passes the register schema and is stored with
+          // U+FFFD in its place (the body parser refuses NUL but not ill-formed Unicode); no 5xx only.
+          if (route === '/api/auth/register' && email === '\ud800@x.y') continue;
+          const wrote = [
+            ...((await rows('users')) !== users ? ['a user'] : []),
+            ...((await rows('http_sessions')) !== sessions ? ['a login session'] : []),
+            ...(res.headers['set-cookie'] ? [`Set-Cookie ${String(res.headers['set-cookie'])}`] : []),
+          ];
+          if (wrote.length > 0) written.push(`${label} → ${res.status}: ${wrote.join(', ')}`);
         }
       }
     }
     expect(failures, failures.slice(0, 10).join('\n')).to.deep.equal([]);
+    expect(written, written.join('\n')).to.deep.equal([]);
+    expect([...answered.get('/api/auth/login')!].sort(), 'login: refused (400), wrong (401), then limited (429)').to.deep.equal([400, 401, 429]);
+    // Only well-formed credentials that did not match count against the client (its address, not the
+    // X-Forwarded-For it sent: TRUST_PROXY is off); a refused body counts nothing.
+    const limits = await knex('auth_rate_limits').select('key', 'failures');
+    expect(limits).to.have.length(1);
+    expect(limits[0].key).to.match(/^login:/).and.not.to.include('203.0.113.9');
+    expect(limits[0].failures).to.equal(loginFailures).and.to.be.greaterThan(0);
   });
 });
