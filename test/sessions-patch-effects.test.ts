@@ -165,6 +165,15 @@ describe('PATCH /api/sessions/:id: snapshots, thumbnails, atomicity, concurrency
       expect(await generation(s.id)).to.be.at.least(g);
     });
 
+    it('a custom thumbnail survives new subreddits: a media sync, no thumbnail job', async () => {
+      const s = await c.create({ thumbnail: 'https://cdn.example.test/mine.png' });
+      const g0 = await generation(s.id);
+      const mark = await maxOutboxId(t.knex);
+      expect(await c.patchOk(s.id, { subreddits: 'space' })).to.include({ thumbnail: 'https://cdn.example.test/mine.png' });
+      expect(await jobsAfter(t.knex, mark)).to.deep.equal([['media', 'sync', { sessionId: s.id }]]);
+      expect(await sessionRow(t.knex, s.id)).to.include({ thumbnail: 'https://cdn.example.test/mine.png', thumbnail_source: 'custom', thumbnail_generation: g0 });
+    });
+
     it('subreddits emptied: a media sync but nothing to make a thumbnail from', async () => {
       const s = await c.create();
       const g0 = await generation(s.id);

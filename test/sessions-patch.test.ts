@@ -353,6 +353,16 @@ describe('PATCH /api/sessions/:id: the reference example and every rule', () => 
       await rejected(s.id, { subreddits: 'x_y', aiPrompt: 'p', captionTheme: 'cbt' }, /^subreddits, aiPrompt, captionTheme cannot be changed/, 'IMPORTED_SESSION_LOCKED');
     });
 
+    it('accept their stored values sent back, as a full-form client sends them', async () => {
+      const s = await c.create({ aiPrompt: 'imported prompt', captionTheme: 'beta' });
+      await t.knex('sessions').where({ id: s.id }).update({ is_imported: true, import_source: 'reference' });
+      const mark = await maxOutboxId(t.knex);
+      const body = await c.patchOk(s.id, { title: 'Renamed copy', subreddits: 'r/Pics, EarthPorn', aiPrompt: 'imported prompt', captionTheme: 'beta' });
+      expect(body).to.include({ title: 'Renamed copy', aiPrompt: 'imported prompt', captionTheme: 'beta', isImported: true });
+      expect(body.subreddits).to.deep.equal(['pics', 'earthporn']);
+      expect(await jobsAfter(t.knex, mark)).to.deep.equal([]);
+    });
+
     it('keep every other field editable', async () => {
       const cats = await categories(t);
       const s = await c.create();

@@ -6,19 +6,16 @@ import {
   insertSession,
   lockSession,
   updateSession,
-  type SessionChanges,
   type SnapshotRef,
 } from '../../db/sessions.js';
 import { deleteSnapshotOfSession, insertSnapshotFromSession } from '../../db/snapshots.js';
-import type { SessionRow, SnapshotRow, UserRow } from '../../db/types.js';
+import type { CategoryRow, SessionRow, UserRow } from '../../db/types.js';
 import { jobs } from '../../workers/index.js';
-import { ApiError, fieldError, notFound, preconditionFailed } from '../errors.js';
+import { fieldError, notFound, preconditionFailed } from '../errors.js';
 import type { CreateSessionBody, SessionBody } from '../schemas.js';
 import { sessionEtag } from '../serializers.js';
+import { categoryColumns, normaliseSessionPatch, planSessionPatch, type SessionJob } from '../session-patch.js';
 import { assertIntervalOrder, normaliseSubreddits, normaliseThumbnailUrl, normaliseTitle } from '../session-rules.js';
-
-/** Fields an imported session keeps as its source made them. */
-const IMPORT_LOCKED: (keyof SessionBody)[] = ['subreddits', 'aiPrompt', 'captionTheme'];
 
 export interface SessionResult {
   session: SessionRow;
@@ -32,10 +29,6 @@ export interface SessionServiceDeps {
   defaultCaptionTheme: string;
 }
 
-function sameArray(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((v, i) => v === b[i]);
-}
-
 /** `If-Match` per RFC 9110: `*`, or a list of entity tags compared strongly (a weak tag never matches). */
 function ifMatchAllows(header: string, row: SessionRow): boolean {
   if (header.trim() === '*') return true;
@@ -46,16 +39,43 @@ function ifMatchAllows(header: string, row: SessionRow): boolean {
     .includes(current);
 }
 
-async function resolveCategory(
+/** The category a `categoryId` names: the default one for `null`; undefined for an unknown id. */
+async function lookupCategory(trx: Knex.Transaction, categoryId: number | null): Promise<CategoryRow | undefined> {
+  return categoryId === null ? defaultCategory(trx) : findCategory(trx, categoryId);
+}
+
+/**
+ * Writes what the jobs of a session change need: the snapshot row a share creates or an unshare
+ * removes, and the outbox rows. Returns the session's snapshot afterwards and the outbox ids.
+ */
+async function writeJobs(
   trx: Knex.Transaction,
-  categoryId: number | null | undefined,
-): Promise<Pick<SessionRow, 'category_id' | 'category_source'>> {
-  if (categoryId === null || categoryId === undefined) {
-    return { category_id: (await defaultCategory(trx)).id, category_source: 'default' };
+  session: SessionRow,
+  planned: SessionJob[],
+  snapshot: SnapshotRef | null,
+): Promise<Omit<SessionResult, 'session'>> {
+  const outbox: OutboxJob[] = [];
+  for (const job of planned) {
+    switch (job.kind) {
+      case 'syncMedia':
+        outbox.push(jobs.syncMedia(session.id));
+        break;
+      case 'generateThumbnail':
+        outbox.push(jobs.generateThumbnail(session.id, job.generation));
+        break;
+      case 'createSnapshot':
+        snapshot = await insertSnapshotFromSession(trx, session);
+        outbox.push(jobs.createSnapshot(snapshot.id, session.id));
+        break;
+      case 'removeSnapshot': {
+        const removed = await deleteSnapshotOfSession(trx, session.id);
+        if (removed !== undefined) outbox.push(jobs.purgeSnapshot(removed));
+        snapshot = null;
+        break;
+      }
+    }
   }
-  const category = await findCategory(trx, categoryId);
-  if (!category) throw fieldError('categoryId', `refers to no category (${categoryId}); see GET /api/categories`);
-  return { category_id: category.id, category_source: 'manual' };
+  return { snapshot, outboxIds: await insertOutboxJobs(trx, outbox) };
 }
 
 /** Creates a session with its first jobs (media sync, thumbnail, snapshot when shared), in one transaction. */
@@ -69,7 +89,8 @@ export async function createSession(deps: SessionServiceDeps, user: UserRow, bod
   const customThumbnail = body.thumbnail ? normaliseThumbnailUrl(body.thumbnail) : null;
 
   return deps.knex.transaction(async (trx) => {
-    const category = await resolveCategory(trx, body.categoryId);
+    const categoryId = body.categoryId ?? null;
+    const category = categoryColumns(categoryId, await lookupCategory(trx, categoryId));
     const session = await insertSession(trx, user.id, {
       title,
       subreddits,
@@ -87,22 +108,17 @@ export async function createSession(deps: SessionServiceDeps, user: UserRow, bod
       is_favorite: body.isFavorite ?? false,
       is_manual_mode: body.isManualMode ?? false,
     });
-    const outbox: OutboxJob[] = [jobs.syncMedia(session.id)];
-    if (!customThumbnail) outbox.push(jobs.generateThumbnail(session.id, session.thumbnail_generation));
-    let snapshot: SnapshotRow | null = null;
-    if (session.share_to_community) {
-      snapshot = await insertSnapshotFromSession(trx, session);
-      outbox.push(jobs.createSnapshot(snapshot.id, session.id));
-    }
-    const outboxIds = await insertOutboxJobs(trx, outbox);
-    return { session, snapshot, outboxIds };
+    const planned: SessionJob[] = [{ kind: 'syncMedia' }];
+    if (!customThumbnail) planned.push({ kind: 'generateThumbnail', generation: session.thumbnail_generation });
+    if (session.share_to_community) planned.push({ kind: 'createSnapshot' });
+    return { session, ...(await writeJobs(trx, session, planned, null)) };
   });
 }
 
 /**
- * PATCH /api/sessions/:id in one transaction: lock, check `If-Match`, merge, validate the merged
- * result, write, create or delete the snapshot row, and record the jobs the change needs.
- * A PATCH that changes nothing writes nothing (no version bump, no jobs).
+ * PATCH /api/sessions/:id in one transaction: lock, check `If-Match`, look up the category, plan
+ * the change (server/session-patch.ts holds every rule), write it, and write the snapshot and
+ * outbox rows its jobs need. A PATCH that changes nothing writes nothing (no version bump, no jobs).
  */
 export async function patchSession(
   deps: SessionServiceDeps,
@@ -112,93 +128,21 @@ export async function patchSession(
   ifMatch: string | undefined,
 ): Promise<SessionResult> {
   // Everything that needs no database is checked before the transaction opens.
-  const title = body.title !== undefined ? normaliseTitle(body.title) : undefined;
-  const subreddits = body.subreddits !== undefined ? normaliseSubreddits(body.subreddits) : undefined;
-  const customThumbnail = body.thumbnail ? normaliseThumbnailUrl(body.thumbnail) : undefined;
+  const patch = normaliseSessionPatch(body);
 
   return deps.knex.transaction(async (trx) => {
     const locked = await lockSession(trx, id);
     if (!locked || locked.session.user_id !== user.id) throw notFound(`Session ${id} not found`);
-    const { session: row, snapshot: existing } = locked;
+    const { session: row, snapshot } = locked;
     if (ifMatch !== undefined && !ifMatchAllows(ifMatch, row)) {
       throw preconditionFailed(`Session ${id} has changed since you read it (current ETag ${sessionEtag(row)})`);
     }
-    if (row.is_imported) {
-      const locked = IMPORT_LOCKED.filter((f) => body[f] !== undefined);
-      if (locked.length > 0) {
-        throw new ApiError(
-          400,
-          'IMPORTED_SESSION_LOCKED',
-          'Validation Error',
-          `${locked.join(', ')} cannot be changed on an imported session`,
-          { fields: locked.map((f) => ({ field: f, pointer: `/${f}`, reason: 'cannot be changed on an imported session' })) },
-        );
-      }
-    }
+    const category = patch.categoryId === undefined ? undefined : await lookupCategory(trx, patch.categoryId);
+    const plan = planSessionPatch(row, patch, { category, snapshot });
+    if (Object.keys(plan.changes).length === 0) return { session: row, snapshot, outboxIds: [] };
 
-    const changes: SessionChanges = {};
-    const set = <K extends keyof SessionChanges>(key: K, value: SessionChanges[K]): void => {
-      if (row[key] !== value) changes[key] = value;
-    };
-    if (title !== undefined) set('title', title);
-    const subredditsChanged = subreddits !== undefined && !sameArray(subreddits, row.subreddits);
-    if (subredditsChanged) changes.subreddits = subreddits;
-    if (body.categoryId !== undefined) {
-      const category = await resolveCategory(trx, body.categoryId);
-      set('category_id', category.category_id);
-      set('category_source', category.category_source);
-    }
-    if (body.intervalMin !== undefined) set('interval_min', body.intervalMin);
-    if (body.intervalMax !== undefined) set('interval_max', body.intervalMax);
-    assertIntervalOrder(body.intervalMin ?? row.interval_min, body.intervalMax ?? row.interval_max, {
-      intervalMin: body.intervalMin !== undefined,
-      intervalMax: body.intervalMax !== undefined,
-    });
-    if (body.transition !== undefined) set('transition', body.transition);
-    if (body.aiPrompt !== undefined) set('ai_prompt', body.aiPrompt);
-    if (body.captionTheme !== undefined) set('caption_theme', body.captionTheme);
-    if (body.isPublic !== undefined) set('is_public', body.isPublic);
-    if (body.isFavorite !== undefined) set('is_favorite', body.isFavorite);
-    if (body.isManualMode !== undefined) set('is_manual_mode', body.isManualMode);
-    if (body.shareToCommunity !== undefined) set('share_to_community', body.shareToCommunity);
-
-    // Thumbnail: a URL is the user's choice; "" (or new subreddits without a thumbnail) asks for a
-    // generated one. Either way the generation moves on, so a job already in flight will not write.
-    const merged = subreddits ?? row.subreddits;
-    let generateThumbnail = false;
-    if (customThumbnail !== undefined) {
-      if (row.thumbnail !== customThumbnail || row.thumbnail_source !== 'custom') {
-        changes.thumbnail = customThumbnail;
-        changes.thumbnail_source = 'custom';
-        changes.thumbnail_generation = row.thumbnail_generation + 1;
-      }
-    } else if (body.thumbnail === '' || (subredditsChanged && merged.length > 0)) {
-      if (body.thumbnail === '') changes.thumbnail = null;
-      changes.thumbnail_source = 'auto';
-      changes.thumbnail_generation = row.thumbnail_generation + 1;
-      generateThumbnail = true;
-    }
-
-    if (Object.keys(changes).length === 0) {
-      return { session: row, snapshot: existing, outboxIds: [] };
-    }
-
-    const session = await updateSession(trx, id, changes);
-    const outbox: OutboxJob[] = [];
-    if (subredditsChanged) outbox.push(jobs.syncMedia(id));
-    if (generateThumbnail) outbox.push(jobs.generateThumbnail(id, session.thumbnail_generation));
-
-    let snapshot: SnapshotRef | null = existing;
-    if (changes.share_to_community === true && !existing) {
-      snapshot = await insertSnapshotFromSession(trx, session);
-      outbox.push(jobs.createSnapshot(snapshot.id, id));
-    } else if (changes.share_to_community === false) {
-      const removed = await deleteSnapshotOfSession(trx, id);
-      if (removed !== undefined) outbox.push(jobs.purgeSnapshot(removed));
-      snapshot = null;
-    }
-    const outboxIds = await insertOutboxJobs(trx, outbox);
-    return { session, snapshot, outboxIds };
+    const session = await updateSession(trx, id, plan.changes);
+    return { session, ...(await writeJobs(trx, session, plan.jobs, snapshot)) };
   });
 }
 
