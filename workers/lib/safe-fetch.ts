@@ -4,6 +4,7 @@ import { lookup as dnsLookup } from 'node:dns/promises';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
+import { nonPublicAddressKind } from './address-policy.js';
 
 /**
  * The one way workers download something from a URL they did not choose (subreddit listings, media,
@@ -24,7 +25,9 @@ export interface SafeFetchOptions {
   maxRedirects?: number;
   /** Decides on the media type (lowercase, without parameters); default: any. */
   accept?: (contentType: string) => boolean;
+  /** Ends the download with reason `aborted` (retryable), e.g. when the worker shuts down. */
   signal?: AbortSignal;
+  /** Extra request headers; `authorization`, `proxy-authorization` and `cookie` are dropped after a redirect to another origin. */
   headers?: Record<string, string>;
   /** The limit's name in the too-large message (default `MEDIA_MAX_BYTES`). */
   maxBytesName?: string;
@@ -97,113 +100,8 @@ export class DownloadError extends Error {
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Address rules
-
-function blockList(subnets: [string, number][], type: 'ipv4' | 'ipv6'): net.BlockList {
-  const list = new net.BlockList();
-  for (const [network, prefix] of subnets) list.addSubnet(network, prefix, type);
-  return list;
-}
-
-/** Named so the refusal can say which kind of address it was. Order matters only for the label. */
-const IPV4_RULES: [string, net.BlockList][] = [
-  ['loopback', blockList([['127.0.0.0', 8]], 'ipv4')],
-  ['private', blockList([['10.0.0.0', 8], ['172.16.0.0', 12], ['192.168.0.0', 16]], 'ipv4')],
-  ['link-local (cloud metadata range)', blockList([['169.254.0.0', 16]], 'ipv4')],
-  ['carrier-grade NAT', blockList([['100.64.0.0', 10]], 'ipv4')],
-  ['"this network"', blockList([['0.0.0.0', 8]], 'ipv4')],
-  ['multicast', blockList([['224.0.0.0', 4]], 'ipv4')],
-  [
-    'reserved',
-    blockList(
-      [
-        ['192.0.0.0', 24],
-        ['192.0.2.0', 24],
-        ['192.88.99.0', 24],
-        ['198.18.0.0', 15],
-        ['198.51.100.0', 24],
-        ['203.0.113.0', 24],
-        ['240.0.0.0', 4],
-      ],
-      'ipv4',
-    ),
-  ],
-];
-
-const IPV6_RULES: [string, net.BlockList][] = [
-  ['loopback', blockList([['::1', 128]], 'ipv6')],
-  ['unspecified', blockList([['::', 128]], 'ipv6')],
-  ['private (unique local)', blockList([['fc00::', 7]], 'ipv6')],
-  ['link-local', blockList([['fe80::', 10], ['fec0::', 10]], 'ipv6')],
-  ['multicast', blockList([['ff00::', 8]], 'ipv6')],
-  [
-    'reserved',
-    blockList(
-      [
-        // IPv4-compatible (deprecated), discard-only, IETF protocol assignments (Teredo among them),
-        // documentation, 6to4 and local-use NAT64: none is a public web server's address.
-        ['::', 96],
-        ['100::', 64],
-        ['2001::', 23],
-        ['2001:db8::', 32],
-        ['2002::', 16],
-        ['64:ff9b:1::', 48],
-      ],
-      'ipv6',
-    ),
-  ],
-];
-
-/** The 16 bytes of an IPv6 address (zone id already removed), or null when it does not parse. */
-function ipv6Bytes(address: string): number[] | null {
-  let text = address;
-  const tail: number[] = [];
-  const dotted = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (dotted) {
-    if (!net.isIPv4(dotted[2]!)) return null;
-    tail.push(...dotted[2]!.split('.').map(Number));
-    text = dotted[1]!.endsWith('::') ? dotted[1]! : dotted[1]!.slice(0, -1);
-  }
-  const halves = text.split('::');
-  if (halves.length > 2) return null;
-  const words = (part: string | undefined): number[] => (part ? part.split(':').map((w) => parseInt(w, 16)) : []);
-  const head = words(halves[0]);
-  const rest = words(halves[1]);
-  const tailWords = tail.length ? [(tail[0]! << 8) | tail[1]!, (tail[2]! << 8) | tail[3]!] : [];
-  const missing = 8 - head.length - rest.length - tailWords.length;
-  if (halves.length === 1 ? missing !== 0 : missing < 0) return null;
-  const all = [...head, ...new Array<number>(halves.length === 2 ? missing : 0).fill(0), ...rest, ...tailWords];
-  if (all.some((w) => Number.isNaN(w) || w < 0 || w > 0xffff)) return null;
-  return all.flatMap((w) => [w >> 8, w & 0xff]);
-}
-
-/** The IPv4 address an IPv6 address stands for (IPv4-mapped `::ffff:a.b.c.d` or NAT64 `64:ff9b::/96`). */
-function embeddedIpv4(address: string): string | null {
-  const bytes = ipv6Bytes(address);
-  if (!bytes) return null;
-  const zeros = (from: number, to: number): boolean => bytes.slice(from, to).every((b) => b === 0);
-  const mapped = zeros(0, 10) && bytes[10] === 0xff && bytes[11] === 0xff;
-  const nat64 = bytes[0] === 0x00 && bytes[1] === 0x64 && bytes[2] === 0xff && bytes[3] === 0x9b && zeros(4, 12);
-  return mapped || nat64 ? bytes.slice(12).join('.') : null;
-}
-
-/**
- * What kind of non-public address this is (`loopback`, `private`, `link-local …`), or null for a
- * public one. IPv4-mapped and NAT64 IPv6 forms are judged by the IPv4 address they carry.
- */
-export function nonPublicAddressKind(address: string): string | null {
-  const bare = address.replace(/^\[|\]$/g, '').replace(/%.*$/, '');
-  const family = net.isIP(bare);
-  if (family === 4) return IPV4_RULES.find(([, list]) => list.check(bare, 'ipv4'))?.[0] ?? null;
-  if (family !== 6) return 'not an IP address';
-  const v4 = embeddedIpv4(bare);
-  if (v4 !== null) {
-    const kind = IPV4_RULES.find(([, list]) => list.check(v4, 'ipv4'))?.[0];
-    return kind ? `${kind}, as IPv6 ${bare}` : null;
-  }
-  return IPV6_RULES.find(([, list]) => list.check(bare, 'ipv6'))?.[0] ?? null;
-}
+/** The address policy every hop is checked against, exported here too for safe-fetch's importers. */
+export { nonPublicAddressKind };
 
 // ---------------------------------------------------------------------------------------------
 // One request
@@ -316,92 +214,177 @@ interface HopSettings {
   connectTimeoutMs: number;
 }
 
-/** Sends one GET to the hop's checked addresses and reads the answer within the limits. */
-async function fetchHop(hop: Hop, settings: HopSettings): Promise<HopResult> {
-  const { url, addresses } = hop;
-  const { options, signal } = settings;
+/**
+ * Node asks with `all: true` when it races IPv4 and IPv6 (autoSelectFamily); either way it only
+ * ever gets the addresses checked in {@link resolveHop}, so a second DNS answer cannot slip in
+ * between the check and the connection (no rebinding gap).
+ */
+function pinnedLookup(addresses: LookupAddress[]): net.LookupFunction {
   const first = addresses[0]!;
-  // Node asks with `all: true` when it races IPv4 and IPv6 (autoSelectFamily); either way it only
-  // ever gets the addresses checked above, so a second DNS answer cannot slip in (no rebinding gap).
-  const lookup: net.LookupFunction = (_hostname, lookupOptions, callback) => {
+  return (_hostname, lookupOptions, callback) => {
     if (lookupOptions.all) callback(null, addresses);
     else callback(null, first.address, first.family);
   };
+}
+
+/** Bounds the connection attempt alone, so a black-holed address fails well before the whole deadline. */
+function limitConnectTime(req: http.ClientRequest, connectTimeoutMs: number): void {
+  req.once('socket', (socket) => {
+    // A pooled socket is already connected: nothing to bound.
+    if (!socket.connecting) return;
+    const timer = setTimeout(() => req.destroy(new ConnectTimeout()), connectTimeoutMs);
+    socket.once('connect', () => clearTimeout(timer));
+    socket.once('close', () => clearTimeout(timer));
+  });
+}
+
+/** Sends one GET to the hop's checked addresses and resolves with the response head. */
+function sendRequest(hop: Hop, settings: HopSettings, pooled = true): Promise<http.IncomingMessage> {
+  const { url, addresses } = hop;
+  const { signal } = settings;
   const secure = url.protocol === 'https:';
-  const client = secure ? https : http;
-  const pinnedAddresses = addresses.map((a) => a.address).sort().join(',');
-
-  const send = (pooled: boolean): Promise<http.IncomingMessage> =>
-    new Promise<http.IncomingMessage>((resolve, reject) => {
-      const agent = pooled ? (secure ? agents.https : agents.http) : false;
-      const requestOptions: PinnedRequestOptions = { method: 'GET', headers: settings.headers, lookup, agent, signal, pinnedAddresses };
-      const req = client.request(url, requestOptions);
-      req.once('response', resolve);
-      req.on('error', (e: NodeJS.ErrnoException) => {
-        // A kept-alive connection the server closed just as we reused it: once more, on a new one.
-        if (pooled && req.reusedSocket && !signal.aborted && (e.code === 'ECONNRESET' || e.code === 'EPIPE')) resolve(send(false));
-        else reject(e);
-      });
-      req.once('socket', (socket) => {
-        if (!socket.connecting) return;
-        const timer = setTimeout(() => req.destroy(new ConnectTimeout()), settings.connectTimeoutMs);
-        socket.once('connect', () => clearTimeout(timer));
-        socket.once('close', () => clearTimeout(timer));
-      });
-      req.end();
+  return new Promise<http.IncomingMessage>((resolve, reject) => {
+    const requestOptions: PinnedRequestOptions = {
+      method: 'GET',
+      headers: settings.headers,
+      lookup: pinnedLookup(addresses),
+      agent: pooled ? (secure ? agents.https : agents.http) : false,
+      signal,
+      pinnedAddresses: addresses.map((a) => a.address).sort().join(','),
+    };
+    const req = (secure ? https : http).request(url, requestOptions);
+    let answered = false;
+    req.once('response', (res) => ((answered = true), resolve(res)));
+    req.on('error', (e: NodeJS.ErrnoException) => {
+      // A kept-alive connection the server closed just as we reused it: once more, on a new one.
+      // Only before an answer: an error in the body is the caller's to see, not a reason to send again.
+      const staleSocket = pooled && req.reusedSocket && !answered && !signal.aborted;
+      if (staleSocket && (e.code === 'ECONNRESET' || e.code === 'EPIPE')) resolve(sendRequest(hop, settings, false));
+      else reject(e);
     });
-  const res = await send(true);
+    limitConnectTime(req, settings.connectTimeoutMs);
+    req.end();
+  });
+}
 
+function tooLarge(url: URL, options: SafeFetchOptions, detail: string): DownloadError {
+  const limitName = options.maxBytesName ?? 'MEDIA_MAX_BYTES';
+  return new DownloadError('too_large', url.href, `GET ${url.href}: body exceeds ${limitName} (${options.maxBytes} bytes); ${detail}`);
+}
+
+/**
+ * Refuses a response head that cannot give an acceptable body (status, encoding, type, declared
+ * size) before any of the body is read; returns the body's media type otherwise.
+ */
+function checkResponseHead(res: http.IncomingMessage, url: URL, options: SafeFetchOptions): string {
   const status = res.statusCode ?? 0;
-  const location = res.headers.location;
-  if (REDIRECT_STATUSES.has(status) && location) {
-    res.destroy();
-    return { kind: 'redirect', location };
-  }
   if (status < 200 || status > 299) {
-    res.destroy();
     throw new DownloadError('http_status', url.href, `GET ${url.href} answered ${status}`, { status });
   }
-
-  const contentType = mediaType(res.headers['content-type']);
   const encoding = res.headers['content-encoding']?.trim().toLowerCase();
   if (encoding && encoding !== 'identity') {
-    res.destroy();
     throw new DownloadError('content_type', url.href, `GET ${url.href} answered with Content-Encoding ${encoding} although identity was asked for`);
   }
+  const contentType = mediaType(res.headers['content-type']);
   if (options.accept && !options.accept(contentType)) {
-    res.destroy();
     throw new DownloadError('content_type', url.href, `GET ${url.href} answered with content type ${contentType}, which is not accepted here`);
   }
-
-  const limitName = options.maxBytesName ?? 'MEDIA_MAX_BYTES';
-  const tooLarge = (detail: string): DownloadError =>
-    new DownloadError('too_large', url.href, `GET ${url.href}: body exceeds ${limitName} (${options.maxBytes} bytes); ${detail}`);
   const declared = res.headers['content-length'] === undefined ? undefined : Number(res.headers['content-length']);
-  if (declared !== undefined && declared > options.maxBytes) {
-    res.destroy();
-    throw tooLarge(`Content-Length says ${declared}`);
-  }
+  if (declared !== undefined && declared > options.maxBytes) throw tooLarge(url, options, `Content-Length says ${declared}`);
+  return contentType;
+}
 
+/** Reads and hashes the body, never holding more than `maxBytes` whatever the server declared. */
+async function readBody(res: http.IncomingMessage, url: URL, contentType: string, options: SafeFetchOptions): Promise<Downloaded> {
   const hash = createHash('sha256');
   const chunks: Buffer[] = [];
   let bytes = 0;
   for await (const chunk of res as AsyncIterable<Buffer>) {
     bytes += chunk.length;
-    if (bytes > options.maxBytes) {
-      // Stop reading at once: a hostile server must not make us buffer an unbounded body.
-      res.destroy();
-      throw tooLarge(`aborted after ${bytes} bytes`);
-    }
+    // Stop reading at once (the caller destroys the response): a hostile server must not make us
+    // buffer an unbounded body.
+    if (bytes > options.maxBytes) throw tooLarge(url, options, `aborted after ${bytes} bytes`);
     hash.update(chunk);
     chunks.push(chunk);
   }
-  return { kind: 'done', downloaded: { url: url.href, contentType, bytes, body: Buffer.concat(chunks, bytes), sha256: hash.digest('hex') } };
+  return { url: url.href, contentType, bytes, body: Buffer.concat(chunks, bytes), sha256: hash.digest('hex') };
+}
+
+/** One request to the hop's checked addresses: a redirect to follow, or a body read within the limits. */
+async function fetchHop(hop: Hop, settings: HopSettings): Promise<HopResult> {
+  const res = await sendRequest(hop, settings);
+  try {
+    const location = res.headers.location;
+    if (REDIRECT_STATUSES.has(res.statusCode ?? 0) && location) {
+      res.destroy();
+      return { kind: 'redirect', location };
+    }
+    const contentType = checkResponseHead(res, hop.url, settings.options);
+    return { kind: 'done', downloaded: await readBody(res, hop.url, contentType, settings.options) };
+  } catch (e) {
+    // Whatever went wrong, the connection goes: its unread rest must not be reused or buffered.
+    res.destroy();
+    throw e;
+  }
 }
 
 function networkMessage(e: unknown): string {
   const err = e as NodeJS.ErrnoException;
   return err.code && !err.message.includes(err.code) ? `${err.code} ${err.message}` : err.message;
+}
+
+/** The request headers for one hop. */
+function hopHeaders(callerHeaders: Record<string, string> | undefined, sameOriginAsFirst: boolean): Record<string, string> {
+  const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...lowerKeys(callerHeaders ?? {}) };
+  if (!sameOriginAsFirst) {
+    // Credentials meant for the first host must not follow a redirect to another one.
+    delete headers.authorization;
+    delete headers['proxy-authorization'];
+    delete headers.cookie;
+  }
+  // We store bytes as served; a compressed body would need a second, unbounded size check.
+  headers['accept-encoding'] = 'identity';
+  return headers;
+}
+
+/** One abort signal for the whole download: it fires at the deadline or when the caller's signal does. */
+function downloadDeadline(timeoutMs: number, callerSignal: AbortSignal | undefined): { signal: AbortSignal; timedOut: () => boolean; dispose: () => void } {
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort(new Error(`timed out after ${timeoutMs} ms`));
+  }, timeoutMs);
+  const onCallerAbort = (): void => controller.abort(callerSignal?.reason);
+  if (callerSignal?.aborted) onCallerAbort();
+  else callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
+  return {
+    signal: controller.signal,
+    timedOut: () => timedOut,
+    dispose: () => {
+      clearTimeout(timer);
+      callerSignal?.removeEventListener('abort', onCallerAbort);
+    },
+  };
+}
+
+interface DownloadLimits {
+  timeoutMs: number;
+  connectTimeoutMs: number;
+  maxRedirects: number;
+}
+
+/**
+ * What ended a download, as the DownloadError its caller sees. The deadline and the caller's abort
+ * come first: whatever error they caused underneath (a reset socket, an aborted lookup) is only
+ * their symptom.
+ */
+function asDownloadError(e: unknown, url: string, limits: DownloadLimits, timedOut: boolean, callerAborted: boolean): DownloadError {
+  if (timedOut) return new DownloadError('timeout', url, `GET ${url} did not finish within ${limits.timeoutMs} ms`, { cause: e });
+  if (callerAborted) return new DownloadError('aborted', url, `GET ${url} aborted by the caller`, { cause: e });
+  if (e instanceof DownloadError) return e;
+  if (e instanceof ConnectTimeout) return new DownloadError('timeout', url, `GET ${url}: no connection within ${limits.connectTimeoutMs} ms`);
+  return new DownloadError('network', url, `GET ${url} failed: ${networkMessage(e)}`, { cause: e });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -412,56 +395,36 @@ function networkMessage(e: unknown): string {
  * and `retryable` tell the job what happened and whether another attempt could succeed.
  */
 export async function safeDownload(url: string, options: SafeFetchOptions): Promise<Downloaded> {
-  const timeoutMs = options.timeoutMs ?? 30_000;
-  const maxRedirects = options.maxRedirects ?? 5;
-  const controller = new AbortController();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    controller.abort(new Error(`timed out after ${timeoutMs} ms`));
-  }, timeoutMs);
-  const onCallerAbort = (): void => controller.abort(options.signal?.reason);
-  if (options.signal?.aborted) onCallerAbort();
-  else options.signal?.addEventListener('abort', onCallerAbort, { once: true });
-
+  const limits: DownloadLimits = {
+    timeoutMs: options.timeoutMs ?? 30_000,
+    connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+    maxRedirects: options.maxRedirects ?? 5,
+  };
+  const deadline = downloadDeadline(limits.timeoutMs, options.signal);
+  const { signal } = deadline;
   let current = url;
-  let origin: string | null = null;
   try {
     let previous: string | null = null;
+    let origin: string | null = null;
     for (let redirects = 0; ; redirects++) {
+      // Every hop, the first included, is parsed, resolved and checked anew.
       const target = parseTarget(current, previous);
       current = target.href;
-      const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...lowerKeys(options.headers ?? {}) };
-      if (origin !== null && origin !== target.origin) {
-        // Credentials meant for the first host must not follow a redirect to another one.
-        delete headers.authorization;
-        delete headers.cookie;
-      }
-      // We store bytes as served; a compressed body would need a second, unbounded size check.
-      headers['accept-encoding'] = 'identity';
       origin ??= target.origin;
-      const hop = await resolveHop(target, options, controller.signal);
-      const result = await fetchHop(hop, { options, headers, signal: controller.signal, connectTimeoutMs: options.connectTimeoutMs ?? 10_000 });
+      const headers = hopHeaders(options.headers, origin === target.origin);
+      const hop = await resolveHop(target, options, signal);
+      const result = await fetchHop(hop, { options, headers, signal, connectTimeoutMs: limits.connectTimeoutMs });
       if (result.kind === 'done') return result.downloaded;
-      if (redirects >= maxRedirects) {
-        throw new DownloadError('too_many_redirects', current, `GET ${url} redirected more than ${maxRedirects} times (last: ${current})`);
+      if (redirects >= limits.maxRedirects) {
+        throw new DownloadError('too_many_redirects', current, `GET ${url} redirected more than ${limits.maxRedirects} times (last: ${current})`);
       }
       previous = current;
       current = result.location;
     }
   } catch (e) {
-    if (timedOut) {
-      throw new DownloadError('timeout', current, `GET ${current} did not finish within ${timeoutMs} ms`, { cause: e });
-    }
-    if (options.signal?.aborted) throw new DownloadError('aborted', current, `GET ${current} aborted by the caller`, { cause: e });
-    if (e instanceof DownloadError) throw e;
-    if (e instanceof ConnectTimeout) {
-      throw new DownloadError('timeout', current, `GET ${current}: no connection within ${options.connectTimeoutMs ?? 10_000} ms`);
-    }
-    throw new DownloadError('network', current, `GET ${current} failed: ${networkMessage(e)}`, { cause: e });
+    throw asDownloadError(e, current, limits, deadline.timedOut(), options.signal?.aborted ?? false);
   } finally {
-    clearTimeout(timer);
-    options.signal?.removeEventListener('abort', onCallerAbort);
+    deadline.dispose();
   }
 }
 

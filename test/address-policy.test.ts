@@ -1,0 +1,115 @@
+import { expect } from 'chai';
+import { nonPublicAddressKind } from '../workers/lib/address-policy.js';
+
+/** Each address with the kind it is refused as, or null when a worker may connect to it. */
+const TABLE: [address: string, kind: string | null][] = [
+  // IPv4: public.
+  ['93.184.216.34', null],
+  ['8.8.8.8', null],
+  ['1.1.1.1', null],
+  ['172.32.0.1', null],
+  ['100.128.0.1', null],
+  ['198.20.0.1', null],
+  ['223.255.255.255', null],
+  // IPv4: refused.
+  ['0.0.0.0', '"this network"'],
+  ['0.1.2.3', '"this network"'],
+  ['127.0.0.1', 'loopback'],
+  ['127.255.0.9', 'loopback'],
+  ['10.1.2.3', 'private'],
+  ['172.16.0.1', 'private'],
+  ['172.31.255.255', 'private'],
+  ['192.168.1.1', 'private'],
+  ['169.254.169.254', 'link-local (cloud metadata range)'],
+  ['100.64.0.1', 'carrier-grade NAT'],
+  ['100.127.255.255', 'carrier-grade NAT'],
+  ['224.0.0.1', 'multicast'],
+  ['239.255.255.250', 'multicast'],
+  ['255.255.255.255', 'broadcast'],
+  ['240.0.0.1', 'reserved'],
+  ['192.0.0.8', 'reserved'],
+  ['192.0.2.1', 'reserved'],
+  ['198.51.100.7', 'reserved'],
+  ['203.0.113.9', 'reserved'],
+  ['192.88.99.1', 'reserved'],
+  ['198.18.0.1', 'reserved'],
+  ['198.19.255.255', 'reserved'],
+  ['192.175.48.1', 'reserved (as112)'],
+  ['192.52.193.1', 'reserved (amt)'],
+  // IPv6: public.
+  ['2606:4700::1111', null],
+  ['2a00:1450:4001:80b::200e', null],
+  ['2001:4860:4860::8888', null],
+  ['2a03:2880:f10c:83:face:b00c:0:25de', null],
+  // IPv6: refused.
+  ['::1', 'loopback'],
+  ['0:0:0:0:0:0:0:1', 'loopback'],
+  ['[::1]', 'loopback'],
+  ['::', 'unspecified'],
+  ['fc00::1', 'private (unique local)'],
+  ['fd12:3456::1', 'private (unique local)'],
+  ['fd00:ec2::254', 'private (unique local)'],
+  ['fe80::1', 'link-local'],
+  ['fe80::1%eth0', 'link-local'],
+  ['[fe80::1%25eth0]', 'link-local'],
+  ['febf:ffff::1', 'link-local'],
+  ['ff02::1', 'multicast'],
+  ['ff05::1:3', 'multicast'],
+  ['fec0::1', 'reserved (outside global unicast 2000::/3)'],
+  ['100::1', 'reserved (discard)'],
+  ['2001:db8::1', 'reserved'],
+  ['2001:db8:ffff::1', 'reserved'],
+  ['3fff::1', 'reserved (documentation)'],
+  ['2001:0:4136:e378:8000:63bf:3fff:fdd2', 'reserved (teredo)'],
+  ['2002:c000:0204::1', 'reserved (6to4)'],
+  ['2002:7f00:1::1', 'reserved (6to4)'],
+  ['2001:2::1', 'reserved (benchmarking)'],
+  ['2001:10::1', 'reserved (deprecated)'],
+  ['2001:20::1', 'reserved (orchid2)'],
+  ['2001:1ff::1', 'reserved'],
+  ['4000::1', 'reserved (outside global unicast 2000::/3)'],
+  ['5f00::1', 'reserved (outside global unicast 2000::/3)'],
+  // IPv4-compatible (deprecated ::a.b.c.d): not mapped, so judged as IPv6 and refused whatever it carries.
+  ['::7f00:1', 'reserved (outside global unicast 2000::/3)'],
+  ['::127.0.0.1', 'reserved (outside global unicast 2000::/3)'],
+  ['::8.8.8.8', 'reserved (outside global unicast 2000::/3)'],
+  ['::1:0:0:1', 'reserved (outside global unicast 2000::/3)'],
+  // IPv4-translated (RFC 6145) and local-use NAT64 (RFC 8215): not forms a public server is reached by.
+  ['::ffff:0:a00:5', 'reserved (rfc6145)'],
+  ['::ffff:0:808:808', 'reserved (rfc6145)'],
+  ['64:ff9b:1::808:808', 'reserved (outside global unicast 2000::/3)'],
+  // IPv4-mapped and NAT64: judged by the IPv4 address inside, in every spelling.
+  ['::ffff:93.184.216.34', null],
+  ['::ffff:5db8:d822', null],
+  ['64:ff9b::5db8:d822', null],
+  ['64:ff9b::93.184.216.34', null],
+  ['::ffff:127.0.0.1', 'loopback, as IPv6 ::ffff:127.0.0.1'],
+  ['::ffff:7f00:1', 'loopback, as IPv6 ::ffff:7f00:1'],
+  ['::FFFF:7F00:0001', 'loopback, as IPv6 ::FFFF:7F00:0001'],
+  ['0:0:0:0:0:ffff:127.0.0.1', 'loopback, as IPv6 0:0:0:0:0:ffff:127.0.0.1'],
+  ['[::ffff:127.0.0.1]', 'loopback, as IPv6 ::ffff:127.0.0.1'],
+  ['::ffff:10.0.0.5', 'private, as IPv6 ::ffff:10.0.0.5'],
+  ['::ffff:169.254.169.254', 'link-local (cloud metadata range), as IPv6 ::ffff:169.254.169.254'],
+  ['::ffff:0.0.0.0', '"this network", as IPv6 ::ffff:0.0.0.0'],
+  ['::ffff:100.64.0.1', 'carrier-grade NAT, as IPv6 ::ffff:100.64.0.1'],
+  ['64:ff9b::a00:5', 'private, as IPv6 64:ff9b::a00:5'],
+  ['64:ff9b::127.0.0.1', 'loopback, as IPv6 64:ff9b::127.0.0.1'],
+  ['64:ff9b::a9fe:a9fe', 'link-local (cloud metadata range), as IPv6 64:ff9b::a9fe:a9fe'],
+  // Not a plain IP address: the forms some parsers read as 127.0.0.1 are refused, not guessed at.
+  ['localhost', 'not an IP address'],
+  ['2130706433', 'not an IP address'],
+  ['0x7f.0.0.1', 'not an IP address'],
+  ['127.1', 'not an IP address'],
+  ['017700000001', 'not an IP address'],
+  ['1.2.3.4.5', 'not an IP address'],
+  ['::ffff::1', 'not an IP address'],
+  ['', 'not an IP address'],
+];
+
+describe('address policy', () => {
+  for (const [address, kind] of TABLE) {
+    it(`${JSON.stringify(address)}: ${kind === null ? 'allowed' : `refused as ${kind}`}`, () => {
+      expect(nonPublicAddressKind(address)).to.equal(kind);
+    });
+  }
+});
