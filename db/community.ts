@@ -1,8 +1,24 @@
 import type { Knex } from './knex.js';
 import type { SnapshotMediaRow, SnapshotRow } from './types.js';
 
+/**
+ * The feed's orders, each a list of columns read newest/largest first and ended by `s.id DESC` for a
+ * stable page. Each has an index in 20261201000100_add_community_feed_indexes that reads ready
+ * snapshots in exactly this order; a new order is one entry here (and one index there).
+ */
+const FEED_ORDERS = {
+  new: ['s.ready_at'],
+  // "top" has no votes to rank by yet: the richest snapshots (most media) first.
+  top: ['s.media_count', 's.ready_at'],
+} as const satisfies Record<string, readonly string[]>;
+
+export type CommunitySort = keyof typeof FEED_ORDERS;
+
+/** Every value `sort` may take, for the route's validation and the OpenAPI enum. */
+export const COMMUNITY_SORTS = Object.keys(FEED_ORDERS) as CommunitySort[];
+
 export interface CommunityFilter {
-  sort: 'new' | 'top';
+  sort: CommunitySort;
   search?: string;
   subreddit?: string;
   creatorId?: string;
@@ -17,28 +33,37 @@ function escapeLike(value: string): string {
   return value.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
 
-/** Ready snapshots for the community feed, with their creators' first names. */
-export async function listCommunity(knex: Knex, filter: CommunityFilter): Promise<{ rows: CommunityRow[]; total: number }> {
-  const base = knex('community_snapshots as s').join('users as u', 'u.id', 's.user_id').where('s.status', 'ready');
+/**
+ * The feed's two queries, built and not run: one page of ready snapshots with their creators' first
+ * names, and the count of all that match. Exported so a test can EXPLAIN exactly what the feed runs.
+ */
+export function communityQueries(knex: Knex, filter: CommunityFilter) {
+  const base = knex('community_snapshots as s').where('s.status', 'ready');
   if (filter.search) base.andWhereILike('s.title', `%${escapeLike(filter.search)}%`);
-  if (filter.subreddit) base.andWhereRaw('? = ANY(s.subreddits)', [filter.subreddit]);
+  // Containment rather than "= ANY": the GIN index on subreddits answers @>, not ANY.
+  if (filter.subreddit) base.andWhereRaw('s.subreddits @> ARRAY[?]::text[]', [filter.subreddit]);
   if (filter.creatorId) base.andWhere('s.user_id', filter.creatorId);
   if (filter.categoryId !== undefined) base.andWhere('s.category_id', filter.categoryId);
-  // "top" has no votes to rank by yet: the richest snapshots (most media) first.
-  const order =
-    filter.sort === 'top'
-      ? [{ column: 's.media_count', order: 'desc' as const }, { column: 's.ready_at', order: 'desc' as const }]
-      : [{ column: 's.ready_at', order: 'desc' as const }];
-  const [rows, count] = await Promise.all([
-    base
+  const order = [...FEED_ORDERS[filter.sort], 's.id'].map((column) => ({ column, order: 'desc' as const }));
+  return {
+    page: base
       .clone()
+      .join('users as u', 'u.id', 's.user_id')
       .select('s.*', 'u.first_name as creator_first_name')
-      .orderBy([...order, { column: 's.id', order: 'desc' }])
+      .orderBy(order)
       .limit(filter.limit)
       .offset(filter.offset),
-    base.clone().count<{ count: number }[]>({ count: '*' }).first(),
-  ]);
-  return { rows: rows as CommunityRow[], total: Number(count?.count ?? 0) };
+    // No join: user_id is NOT NULL and references users, so every snapshot has exactly one creator,
+    // and without the join the count of a whole feed is an index-only scan of a feed index.
+    count: base.clone().count<{ count: number }[]>({ count: '*' }).first(),
+  };
+}
+
+/** Ready snapshots for the community feed, with their creators' first names. */
+export async function listCommunity(knex: Knex, filter: CommunityFilter): Promise<{ rows: CommunityRow[]; total: number }> {
+  const { page, count } = communityQueries(knex, filter);
+  const [rows, counted] = await Promise.all([page, count]);
+  return { rows: rows as CommunityRow[], total: Number(counted?.count ?? 0) };
 }
 
 export async function findReadySnapshot(knex: Knex, id: number): Promise<CommunityRow | undefined> {

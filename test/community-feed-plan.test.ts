@@ -1,0 +1,115 @@
+import { expect } from 'chai';
+import { COMMUNITY_SORTS, communityQueries, listCommunity, type CommunityFilter } from '../db/community.js';
+import { createKnex, type Knex } from '../db/knex.js';
+import { cloneTestDatabase, dropTestDatabase } from './helpers/database.js';
+
+const SNAPSHOTS = 50_000;
+const USERS = 500;
+const CATEGORIES = 20;
+const SUBREDDITS = 200;
+const WORDS = ['aurora', 'harbor', 'meadow', 'canyon', 'glacier', 'lantern', 'orchid', 'tundra', 'willow', 'zephyr'];
+
+/**
+ * A feed as it looks in production: nearly every snapshot ready (pending ones are a passing state),
+ * while each filter is selective: one creator of 500, one category of 20, one subreddit of 200, one
+ * title word of 10 (each title also carries a unique number). An index cannot beat a sequential
+ * scan for a filter that keeps most of the table, so selective filters are what the plans must serve.
+ */
+async function seedFeed(knex: Knex): Promise<void> {
+  await knex.raw(
+    `INSERT INTO users (id, email, first_name, password_hash)
+     SELECT 'user_feed' || i, 'feed' || i || '@example.test', 'Feeder ' || i, 'not-a-hash' FROM generate_series(1, ?) i`,
+    [USERS],
+  );
+  await knex.raw(`INSERT INTO categories (slug, name) SELECT 'feed-' || i, 'Feed ' || i FROM generate_series(1, ?) i`, [CATEGORIES]);
+  // One statement: the sessions, then a snapshot of each. Ready times are scattered (7919 is prime)
+  // so the table's physical order does not happen to match the feed's order.
+  await knex.raw(
+    `WITH c AS (SELECT array_agg(id ORDER BY id) AS ids FROM categories WHERE slug LIKE 'feed-%'),
+          s AS (
+            INSERT INTO sessions (user_id, title, subreddits, category_id, caption_theme)
+            SELECT 'user_feed' || (1 + i % :users), (CAST(:words AS text[]))[1 + i % 10] || ' session ' || i,
+                   ARRAY['sub' || (i % :subreddits), 'sub' || ((i * 7) % :subreddits)], c.ids[1 + i % :categories], 'classic'
+              FROM generate_series(1, :snapshots) i, c
+            RETURNING *)
+     INSERT INTO community_snapshots (session_id, user_id, title, subreddits, category_id, interval_min, interval_max, transition,
+                                      caption_theme, is_manual_mode, is_imported, status, media_count, copied_count, ready_at)
+     SELECT id, user_id, title, subreddits, category_id, interval_min, interval_max, transition, caption_theme, is_manual_mode, is_imported,
+            CASE WHEN id % 20 = 0 THEN 'pending' ELSE 'ready' END, id % 37, CASE WHEN id % 20 = 0 THEN 0 ELSE id % 37 END,
+            CASE WHEN id % 20 = 0 THEN NULL ELSE now() - ((id * 7919) % :snapshots) * interval '1 minute' END
+       FROM s`,
+    { users: USERS, words: WORDS, subreddits: SUBREDDITS, categories: CATEGORIES, snapshots: SNAPSHOTS },
+  );
+  // VACUUM as well as ANALYZE: an index-only scan (the count) needs the visibility map a vacuum writes.
+  await knex.raw('VACUUM ANALYZE users, categories, sessions, community_snapshots');
+}
+
+interface PlanNode {
+  'Node Type': string;
+  'Relation Name'?: string;
+  'Index Name'?: string;
+  Plans?: PlanNode[];
+}
+
+/** Every node of the plan that reads community_snapshots, as "<node type> <index or indexes>". */
+function snapshotScans(node: PlanNode): string[] {
+  // A bitmap heap scan names no index itself: its bitmap index scans below it do.
+  const indexes = (n: PlanNode): string[] => (n['Index Name'] ? [n['Index Name']] : (n.Plans ?? []).flatMap(indexes));
+  const own = node['Relation Name'] === 'community_snapshots' ? [[node['Node Type'], ...indexes(node)].join(' ')] : [];
+  return [...own, ...(node.Plans ?? []).flatMap(snapshotScans)];
+}
+
+async function explain(knex: Knex, query: Knex.QueryBuilder): Promise<string[]> {
+  // The builder's own SQL and bindings, sent as the app sends them: parameters, not inlined values.
+  const { sql, bindings } = query.toSQL();
+  const { rows } = await knex.raw<{ rows: { 'QUERY PLAN': [{ Plan: PlanNode }] }[] }>(`EXPLAIN (FORMAT JSON) ${sql}`, bindings);
+  return snapshotScans(rows[0]!['QUERY PLAN'][0].Plan);
+}
+
+describe('community feed: every query reads its snapshots through an index', function () {
+  this.timeout(60_000);
+  let url: string;
+  let knex: Knex;
+  let categoryId: number;
+
+  before(async () => {
+    // A database of its own: 50,000 snapshots would change every other suite's feed.
+    url = await cloneTestDatabase();
+    knex = createKnex({ databaseUrl: url, poolMax: 1 });
+    await seedFeed(knex);
+    categoryId = ((await knex('categories').where({ slug: 'feed-3' }).first('id')) as { id: number }).id;
+  });
+
+  after(async () => {
+    await knex?.destroy();
+    if (url) await dropTestDatabase(url);
+  });
+
+  const filters: Record<string, () => Partial<CommunityFilter>> = {
+    'no filter': () => ({}),
+    creatorId: () => ({ creatorId: 'user_feed42' }),
+    categoryId: () => ({ categoryId }),
+    subreddit: () => ({ subreddit: 'sub17' }),
+    search: () => ({ search: 'glacier' }),
+  };
+
+  for (const sort of COMMUNITY_SORTS) {
+    for (const [name, filter] of Object.entries(filters)) {
+      it(`sort=${sort}, ${name}: neither the page nor the count scans community_snapshots sequentially`, async () => {
+        const feed: CommunityFilter = { sort, limit: 20, offset: 0, ...filter() };
+        // The fixture matches each filter more than a page's worth, so every plan has real work to do.
+        const { rows, total } = await listCommunity(knex, feed);
+        expect(rows).to.have.length(20);
+        expect(total).to.be.above(20);
+        const { page, count } = communityQueries(knex, feed);
+        for (const [query, scans] of [
+          ['page', await explain(knex, page)],
+          ['count', await explain(knex, count)],
+        ] as const) {
+          expect(scans, `${query} reads community_snapshots`).to.not.be.empty;
+          expect(scans.filter((s) => s.startsWith('Seq Scan')), `${query}: ${scans.join(', ')}`).to.deep.equal([]);
+        }
+      });
+    }
+  }
+});
