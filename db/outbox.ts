@@ -8,6 +8,9 @@ export interface OutboxJob {
   payload: Record<string, unknown>;
 }
 
+/** The channel the table's insert trigger notifies at COMMIT (the relay LISTENs on it). */
+export const OUTBOX_CHANNEL = 'job_outbox';
+
 /** Writes the jobs inside the caller's transaction; returns the new row ids. */
 export async function insertOutboxJobs(trx: Knex.Transaction, jobs: OutboxJob[]): Promise<number[]> {
   if (jobs.length === 0) return [];
@@ -17,7 +20,61 @@ export async function insertOutboxJobs(trx: Knex.Transaction, jobs: OutboxJob[])
   return rows.map((r: { id: number }) => r.id);
 }
 
-export async function getOutboxRows(knex: Knex, ids: number[]): Promise<OutboxRow[]> {
-  if (ids.length === 0) return [];
-  return knex<OutboxRow>('job_outbox').whereIn('id', ids).orderBy('id');
+/** Which undispatched rows to claim: the ones a transaction just wrote, or the oldest that are due. */
+export type OutboxClaim = { ids: number[] } | { dueLimit: number };
+
+/**
+ * Locks undispatched rows for the rest of the transaction, skipping rows another dispatcher holds,
+ * so any number of dispatchers can work at once and each row is claimed by one.
+ */
+export async function claimUndispatched(trx: Knex.Transaction, claim: OutboxClaim): Promise<OutboxRow[]> {
+  const q = trx<OutboxRow>('job_outbox').whereNull('dispatched_at');
+  if ('ids' in claim) q.whereIn('id', claim.ids);
+  else q.where('next_attempt_at', '<=', trx.fn.now()).orderBy('id').limit(claim.dueLimit);
+  return q.forUpdate().skipLocked();
+}
+
+export async function markDispatched(trx: Knex.Transaction, ids: number[]): Promise<void> {
+  if (ids.length === 0) return;
+  await trx('job_outbox').whereIn('id', ids).update({ dispatched_at: trx.fn.now(), attempts: trx.raw('attempts + 1'), last_error: null });
+}
+
+/** Records a failed dispatch: the error, one more attempt, and when to try again (backoff in SQL). */
+export async function recordDispatchFailure(trx: Knex.Transaction, ids: number[], message: string, maxBackoffMs: number): Promise<void> {
+  await trx('job_outbox')
+    .whereIn('id', ids)
+    .update({
+      attempts: trx.raw('attempts + 1'),
+      last_error: message.slice(0, 2000),
+      // Exponential backoff per row, capped: 1s, 2s, 4s … up to maxBackoffMs.
+      next_attempt_at: trx.raw(`now() + least(?::int, 1000 * power(2, least(attempts, 20))::int) * interval '1 millisecond'`, [maxBackoffMs]),
+    });
+}
+
+export interface OutboxBacklog {
+  backlog: number;
+  oldest: Date | null;
+  /** Seconds since the oldest undispatched row was written. */
+  ageSeconds: number | null;
+  /** Undispatched rows whose last dispatch failed. */
+  failing: number;
+}
+
+/** Undispatched rows: how many, the oldest, and how many have failed a dispatch. */
+export async function outboxBacklog(knex: Knex): Promise<OutboxBacklog> {
+  const [summary] = await knex('job_outbox')
+    .whereNull('dispatched_at')
+    .select(
+      knex.raw('count(*)::int AS backlog'),
+      knex.raw('min(created_at) AS oldest'),
+      knex.raw('extract(epoch FROM now() - min(created_at))::float AS age'),
+      knex.raw('count(*) FILTER (WHERE last_error IS NOT NULL)::int AS failing'),
+    );
+  return { backlog: summary?.backlog ?? 0, oldest: summary?.oldest ?? null, ageSeconds: summary?.age ?? null, failing: summary?.failing ?? 0 };
+}
+
+/** The latest undispatched rows whose dispatch failed, newest first. */
+export async function recentDispatchErrors(knex: Knex, limit: number): Promise<OutboxRow[]> {
+  if (limit <= 0) return [];
+  return knex<OutboxRow>('job_outbox').whereNull('dispatched_at').whereNotNull('last_error').orderBy('id', 'desc').limit(limit);
 }

@@ -1,6 +1,9 @@
 import { prepared, type Knex } from './knex.js';
 import type { SessionMediaRow, SessionRow, SnapshotRow } from './types.js';
 
+/** A media item as a sync writes it (its order is its place in the list). */
+export type NewSessionMedia = Omit<SessionMediaRow, 'id' | 'session_id' | 'order'>;
+
 /** Columns a create or an update may set (everything but id, user, version and timestamps). */
 export type SessionChanges = Partial<
   Omit<SessionRow, 'id' | 'user_id' | 'version' | 'created_at' | 'updated_at' | 'media_subreddits'>
@@ -108,4 +111,73 @@ export async function snapshotsForSessions(
     .whereIn('session_id', sessionIds)
     .select('id', 'status', 'session_id');
   return new Map(rows.map((r) => [r.session_id, r]));
+}
+
+export interface ThumbnailSelection {
+  sessionIds?: number[];
+  userIds?: string[];
+  /** Every session whose thumbnail is generated (not custom). */
+  allAuto?: boolean;
+  /** Also replace custom thumbnails chosen by users. */
+  includeCustom?: boolean;
+}
+
+/** The sessions whose thumbnails a selection names, by id. */
+export async function selectThumbnailSessions(knex: Knex, selection: ThumbnailSelection): Promise<Pick<SessionRow, 'id' | 'thumbnail_source'>[]> {
+  const q = knex<SessionRow>('sessions').select('id', 'thumbnail_source').orderBy('id');
+  if (!selection.includeCustom) q.where({ thumbnail_source: 'auto' });
+  if (selection.allAuto) return q;
+  if (!selection.sessionIds?.length && !selection.userIds?.length) return [];
+  return q.where((w) => {
+    if (selection.sessionIds?.length) w.orWhereIn('id', selection.sessionIds);
+    if (selection.userIds?.length) w.orWhereIn('user_id', selection.userIds);
+  });
+}
+
+/** Moves each session to a new, automatic thumbnail generation; returns the new generations by id. */
+export async function advanceThumbnailGenerations(trx: Knex.Transaction, ids: number[]): Promise<Pick<SessionRow, 'id' | 'thumbnail_generation'>[]> {
+  const rows: Pick<SessionRow, 'id' | 'thumbnail_generation'>[] = await trx('sessions')
+    .whereIn('id', ids)
+    .update({ thumbnail_generation: trx.raw('thumbnail_generation + 1'), thumbnail_source: 'auto' })
+    .returning(['id', 'thumbnail_generation']);
+  return rows.sort((a, b) => a.id - b.id);
+}
+
+/** Replaces the session's media (in the caller's transaction) and records the subreddits they came from. */
+export async function replaceSessionMedia(trx: Knex.Transaction, sessionId: number, items: NewSessionMedia[], subreddits: string[]): Promise<void> {
+  await trx('session_media').where({ session_id: sessionId }).del();
+  if (items.length > 0) await trx('session_media').insert(items.map((m, order) => ({ ...m, session_id: sessionId, order })));
+  await trx('sessions').where({ id: sessionId }).update({ media_subreddits: subreddits });
+}
+
+/** The session's first image (a gif or video's still when there is no image), read with the session. */
+const THUMBNAIL_SOURCE_URL = `coalesce(
+  (SELECT m.media_url FROM session_media m WHERE m.session_id = s.id AND m.type = 'image' ORDER BY m."order" LIMIT 1),
+  (SELECT m.thumbnail FROM session_media m WHERE m.session_id = s.id AND m.thumbnail <> '' ORDER BY m."order" LIMIT 1)
+) AS source_url`;
+
+/** The session with the URL its thumbnail is rendered from (null when it has no media to show). */
+export async function findSessionWithThumbnailSource(knex: Knex, id: number): Promise<(SessionRow & { source_url: string | null }) | undefined> {
+  return knex('sessions as s').where('s.id', id).first('s.*', knex.raw(THUMBNAIL_SOURCE_URL)).options(prepared('thumbnail-session'));
+}
+
+/**
+ * Sets the generated thumbnail only while `generation` is still the session's and its thumbnail is
+ * automatic. Returns the blob of the generation it replaced (null if none), or undefined when the
+ * write did not happen (stale generation, custom thumbnail, or the session is gone).
+ */
+export async function writeGeneratedThumbnail(
+  knex: Knex,
+  write: { sessionId: number; generation: number; url: string; blobName: string },
+): Promise<{ previous: string | null } | undefined> {
+  const { rows } = await knex
+    .raw<{ rows: { previous: string | null }[] }>(
+      `UPDATE sessions s SET thumbnail = ?, thumbnail_blob = ?
+         FROM (SELECT id, thumbnail_blob FROM sessions WHERE id = ? FOR UPDATE) old
+        WHERE s.id = old.id AND s.thumbnail_generation = ? AND s.thumbnail_source = 'auto'
+    RETURNING old.thumbnail_blob AS previous`,
+      [write.url, write.blobName, write.sessionId, write.generation],
+    )
+    .options(prepared('thumbnail-write'));
+  return rows[0];
 }

@@ -1,5 +1,5 @@
-import type { Knex } from './knex.js';
-import { SNAPSHOT_STATUSES, type SessionRow, type SnapshotRow, type SnapshotStatus } from './types.js';
+import { prepared, type Knex } from './knex.js';
+import { SNAPSHOT_STATUSES, type SessionMediaRow, type SessionRow, type SnapshotMediaRow, type SnapshotRow, type SnapshotStatus } from './types.js';
 
 /** Creates the session's snapshot row from its current metadata (status `pending`). */
 export async function insertSnapshotFromSession(trx: Knex.Transaction, session: SessionRow): Promise<SnapshotRow> {
@@ -49,8 +49,143 @@ export async function listSnapshotsPage(
   return { rows: rows as SnapshotRow[], total: Number(count?.count ?? 0) };
 }
 
+export async function findSnapshot(knex: Knex, id: number): Promise<SnapshotRow | undefined> {
+  return knex<SnapshotRow>('community_snapshots').where({ id }).first();
+}
+
+/** Locks the snapshot row; undefined once it has been removed (unshared or its session deleted). */
+export async function lockSnapshot(trx: Knex.Transaction, id: number): Promise<SnapshotRow | undefined> {
+  return trx<SnapshotRow>('community_snapshots').where({ id }).forUpdate().first();
+}
+
 /** Deletes the snapshot row (its media rows cascade); returns the deleted id, if any. */
 export async function deleteSnapshotOfSession(trx: Knex.Transaction, sessionId: number): Promise<number | undefined> {
   const rows = await trx('community_snapshots').where({ session_id: sessionId }).del().returning('id');
   return (rows[0] as { id: number } | undefined)?.id;
+}
+
+export interface SnapshotSelection {
+  snapshotIds?: number[];
+  sessionIds?: number[];
+  statuses?: SnapshotStatus[];
+  all?: boolean;
+}
+
+/** The snapshots a selection names (any of its ids, sessions or statuses), oldest first. */
+export async function selectSnapshots(knex: Knex, selection: SnapshotSelection): Promise<SnapshotRow[]> {
+  const q = knex<SnapshotRow>('community_snapshots').orderBy('id');
+  if (selection.all) return q;
+  if (!selection.snapshotIds?.length && !selection.sessionIds?.length && !selection.statuses?.length) return [];
+  return q.where((w) => {
+    if (selection.snapshotIds?.length) w.orWhereIn('id', selection.snapshotIds);
+    if (selection.sessionIds?.length) w.orWhereIn('session_id', selection.sessionIds);
+    if (selection.statuses?.length) w.orWhereIn('status', selection.statuses);
+  });
+}
+
+/** Locks the snapshots for a rerun and puts the failed ones back to `pending` (their last error kept). */
+export async function lockSnapshotsForRerun(trx: Knex.Transaction, ids: number[]): Promise<SnapshotRow[]> {
+  const rows = await trx<SnapshotRow>('community_snapshots').whereIn('id', ids).forUpdate().orderBy('id');
+  const failed = rows.filter((r) => r.status === 'failed').map((r) => r.id);
+  if (failed.length > 0) await trx('community_snapshots').whereIn('id', failed).update({ status: 'pending', updated_at: trx.fn.now() });
+  return rows;
+}
+
+/** A copy run begins: `copying` (unless already `ready`), one more attempt. */
+export async function markSnapshotCopying(knex: Knex, id: number): Promise<void> {
+  await knex('community_snapshots')
+    .where({ id })
+    .whereNot({ status: 'ready' })
+    .update({ status: 'copying', attempts: knex.raw('attempts + 1'), updated_at: knex.fn.now() });
+}
+
+export async function snapshotHasMediaList(knex: Knex | Knex.Transaction, snapshotId: number): Promise<boolean> {
+  return (await knex('community_snapshot_media').where({ snapshot_id: snapshotId }).first('id')) !== undefined;
+}
+
+/** Fixes the snapshot's media list (in the caller's transaction, with the snapshot locked) from the session's media. */
+export async function insertSnapshotMediaList(trx: Knex.Transaction, snapshotId: number, media: SessionMediaRow[]): Promise<void> {
+  if (media.length > 0) {
+    await trx('community_snapshot_media').insert(
+      media.map((m) => ({
+        snapshot_id: snapshotId,
+        source_media_id: m.id,
+        source_url: m.media_url,
+        type: m.type,
+        caption: m.caption,
+        reddit_post_id: m.reddit_post_id,
+        reddit_post_url: m.reddit_post_url,
+        subreddit: m.subreddit,
+        order: m.order,
+      })),
+    );
+  }
+  await trx('community_snapshots').where({ id: snapshotId }).update({ media_count: media.length, updated_at: trx.fn.now() });
+}
+
+export async function listSnapshotItems(knex: Knex, snapshotId: number): Promise<SnapshotMediaRow[]> {
+  return knex<SnapshotMediaRow>('community_snapshot_media').where({ snapshot_id: snapshotId }).orderBy('order');
+}
+
+/**
+ * Records one copied item and counts it on the snapshot, in one statement, once even when two runs
+ * copy the same item (the blob name is the same, and so is the blob). True when this call recorded it.
+ */
+export async function recordSnapshotItemCopied(
+  knex: Knex,
+  snapshotId: number,
+  itemId: number,
+  copy: { blobName: string; url: string; contentType: string; bytes: number; sha256: string },
+): Promise<boolean> {
+  const { rows } = await knex
+    .raw<{ rows: { recorded: number }[] }>(
+      `WITH item AS (
+         UPDATE community_snapshot_media
+            SET blob_name = ?, blob_url = ?, content_type = ?, bytes = ?, checksum = ?, copied_at = now()
+          WHERE id = ? AND copied_at IS NULL
+      RETURNING bytes)
+       UPDATE community_snapshots
+          SET copied_count = copied_count + (SELECT count(*) FROM item),
+              bytes_copied = bytes_copied + coalesce((SELECT sum(bytes) FROM item), 0)
+        WHERE id = ?
+    RETURNING (SELECT count(*) FROM item)::int AS recorded`,
+      [copy.blobName, copy.url, copy.contentType, copy.bytes, copy.sha256, itemId, snapshotId],
+    )
+    .options(prepared('snapshot-item-copied'));
+  return (rows[0]?.recorded ?? 0) > 0;
+}
+
+/**
+ * Ends the copy as `ready` (in the caller's transaction, with the snapshot locked). The thumbnail is
+ * the one given, else the one the snapshot has, else its first copied image.
+ */
+export async function markSnapshotReady(
+  trx: Knex.Transaction,
+  snapshot: SnapshotRow,
+  thumbnail: { blobName: string; url: string } | null,
+): Promise<void> {
+  let chosen: { blobName: string | null; url: string | null } | null = thumbnail;
+  if (!chosen && !snapshot.thumbnail_url) {
+    const first = await trx<SnapshotMediaRow>('community_snapshot_media')
+      .where({ snapshot_id: snapshot.id, type: 'image' })
+      .orderBy('order')
+      .first('blob_url', 'blob_name');
+    chosen = { blobName: first?.blob_name ?? null, url: first?.blob_url ?? null };
+  }
+  await trx('community_snapshots')
+    .where({ id: snapshot.id })
+    .update({
+      status: 'ready',
+      ready_at: trx.fn.now(),
+      updated_at: trx.fn.now(),
+      last_error: null,
+      ...(chosen ? { thumbnail_blob_name: chosen.blobName, thumbnail_url: chosen.url } : {}),
+    });
+}
+
+/** Records why a copy run failed; `final` also ends the snapshot as `failed` unless it got to `ready` meanwhile. */
+export async function recordSnapshotError(knex: Knex, id: number, reason: string, final: boolean): Promise<void> {
+  const q = knex('community_snapshots').where({ id });
+  if (final) q.whereNot({ status: 'ready' });
+  await q.update({ last_error: reason.slice(0, 2000), updated_at: knex.fn.now(), ...(final ? { status: 'failed' } : {}) });
 }

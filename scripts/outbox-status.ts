@@ -1,4 +1,4 @@
-import { outboxStatus } from '../workers/operations.js';
+import { outboxStatus } from '../workers/index.js';
 import { parseCli, runScript, scriptContext } from './lib/cli.js';
 
 const HELP = `Usage: npm run outbox:status -- [--json] [--errors <n>]

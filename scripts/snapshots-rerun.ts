@@ -1,5 +1,6 @@
+import { findSnapshot } from '../db/snapshots.js';
 import type { SnapshotStatus } from '../db/types.js';
-import { rerunSnapshots, selectSnapshots } from '../workers/operations.js';
+import { rerunSnapshots, selectSnapshots } from '../workers/index.js';
 import { followJobs, ids, parseCli, queueInChunks, runScript, scriptContext, UsageError } from './lib/cli.js';
 
 const HELP = `Usage: npm run snapshots:rerun -- <selection> [--dry-run] [--wait [--timeout <s>]]
@@ -64,7 +65,7 @@ runScript(async () => {
     let failed = 0;
     for (const r of reruns) {
       const outcome = outcomes.get(r.outboxId)!;
-      const row = await ctx.knex('community_snapshots').where({ id: r.snapshotId }).first('status', 'last_error');
+      const row = await findSnapshot(ctx.knex, r.snapshotId);
       const status = row?.status ?? 'removed';
       if (outcome.state !== 'completed' || (status !== 'ready' && status !== 'removed')) failed += 1;
       const detail = outcome.state === 'failed' ? `: ${outcome.reason}` : outcome.state === 'timeout' ? ': still running at the deadline' : '';

@@ -1,4 +1,4 @@
-import { regenerateThumbnails, selectThumbnailSessions } from '../workers/operations.js';
+import { regenerateThumbnails, selectThumbnailSessions } from '../workers/index.js';
 import { followJobs, ids, parseCli, queueInChunks, runScript, scriptContext, UsageError } from './lib/cli.js';
 
 const HELP = `Usage: npm run thumbnails:regenerate -- <selection> [--include-custom] [--dry-run] [--wait [--timeout <s>]]

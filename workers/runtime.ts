@@ -1,27 +1,10 @@
 import { MetricsTime, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { coerceError, type Logger } from '../logger.js';
-import { classify, jobLogger, type ProcessorDeps } from './processors/deps.js';
-import { syncMedia } from './processors/media.js';
-import { createSnapshot, markSnapshotFailed, purgeSnapshot } from './processors/snapshots.js';
-import { generateThumbnail, purgeThumbnails } from './processors/thumbnails.js';
-import type { JobPayload, QueueName } from './queues/contracts.js';
+import { classify, isLastAttempt, jobLogger, type ProcessorDeps } from './processors/deps.js';
+import { handlerFor, type UntypedHandler } from './processors/index.js';
+import { QUEUE_NAMES, type QueueName } from './queues/contracts.js';
 import { createRedis } from './queues/connection.js';
-
-type Handler = (deps: ProcessorDeps, job: Job) => Promise<unknown>;
-
-/** Which function runs each job name of each queue. */
-const HANDLERS: Record<QueueName, Record<string, Handler>> = {
-  media: { sync: (d, j) => syncMedia(d, j as Job<JobPayload<'media', 'sync'>>) },
-  thumbnails: {
-    generate: (d, j) => generateThumbnail(d, j as Job<JobPayload<'thumbnails', 'generate'>>),
-    purge: (d, j) => purgeThumbnails(d, j as Job<JobPayload<'thumbnails', 'purge'>>),
-  },
-  snapshots: {
-    create: (d, j) => createSnapshot(d, j as Job<JobPayload<'snapshots', 'create'>>),
-    purge: (d, j) => purgeSnapshot(d, j as Job<JobPayload<'snapshots', 'purge'>>),
-  },
-};
 
 export interface WorkerSetOptions {
   redisUrl: string;
@@ -40,14 +23,21 @@ export interface WorkerSet {
   close(graceMs: number): Promise<boolean>;
 }
 
-function processorFor(queue: QueueName, deps: ProcessorDeps, logger: Logger, stopping: AbortSignal) {
+/** Runs a job's final-failure hook, if it has one; a failing hook is logged, never thrown. */
+async function finalFailure(handler: UntypedHandler | undefined, deps: ProcessorDeps, job: Job, error: Error, log: Logger): Promise<void> {
+  if (!handler?.onFinalFailure) return;
+  await handler.onFinalFailure(deps, job, error).catch((e: unknown) => log.error({ err: coerceError(e) }, 'the final-failure hook failed'));
+}
+
+function processorFor(queue: QueueName, deps: ProcessorDeps, stopping: AbortSignal) {
   return async (job: Job, token?: string): Promise<unknown> => {
-    const log = jobLogger(logger, job);
-    const handler = HANDLERS[queue][job.name];
+    const log = jobLogger(deps.logger, job);
+    const handler = handlerFor(queue, job.name);
     if (!handler) throw classify(new Error(`unknown job name "${job.name}" on queue ${queue}`));
+    const jobDeps = { ...deps, logger: log, signal: stopping };
     log.info({ attempt: job.attemptsMade + 1, data: job.data }, 'job started');
     try {
-      const result = await handler({ ...deps, logger: log, signal: stopping }, job);
+      const result = await handler.run(jobDeps, job);
       log.info({ result }, 'job completed');
       return result;
     } catch (e) {
@@ -59,7 +49,9 @@ function processorFor(queue: QueueName, deps: ProcessorDeps, logger: Logger, sto
         throw new WaitingError();
       }
       const error = classify(e);
-      log.warn({ err: error, attempt: job.attemptsMade + 1, permanent: error.name === 'UnrecoverableError' }, 'job failed');
+      const final = isLastAttempt(job, error);
+      log.warn({ err: error, attempt: job.attemptsMade + 1, permanent: error.name === 'UnrecoverableError', final }, 'job failed');
+      if (final) await finalFailure(handler, jobDeps, job, error, log);
       throw error;
     }
   };
@@ -69,11 +61,10 @@ function processorFor(queue: QueueName, deps: ProcessorDeps, logger: Logger, sto
 export function startWorkers(deps: ProcessorDeps, options: WorkerSetOptions): WorkerSet {
   const connections: Redis[] = [];
   const stopping = new AbortController();
-  const queues: QueueName[] = ['media', 'thumbnails', 'snapshots'];
-  const workers = queues.map((queue) => {
+  const workers = QUEUE_NAMES.map((queue) => {
     const connection = createRedis(options.redisUrl, 'worker', `showrunner-worker-${queue}`);
     connections.push(connection);
-    const worker = new Worker(queue, processorFor(queue, deps, deps.logger, stopping.signal), {
+    const worker = new Worker(queue, processorFor(queue, deps, stopping.signal), {
       connection,
       prefix: options.queuePrefix,
       concurrency: options.concurrency,
@@ -94,12 +85,10 @@ export function startWorkers(deps: ProcessorDeps, options: WorkerSetOptions): Wo
       if (!job) return;
       options.onJobFinished?.(queue, 'failed', (job.finishedOn ?? Date.now()) - (job.processedOn ?? Date.now()));
       // Failed without reaching the processor (its workers kept dying: JOB_MAX_STALLED_COUNT), so the
-      // processor's own failure handling never ran: a snapshot would otherwise stay `copying` forever.
-      if (queue === 'snapshots' && job.name === 'create' && job.deferredFailure) {
-        const { snapshotId } = job.data as JobPayload<'snapshots', 'create'>;
-        markSnapshotFailed(deps, snapshotId, `${err.message} (the worker running it died ${job.stalledCounter} times)`).catch((e: unknown) =>
-          deps.logger.error({ err: coerceError(e), snapshotId }, 'could not mark the snapshot failed'),
-        );
+      // processor never saw this failure: its final-failure hook runs here instead.
+      if (job.deferredFailure) {
+        const reason = new Error(`${err.message} (the worker running it died ${job.stalledCounter} times)`);
+        void finalFailure(handlerFor(queue, job.name), deps, job, reason, jobLogger(deps.logger, job));
       }
     });
     return worker;

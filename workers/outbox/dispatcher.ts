@@ -1,5 +1,5 @@
 import type { Knex } from '../../db/knex.js';
-import type { OutboxRow } from '../../db/types.js';
+import { claimUndispatched, markDispatched, recordDispatchFailure, type OutboxClaim } from '../../db/outbox.js';
 import { coerceError, type Logger } from '../../logger.js';
 import { isQueueName, outboxJobId, type QueueName } from '../queues/contracts.js';
 import type { JobProducer } from '../queues/producer.js';
@@ -31,20 +31,20 @@ export class OutboxDispatcher {
   /** The fast path: the rows a transaction just committed. */
   async dispatchIds(ids: number[]): Promise<DispatchResult> {
     if (ids.length === 0) return { dispatched: 0, failed: 0 };
-    return this.claimAndDispatch((q) => q.whereIn('id', ids));
+    return this.claimAndDispatch({ ids });
   }
 
   /** The relay's path: up to `limit` rows that are due, oldest first. */
   async dispatchDue(limit: number): Promise<DispatchResult> {
-    return this.claimAndDispatch((q) => q.where('next_attempt_at', '<=', this.knex.fn.now()).orderBy('id').limit(limit));
+    return this.claimAndDispatch({ dueLimit: limit });
   }
 
-  private async claimAndDispatch(select: (q: Knex.QueryBuilder) => Knex.QueryBuilder): Promise<DispatchResult> {
+  private async claimAndDispatch(claim: OutboxClaim): Promise<DispatchResult> {
     // With Redis down, holding row locks and a pooled connection while waiting for it would starve
     // the API's own transactions: leave the rows for a later pass instead.
     if (!this.producer.isReady()) return { dispatched: 0, failed: 0 };
     return this.knex.transaction(async (trx) => {
-      const rows: OutboxRow[] = await select(trx('job_outbox').whereNull('dispatched_at')).forUpdate().skipLocked();
+      const rows = await claimUndispatched(trx, claim);
       if (rows.length === 0) return { dispatched: 0, failed: 0 };
       const unknown = rows.filter((r) => !isQueueName(r.queue));
       const valid = rows.filter((r) => isQueueName(r.queue));
@@ -54,29 +54,16 @@ export class OutboxDispatcher {
         );
       } catch (e) {
         const error = coerceError(e);
-        await this.recordFailure(trx, rows, error.message);
+        await recordDispatchFailure(trx, rows.map((r) => r.id), error.message, this.options.maxBackoffMs);
         this.logger.warn({ err: error, outboxIds: rows.map((r) => r.id) }, 'outbox dispatch failed; rows stay queued for the relay');
         return { dispatched: 0, failed: rows.length };
       }
-      if (unknown.length > 0) await this.recordFailure(trx, unknown, 'unknown queue');
-      await trx('job_outbox').whereIn('id', valid.map((r) => r.id)).update({ dispatched_at: trx.fn.now(), attempts: trx.raw('attempts + 1'), last_error: null });
+      if (unknown.length > 0) await recordDispatchFailure(trx, unknown.map((r) => r.id), 'unknown queue', this.options.maxBackoffMs);
+      await markDispatched(trx, valid.map((r) => r.id));
       for (const r of valid) {
         this.logger.debug({ outboxId: r.id, queue: r.queue, jobName: r.job_name, jobId: outboxJobId(r.id) }, 'outbox row dispatched');
       }
       return { dispatched: valid.length, failed: unknown.length };
     });
-  }
-
-  private async recordFailure(trx: Knex.Transaction, rows: OutboxRow[], message: string): Promise<void> {
-    await trx('job_outbox')
-      .whereIn('id', rows.map((r) => r.id))
-      .update({
-        attempts: trx.raw('attempts + 1'),
-        last_error: message.slice(0, 2000),
-        // Exponential backoff per row, capped: 1s, 2s, 4s … up to maxBackoffMs.
-        next_attempt_at: trx.raw(`now() + least(?::int, 1000 * power(2, least(attempts, 20))::int) * interval '1 millisecond'`, [
-          this.options.maxBackoffMs,
-        ]),
-      });
   }
 }

@@ -53,7 +53,7 @@ export function classify(e: unknown): Error {
 }
 
 /** True when this run is the job's last chance (no retry will follow a failure). */
-export function isLastAttempt(job: Job, error: Error): boolean {
+export function isLastAttempt(job: Pick<Job, 'attemptsMade' | 'opts'>, error: Error): boolean {
   return error instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
 }
 

@@ -1,7 +1,63 @@
 import type { Job } from 'bullmq';
+import { findSession, lockSession, replaceSessionMedia } from '../../db/sessions.js';
+import type { SessionRow } from '../../db/types.js';
+import { listingToMedia, listingUrl } from '../media/reddit.js';
+import { safeFetchJson } from '../lib/safe-fetch.js';
 import type { JobPayload } from '../queues/contracts.js';
-import { syncSessionMedia, type SyncOutcome } from '../media/sync.js';
-import type { ProcessorDeps } from './deps.js';
+import { fetchOptions, type ProcessorDeps } from './deps.js';
+
+export type SyncOutcome =
+  | { status: 'synced'; count: number }
+  | { status: 'skipped'; reason: 'missing' | 'manual' | 'imported' | 'current' | 'stale' };
+
+const sameList = (a: readonly string[] | null, b: readonly string[]): boolean =>
+  a !== null && a.length === b.length && a.every((v, i) => v === b[i]);
+
+/** True when the session's media were synced from its current subreddits (or it keeps its own). */
+export function mediaAreCurrent(session: SessionRow): boolean {
+  return session.is_manual_mode || session.is_imported || sameList(session.media_subreddits, session.subreddits);
+}
+
+/**
+ * Replaces a session's media with the posts of its subreddits' listing, in one transaction.
+ * Manual-mode and imported sessions keep their media. If the subreddits changed while the listing
+ * was fetched, nothing is written: the job for the newer subreddits will do it. Thumbnail and
+ * snapshot jobs call it too (`force = false`) when the media are not current yet.
+ */
+export async function syncSessionMedia(deps: ProcessorDeps, sessionId: number, force = true): Promise<SyncOutcome> {
+  const session = await findSession(deps.knex, sessionId);
+  if (!session) return { status: 'skipped', reason: 'missing' };
+  if (session.is_manual_mode) return { status: 'skipped', reason: 'manual' };
+  if (session.is_imported) return { status: 'skipped', reason: 'imported' };
+  if (!force && mediaAreCurrent(session)) return { status: 'skipped', reason: 'current' };
+
+  const subreddits = session.subreddits;
+  const base = deps.config.redditBaseUrl;
+  const items = subreddits.length === 0 ? [] : listingToMedia(await safeFetchJson(listingUrl(base, subreddits), fetchOptions(deps)), base);
+
+  return deps.knex.transaction(async (trx) => {
+    const locked = (await lockSession(trx, sessionId))?.session;
+    if (!locked) return { status: 'skipped', reason: 'missing' } as const;
+    if (!sameList(locked.subreddits, subreddits) || locked.is_manual_mode || locked.is_imported) {
+      return { status: 'skipped', reason: 'stale' } as const;
+    }
+    await replaceSessionMedia(
+      trx,
+      sessionId,
+      items.map((m) => ({
+        media_url: m.mediaUrl,
+        thumbnail: m.thumbnail,
+        caption: m.caption,
+        type: m.type,
+        reddit_post_id: m.redditPostId,
+        reddit_post_url: m.redditPostUrl,
+        subreddit: m.subreddit,
+      })),
+      subreddits,
+    );
+    return { status: 'synced', count: items.length } as const;
+  });
+}
 
 /** media:sync — replace the session's media from its subreddits' listing. */
 export async function syncMedia(deps: ProcessorDeps, job: Pick<Job<JobPayload<'media', 'sync'>>, 'data'>): Promise<SyncOutcome> {

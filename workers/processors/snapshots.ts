@@ -1,12 +1,23 @@
 import { UnrecoverableError, type Job } from 'bullmq';
-import { prepared, type Knex } from '../../db/knex.js';
-import type { SessionMediaRow, SnapshotMediaRow, SnapshotRow } from '../../db/types.js';
+import { findSession, listSessionMedia } from '../../db/sessions.js';
+import {
+  findSnapshot,
+  insertSnapshotMediaList,
+  listSnapshotItems,
+  lockSnapshot,
+  markSnapshotCopying,
+  markSnapshotReady,
+  recordSnapshotError,
+  recordSnapshotItemCopied,
+  snapshotHasMediaList,
+} from '../../db/snapshots.js';
+import type { SnapshotMediaRow, SnapshotRow } from '../../db/types.js';
 import { coerceError } from '../../logger.js';
 import type { JobPayload } from '../queues/contracts.js';
 import { safeDownload, type Downloaded } from '../lib/safe-fetch.js';
 import { Semaphore } from '../lib/semaphore.js';
-import { mediaAreCurrent, syncSessionMedia } from '../media/sync.js';
-import { classify, fetchOptions, isImage, isLastAttempt, isMedia, PermanentError, type ProcessorDeps } from './deps.js';
+import { mediaAreCurrent, syncSessionMedia } from './media.js';
+import { classify, fetchOptions, isImage, isMedia, PermanentError, type ProcessorDeps } from './deps.js';
 
 export type SnapshotResult =
   | { status: 'ready'; copied: number; skipped: number; bytes: number }
@@ -33,42 +44,19 @@ export function snapshotBlobName(snapshotId: number, item: Pick<SnapshotMediaRow
   return `${snapshotPrefix(snapshotId)}${item.order}-${item.source_media_id ?? item.id}.${extensionOf(contentType)}`;
 }
 
-/** Locks the snapshot row; undefined once it has been removed (unshared or its session deleted). */
-async function lockSnapshot(trx: Knex.Transaction, id: number): Promise<SnapshotRow | undefined> {
-  return trx<SnapshotRow>('community_snapshots').where({ id }).forUpdate().first();
-}
-
 /**
  * Fixes the snapshot's media list on its first run: the session's media at that moment (synced
  * first when they do not match its subreddits yet). Later runs reuse the list, so a rerun resumes.
+ * False when the snapshot was removed meanwhile.
  */
 async function ensureMediaList(deps: ProcessorDeps, snapshot: SnapshotRow): Promise<boolean> {
-  const has = await deps.knex('community_snapshot_media').where({ snapshot_id: snapshot.id }).first('id');
-  if (has) return true;
-  const session = await deps.knex('sessions').where({ id: snapshot.session_id }).first();
+  if (await snapshotHasMediaList(deps.knex, snapshot.id)) return true;
+  const session = await findSession(deps.knex, snapshot.session_id);
   if (session && !mediaAreCurrent(session)) await syncSessionMedia(deps, session.id, false);
-  const media = await deps.knex<SessionMediaRow>('session_media').where({ session_id: snapshot.session_id }).orderBy('order');
+  const media = await listSessionMedia(deps.knex, snapshot.session_id);
   return deps.knex.transaction(async (trx) => {
-    const locked = await lockSnapshot(trx, snapshot.id);
-    if (!locked) return false;
-    const again = await trx('community_snapshot_media').where({ snapshot_id: snapshot.id }).first('id');
-    if (again) return true;
-    if (media.length > 0) {
-      await trx('community_snapshot_media').insert(
-        media.map((m) => ({
-          snapshot_id: snapshot.id,
-          source_media_id: m.id,
-          source_url: m.media_url,
-          type: m.type,
-          caption: m.caption,
-          reddit_post_id: m.reddit_post_id,
-          reddit_post_url: m.reddit_post_url,
-          subreddit: m.subreddit,
-          order: m.order,
-        })),
-      );
-    }
-    await trx('community_snapshots').where({ id: snapshot.id }).update({ media_count: media.length, updated_at: trx.fn.now() });
+    if (!(await lockSnapshot(trx, snapshot.id))) return false;
+    if (!(await snapshotHasMediaList(trx, snapshot.id))) await insertSnapshotMediaList(trx, snapshot.id, media);
     return true;
   });
 }
@@ -90,6 +78,78 @@ async function fetchThumbnail(deps: ProcessorDeps, url: string): Promise<Downloa
   }
 }
 
+/** Copies the snapshot's source thumbnail into its prefix; null when it has none (or it cannot be had). */
+async function copyThumbnail(deps: ProcessorDeps, snapshot: SnapshotRow): Promise<{ blobName: string; url: string } | null> {
+  if (!snapshot.source_thumbnail || snapshot.thumbnail_url) return null;
+  const source = await fetchThumbnail(deps, snapshot.source_thumbnail);
+  if (!source) return null;
+  const blobName = `${snapshotPrefix(snapshot.id)}thumbnail.${extensionOf(source.contentType)}`;
+  return { blobName, url: (await deps.blobs.upload(deps.blobs.containers.snapshots, blobName, source.body, source.contentType)).url };
+}
+
+interface ItemFailure {
+  item: SnapshotMediaRow;
+  error: Error;
+}
+
+/**
+ * Copies the items not copied yet, each recorded as soon as it is stored. Two stages, each
+ * `parallelism` wide: downloads run ahead of uploads, so the storage always has the next body ready
+ * (a download holds its permit until its upload starts, which bounds memory to twice the
+ * parallelism). Returns the bytes this run recorded and the items that failed.
+ */
+async function copyItems(deps: ProcessorDeps, snapshotId: number, pending: SnapshotMediaRow[]): Promise<{ bytes: number; failures: ItemFailure[] }> {
+  const parallelism = deps.config.jobs.snapshotCopyParallelism;
+  const downloads = new Semaphore(parallelism);
+  const uploads = new Semaphore(parallelism);
+  let bytes = 0;
+  const failures: ItemFailure[] = [];
+  await Promise.all(
+    pending.map(async (item) => {
+      let releaseDownload = await downloads.acquire();
+      try {
+        if (deps.signal?.aborted) return;
+        const download = await safeDownload(item.source_url, fetchOptions(deps, isMedia));
+        const blobName = snapshotBlobName(snapshotId, item, download.contentType);
+        const releaseUpload = await uploads.acquire();
+        releaseDownload();
+        releaseDownload = () => undefined;
+        let url: string;
+        try {
+          ({ url } = await deps.blobs.upload(deps.blobs.containers.snapshots, blobName, download.body, download.contentType));
+        } finally {
+          releaseUpload();
+        }
+        const copy = { blobName, url, contentType: download.contentType, bytes: download.bytes, sha256: download.sha256 };
+        if (await recordSnapshotItemCopied(deps.knex, snapshotId, item.id, copy)) bytes += download.bytes;
+      } catch (e) {
+        failures.push({ item, error: coerceError(e) });
+      } finally {
+        releaseDownload();
+      }
+    }),
+  );
+  return { bytes, failures };
+}
+
+/** One error for the job naming the first failed item; retryable only when some failure can get better by waiting. */
+function copyFailure(failures: ItemFailure[], total: number): Error {
+  const first = [...failures].sort((a, b) => a.item.order - b.item.order)[0]!;
+  const message = `${failures.length} of ${total} media failed to copy; first: item ${first.item.order} (${first.item.source_url}): ${first.error.message}`;
+  const anyRetryable = failures.some((f) => !(classify(f.error) instanceof UnrecoverableError));
+  return anyRetryable ? new Error(message) : new PermanentError(message);
+}
+
+/** Marks the snapshot ready unless it was removed meanwhile; false when it was. */
+async function finishSnapshot(deps: ProcessorDeps, snapshotId: number, thumbnail: { blobName: string; url: string } | null): Promise<boolean> {
+  return deps.knex.transaction(async (trx) => {
+    const locked = await lockSnapshot(trx, snapshotId);
+    if (!locked) return false;
+    await markSnapshotReady(trx, locked, thumbnail);
+    return true;
+  });
+}
+
 /**
  * snapshots:create. Copies every media item (and the thumbnail) into the community container with
  * bounded parallelism, recording blob name, URL, type, size and sha256; `pending → copying → ready`,
@@ -98,143 +158,41 @@ async function fetchThumbnail(deps: ProcessorDeps, url: string): Promise<Downloa
  */
 export async function createSnapshot(
   deps: ProcessorDeps,
-  job: Pick<Job<JobPayload<'snapshots', 'create'>>, 'data' | 'attemptsMade' | 'opts'>,
+  job: Pick<Job<JobPayload<'snapshots', 'create'>>, 'data'>,
 ): Promise<SnapshotResult> {
   const { snapshotId } = job.data;
-  const container = deps.blobs.containers.snapshots;
-  const purge = async (): Promise<SnapshotResult> => ({
-    status: 'removed',
-    purged: await deps.blobs.deletePrefix(container, snapshotPrefix(snapshotId)),
-  });
+  const purge = async (): Promise<SnapshotResult> => ({ status: 'removed', purged: (await purgeSnapshot(deps, job)).deleted });
 
-  const snapshot = await deps.knex<SnapshotRow>('community_snapshots').where({ id: snapshotId }).first();
+  const snapshot = await findSnapshot(deps.knex, snapshotId);
   if (!snapshot) return purge();
   if (snapshot.status === 'ready') return { status: 'already-ready' };
-  await deps.knex('community_snapshots')
-    .where({ id: snapshotId })
-    .whereNot({ status: 'ready' })
-    .update({ status: 'copying', attempts: deps.knex.raw('attempts + 1'), updated_at: deps.knex.fn.now() });
-
+  await markSnapshotCopying(deps.knex, snapshotId);
   try {
     if (!(await ensureMediaList(deps, snapshot))) return purge();
-    const items = await deps.knex<SnapshotMediaRow>('community_snapshot_media').where({ snapshot_id: snapshotId }).orderBy('order');
+    const items = await listSnapshotItems(deps.knex, snapshotId);
     const pending = items.filter((i) => i.copied_at === null);
-    let bytes = 0;
-    const failures: { item: SnapshotMediaRow; error: Error }[] = [];
-    // Two stages, each `parallelism` wide: downloads run ahead of uploads, so the storage always has
-    // the next body ready (a download holds its permit until its upload starts, which bounds memory
-    // to twice the parallelism).
-    const parallelism = deps.config.jobs.snapshotCopyParallelism;
-    const downloads = new Semaphore(parallelism);
-    const uploads = new Semaphore(parallelism);
-    await Promise.all(
-      pending.map(async (item) => {
-        let releaseDownload = await downloads.acquire();
-        try {
-          if (deps.signal?.aborted) return;
-          const download = await safeDownload(item.source_url, fetchOptions(deps, isMedia));
-          const blobName = snapshotBlobName(snapshotId, item, download.contentType);
-          const releaseUpload = await uploads.acquire();
-          releaseDownload();
-          releaseDownload = () => undefined;
-          let url: string;
-          try {
-            ({ url } = await deps.blobs.upload(container, blobName, download.body, download.contentType));
-          } finally {
-            releaseUpload();
-          }
-          // One statement records the copy and counts it, once even when two runs copy the same item
-          // (the blob name is the same, and so is the blob).
-          const { rows } = await deps.knex.raw<{ rows: { recorded: number }[] }>(
-            `WITH item AS (
-               UPDATE community_snapshot_media
-                  SET blob_name = ?, blob_url = ?, content_type = ?, bytes = ?, checksum = ?, copied_at = now()
-                WHERE id = ? AND copied_at IS NULL
-            RETURNING bytes)
-             UPDATE community_snapshots
-                SET copied_count = copied_count + (SELECT count(*) FROM item),
-                    bytes_copied = bytes_copied + coalesce((SELECT sum(bytes) FROM item), 0)
-              WHERE id = ?
-          RETURNING (SELECT count(*) FROM item)::int AS recorded`,
-            [blobName, url, download.contentType, download.bytes, download.sha256, item.id, snapshotId],
-          ).options(prepared('snapshot-item-copied'));
-          if (rows[0]?.recorded) bytes += download.bytes;
-        } catch (e) {
-          failures.push({ item, error: coerceError(e) });
-        } finally {
-          releaseDownload();
-        }
-      }),
-    );
+    const { bytes, failures } = await copyItems(deps, snapshotId, pending);
     // Stopping: what was copied is recorded; the rest is for the worker that picks the job up again.
     deps.signal?.throwIfAborted();
-    if (failures.length > 0) {
-      failures.sort((a, b) => a.item.order - b.item.order);
-      const first = failures[0]!;
-      const message =
-        `${failures.length} of ${items.length} media failed to copy; first: item ${first.item.order} (${first.item.source_url}): ${first.error.message}`;
-      // Retry only when some failure can get better by waiting.
-      const anyRetryable = failures.some((f) => !(classify(f.error) instanceof UnrecoverableError));
-      throw anyRetryable ? new Error(message) : new PermanentError(message);
-    }
-
-    let thumbnail: { blobName: string; url: string } | null = null;
-    if (snapshot.source_thumbnail && !snapshot.thumbnail_url) {
-      const source = await fetchThumbnail(deps, snapshot.source_thumbnail);
-      if (source) {
-        const blobName = `${snapshotPrefix(snapshotId)}thumbnail.${extensionOf(source.contentType)}`;
-        thumbnail = { blobName, url: (await deps.blobs.upload(container, blobName, source.body, source.contentType)).url };
-      }
-    }
-
-    const finished = await deps.knex.transaction(async (trx) => {
-      const locked = await lockSnapshot(trx, snapshotId);
-      if (!locked) return false;
-      const firstImage = await trx<SnapshotMediaRow>('community_snapshot_media')
-        .where({ snapshot_id: snapshotId, type: 'image' })
-        .orderBy('order')
-        .first('blob_url', 'blob_name');
-      await trx('community_snapshots')
-        .where({ id: snapshotId })
-        .update({
-          status: 'ready',
-          ready_at: trx.fn.now(),
-          updated_at: trx.fn.now(),
-          last_error: null,
-          ...(thumbnail
-            ? { thumbnail_blob_name: thumbnail.blobName, thumbnail_url: thumbnail.url }
-            : locked.thumbnail_url
-              ? {}
-              : { thumbnail_blob_name: firstImage?.blob_name ?? null, thumbnail_url: firstImage?.blob_url ?? null }),
-        });
-      return true;
-    });
-    if (!finished) return purge();
+    if (failures.length > 0) throw copyFailure(failures, items.length);
+    if (!(await finishSnapshot(deps, snapshotId, await copyThumbnail(deps, snapshot)))) return purge();
     return { status: 'ready', copied: pending.length, skipped: items.length - pending.length, bytes };
   } catch (e) {
     // Interrupted by a shutdown: not a failure of the snapshot; the job goes back to its queue.
     if (deps.signal?.aborted) throw e;
+    // The reason is shown while retries go on; the registry's final-failure hook ends it as `failed`.
     const error = classify(e);
-    const last = isLastAttempt(job as Job, error);
-    await deps.knex('community_snapshots')
-      .where({ id: snapshotId })
-      .update({ last_error: error.message.slice(0, 2000), updated_at: deps.knex.fn.now(), ...(last ? { status: 'failed' } : {}) });
+    await recordSnapshotError(deps.knex, snapshotId, error.message, false);
     throw error;
   }
 }
 
 /** snapshots:purge — every blob under the snapshot's prefix; idempotent. */
-export async function purgeSnapshot(
-  deps: ProcessorDeps,
-  job: Pick<Job<JobPayload<'snapshots', 'purge'>>, 'data'>,
-): Promise<{ deleted: number }> {
+export async function purgeSnapshot(deps: ProcessorDeps, job: Pick<Job<JobPayload<'snapshots', 'purge'>>, 'data'>): Promise<{ deleted: number }> {
   return { deleted: await deps.blobs.deletePrefix(deps.blobs.containers.snapshots, snapshotPrefix(job.data.snapshotId)) };
 }
 
 /** Ends a snapshot as `failed` with the reason, unless it got to `ready` (or was removed) meanwhile. */
 export async function markSnapshotFailed(deps: Pick<ProcessorDeps, 'knex'>, snapshotId: number, reason: string): Promise<void> {
-  await deps.knex('community_snapshots')
-    .where({ id: snapshotId })
-    .whereNot({ status: 'ready' })
-    .update({ status: 'failed', last_error: reason.slice(0, 2000), updated_at: deps.knex.fn.now() });
+  await recordSnapshotError(deps.knex, snapshotId, reason, true);
 }

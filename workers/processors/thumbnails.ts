@@ -1,11 +1,11 @@
 import type { Job } from 'bullmq';
 import sharp from 'sharp';
-import { prepared } from '../../db/knex.js';
+import { findSessionWithThumbnailSource, writeGeneratedThumbnail } from '../../db/sessions.js';
 import type { SessionRow } from '../../db/types.js';
 import { coerceError } from '../../logger.js';
 import type { JobPayload } from '../queues/contracts.js';
 import { safeDownload } from '../lib/safe-fetch.js';
-import { mediaAreCurrent, syncSessionMedia } from '../media/sync.js';
+import { mediaAreCurrent, syncSessionMedia } from './media.js';
 import { fetchOptions, isImage, PermanentError, type ProcessorDeps } from './deps.js';
 
 export const THUMBNAIL_SIZE = { width: 640, height: 360 };
@@ -32,12 +32,6 @@ export async function renderThumbnail(input: Buffer, maxPixels: number): Promise
   }
 }
 
-/** The session's first image (a gif or video's still when there is no image), read with the session. */
-const SOURCE_URL = `coalesce(
-  (SELECT m.media_url FROM session_media m WHERE m.session_id = s.id AND m.type = 'image' ORDER BY m."order" LIMIT 1),
-  (SELECT m.thumbnail FROM session_media m WHERE m.session_id = s.id AND m.thumbnail <> '' ORDER BY m."order" LIMIT 1)
-) AS source_url`;
-
 /**
  * thumbnails:generate. Writes the result only while the job's generation is still the session's and
  * the user has not chosen a custom thumbnail since; otherwise it removes what it uploaded.
@@ -47,8 +41,7 @@ export async function generateThumbnail(
   job: Pick<Job<JobPayload<'thumbnails', 'generate'>>, 'data'>,
 ): Promise<ThumbnailResult> {
   const { sessionId, generation } = job.data;
-  const load = (): Promise<(SessionRow & { source_url: string | null }) | undefined> =>
-    deps.knex('sessions as s').where('s.id', sessionId).first('s.*', deps.knex.raw(SOURCE_URL)).options(prepared('thumbnail-session'));
+  const load = () => findSessionWithThumbnailSource(deps.knex, sessionId);
   const staleness = (s: SessionRow | undefined): ThumbnailResult | null => {
     if (!s) return { status: 'skipped', reason: 'missing' };
     if (s.thumbnail_source === 'custom') return { status: 'skipped', reason: 'custom' };
@@ -74,22 +67,15 @@ export async function generateThumbnail(
   const blobName = thumbnailBlobName(sessionId, generation);
   const { url } = await deps.blobs.upload(container, blobName, webp, 'image/webp');
 
-  // Written only while this generation is current; returns the blob of the generation it replaces.
-  const { rows } = await deps.knex.raw<{ rows: { previous: string | null }[] }>(
-    `UPDATE sessions s SET thumbnail = ?, thumbnail_blob = ?
-       FROM (SELECT id, thumbnail_blob FROM sessions WHERE id = ? FOR UPDATE) old
-      WHERE s.id = old.id AND s.thumbnail_generation = ? AND s.thumbnail_source = 'auto'
-  RETURNING old.thumbnail_blob AS previous`,
-    [url, blobName, sessionId, generation],
-  ).options(prepared('thumbnail-write'));
-  if (rows.length === 0) {
+  const written = await writeGeneratedThumbnail(deps.knex, { sessionId, generation, url, blobName });
+  if (!written) {
     await deps.blobs.deleteBlob(container, blobName);
     return { status: 'skipped', reason: 'stale' };
   }
   // The older generation is no longer referenced by anything. The thumbnail is written either way:
   // a retry would not bring this name back, so a failed delete is logged, not the job's failure
   // (the session's purge on DELETE still removes the blob).
-  const previous = rows[0]!.previous;
+  const previous = written.previous;
   if (previous && previous !== blobName) {
     await deps.blobs.deleteBlob(container, previous).catch((e: unknown) =>
       deps.logger.warn({ err: coerceError(e), sessionId, blob: previous }, 'could not delete the replaced thumbnail'),
