@@ -5,6 +5,7 @@ import type { Logger } from '../logger.js';
 import type { BlobStore, JobProducer } from '../workers/index.js';
 import './state.js';
 import { dashboard } from './dashboard.js';
+import { httpSessionMiddleware } from './http-session-cookie.js';
 import { createWebMetrics } from './metrics.js';
 import { loadUser } from './middleware/auth.js';
 import { errorHandler } from './middleware/error-handler.js';
@@ -16,7 +17,6 @@ import { healthRoutes } from './routes/health.js';
 import { metaRoutes } from './routes/meta.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { buildSchemas } from './schemas.js';
-import { sessionMiddleware } from './session-cookie.js';
 import { Validator } from './validation.js';
 
 export interface AppDeps {
@@ -43,7 +43,7 @@ export function createApp(deps: AppDeps): Koa {
   app.use(requestLog(logger));
   app.use(metrics.middleware);
   app.use(errorHandler());
-  app.use(sessionMiddleware(app, config, knex));
+  app.use(httpSessionMiddleware(app, config, knex));
   app.use(loadUser(knex));
   if (deps.queues) for (const m of dashboard(deps.queues, { readOnly: config.dashboardReadOnly })) app.use(m);
 

@@ -1,3 +1,4 @@
+import { HTTP_SESSION_COOKIE } from './http-session-cookie.js';
 import type { Schemas } from './schemas.js';
 import type { JsonSchema } from './validation.js';
 
@@ -19,7 +20,7 @@ export function buildOpenApi(schemas: Schemas): JsonSchema {
     openapi: '3.1.0',
     info: { title: 'Showrunner API', version: '1.0.0' },
     components: {
-      securitySchemes: { cookie: { type: 'apiKey', in: 'cookie', name: 'connect.sid' } },
+      securitySchemes: { cookie: { type: 'apiKey', in: 'cookie', name: HTTP_SESSION_COOKIE } },
       schemas: {
         Session: schemas.session,
         SessionDetail: schemas.sessionDetail,

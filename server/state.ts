@@ -6,8 +6,8 @@ declare module 'koa' {
     requestId: string;
     log: Logger;
     user?: UserRow;
-    /** The session's user as the session store read it (see `loadUser`). */
-    sessionUser?: UserRow;
+    /** The login session's user as the login session store read it (see `loadUser`). */
+    httpSessionUser?: UserRow;
   }
   interface Request {
     /** Set by the `jsonBody` middleware; unknown until validated. */

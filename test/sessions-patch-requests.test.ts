@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
-import { createTestApp, registerUser, sessionCookie, type TestUser } from './helpers/app.js';
+import { createTestApp, httpSessionCookie, registerUser, type TestUser } from './helpers/app.js';
 import { Client, expectEnvelope, expectUnchanged, sessionRow, type Body } from './helpers/session-state.js';
 
 describe('PATCH /api/sessions/:id: requests refused before any change', () => {
@@ -43,7 +43,7 @@ describe('PATCH /api/sessions/:id: requests refused before any change', () => {
     it('logout revokes the cookie for the sessions API', async () => {
       const s = await owner.create();
       const login = await t.http().post('/api/auth/login').send({ email: owner.user.email, password: owner.user.password }).expect(200);
-      const second: TestUser = { ...owner.user, cookie: sessionCookie(login.headers['set-cookie']) };
+      const second: TestUser = { ...owner.user, cookie: httpSessionCookie(login.headers['set-cookie']) };
       const c2 = new Client(t, second);
       expect(await c2.patchOk(s.id, { title: 'Before logout' })).to.include({ title: 'Before logout' });
       await t.http().get('/api/sessions').set('Cookie', second.cookie).expect(200);
@@ -64,7 +64,7 @@ describe('PATCH /api/sessions/:id: requests refused before any change', () => {
 
     it('GET /api/logout (the reference alias) revokes too', async () => {
       const login = await t.http().post('/api/login').send({ email: owner.user.email, password: owner.user.password }).expect(200);
-      const cookie = sessionCookie(login.headers['set-cookie']);
+      const cookie = httpSessionCookie(login.headers['set-cookie']);
       await t.http().get('/api/sessions').set('Cookie', cookie).expect(200);
       const out = await t.http().get('/api/logout').set('Cookie', cookie);
       expect(out.status).to.be.below(400);

@@ -25,8 +25,8 @@ interface Credentials {
   password: string;
 }
 
-async function startSession(ctx: Context, user: UserRow): Promise<void> {
-  // A fresh session id at every login, so an id known before login is worth nothing after it.
+async function startHttpSession(ctx: Context, user: UserRow): Promise<void> {
+  // A fresh login session id at every login, so an id known before login is worth nothing after it.
   ctx.session!.userId = user.id;
   await ctx.session!.regenerate();
 }
@@ -67,7 +67,7 @@ export function authRoutes(deps: AuthRoutesDeps): Router {
       lastName: input.lastName?.trim() || null,
     });
     if (!user) throw conflict('An account with this email already exists', 'EMAIL_TAKEN');
-    await startSession(ctx, user);
+    await startHttpSession(ctx, user);
     ctx.status = 201;
     ctx.body = userToApi(user);
   });
@@ -87,7 +87,7 @@ export function authRoutes(deps: AuthRoutesDeps): Router {
       rateLimitHeaders(ctx, after.failures, after.resetAt);
       throw unauthorized('Invalid email or password');
     }
-    await startSession(ctx, user);
+    await startHttpSession(ctx, user);
     ctx.body = userToApi(user);
   };
   router.post('/api/auth/login', body, login);

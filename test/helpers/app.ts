@@ -5,6 +5,7 @@ import supertest from 'supertest';
 import { loadConfig, type Config } from '../../config.js';
 import type { UserRow } from '../../db/types.js';
 import { createApp, type AppDeps } from '../../server/app.js';
+import { HTTP_SESSION_COOKIE } from '../../server/http-session-cookie.js';
 import type { Knex } from '../../db/knex.js';
 import { testDatabaseUrl, testKnex } from './database.js';
 
@@ -44,26 +45,27 @@ export interface TestUser {
   user: UserRow;
   email: string;
   password: string;
-  /** The `connect.sid=<value>` pair, as the reference client sends it. */
+  /** The login cookie's `connect.sid=<value>` pair, as the reference client sends it. */
   cookie: string;
 }
 
-/** Registers a fresh user through the API and returns its session cookie. */
+/** Registers a fresh user through the API and returns its login cookie. */
 export async function registerUser(t: TestApp, fields: { firstName?: string } = {}): Promise<TestUser> {
   const email = `user-${randomBytes(6).toString('hex')}@example.test`;
   const password = 'correct horse battery staple';
   const res = await t.http().post('/api/auth/register').send({ email, password, ...fields }).expect(201);
-  const cookie = sessionCookie(res.headers['set-cookie']);
+  const cookie = httpSessionCookie(res.headers['set-cookie']);
   const user = await t.knex<UserRow>('users').where({ id: res.body.id }).first();
   return { user: user!, email, password, cookie };
 }
 
-/** Extracts `connect.sid=<value>` from Set-Cookie headers. */
-export function sessionCookie(setCookie: string | string[] | undefined): string {
+/** Extracts the login cookie's `connect.sid=<value>` pair from Set-Cookie headers. */
+export function httpSessionCookie(setCookie: string | string[] | undefined): string {
   const all = Array.isArray(setCookie) ? setCookie : setCookie ? [setCookie] : [];
-  const found = all.map((c) => c.split(';')[0]!).filter((c) => c.startsWith('connect.sid=') && c !== 'connect.sid=');
+  const prefix = `${HTTP_SESSION_COOKIE}=`;
+  const found = all.map((c) => c.split(';')[0]!).filter((c) => c.startsWith(prefix) && c !== prefix);
   const last = found[found.length - 1];
-  if (!last) throw new Error(`no connect.sid cookie in ${JSON.stringify(all)}`);
+  if (!last) throw new Error(`no ${HTTP_SESSION_COOKIE} cookie in ${JSON.stringify(all)}`);
   return last;
 }
 

@@ -5,7 +5,8 @@ import type { Config } from '../config.js';
 import { deleteHttpSession, readHttpSession, writeHttpSession } from '../db/http-sessions.js';
 import type { Knex } from '../db/knex.js';
 
-export const SESSION_COOKIE = 'connect.sid';
+/** The login cookie's name, as the reference clients send it (DESIGN §4). */
+export const HTTP_SESSION_COOKIE = 'connect.sid';
 
 /**
  * The cookie value is `<id>.<signature>`: a 256-bit random id and its HMAC under the newest
@@ -13,7 +14,7 @@ export const SESSION_COOKIE = 'connect.sid';
  * Any configured secret verifies, so secrets rotate without logging everyone out. The store is keyed
  * by the SHA-256 of the id, so the table holds nothing a client could replay.
  */
-export class SessionIds {
+export class HttpSessionIds {
   constructor(private readonly secrets: string[]) {}
 
   generate(): string {
@@ -55,12 +56,12 @@ export class SessionIds {
   }
 }
 
-/** koa-session with the Postgres store: logout revokes, and auth never depends on Redis. */
-export function sessionMiddleware(app: Koa, config: Config, knex: Knex): Koa.Middleware {
-  const ids = new SessionIds(config.sessionSecrets);
+/** Login sessions: koa-session with the Postgres store, so logout revokes and auth never depends on Redis. */
+export function httpSessionMiddleware(app: Koa, config: Config, knex: Knex): Koa.Middleware {
+  const ids = new HttpSessionIds(config.sessionSecrets);
   return session(
     {
-      key: SESSION_COOKIE,
+      key: HTTP_SESSION_COOKIE,
       maxAge: config.sessionMaxAgeMs,
       signed: false,
       httpOnly: true,
@@ -74,12 +75,12 @@ export function sessionMiddleware(app: Koa, config: Config, knex: Knex): Koa.Mid
           if (storeKey === null) return null;
           const stored = await readHttpSession(knex, storeKey);
           // Hand the user to `loadUser`, which then needs no query of its own.
-          if (ctx && stored?.user && stored.user.id === stored.data.userId) ctx.state.sessionUser = stored.user;
+          if (ctx && stored?.user && stored.user.id === stored.data.userId) ctx.state.httpSessionUser = stored.user;
           return stored?.data ?? null;
         },
         async set(key: string, data: Record<string, unknown>, maxAge: number) {
           const storeKey = ids.storeKey(key);
-          if (storeKey === null) throw new Error('refusing to store a session under an unsigned key');
+          if (storeKey === null) throw new Error('refusing to store a login session under an unsigned key');
           const userId = typeof data.userId === 'string' ? data.userId : null;
           await writeHttpSession(knex, storeKey, data, userId, maxAge);
         },
