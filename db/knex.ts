@@ -85,3 +85,8 @@ export function knexConfig(options: KnexOptions): Knex.Config {
 export function createKnex(options: KnexOptions): Knex {
   return knexPackage.knex(knexConfig(options));
 }
+
+/** One round trip to the database: readiness checks use it. */
+export async function pingDatabase(knex: Knex): Promise<void> {
+  await knex.raw('select 1');
+}

@@ -8,8 +8,10 @@ export interface OutboxJob {
   payload: Record<string, unknown>;
 }
 
-/** The channel the table's insert trigger notifies at COMMIT (the relay LISTENs on it). */
-export const OUTBOX_CHANNEL = 'job_outbox';
+/** Subscribes a dedicated connection to the notification the table's insert trigger sends at COMMIT. */
+export async function listenForOutboxRows(client: { query(sql: string): Promise<unknown> }): Promise<void> {
+  await client.query('LISTEN job_outbox');
+}
 
 /** Writes the jobs inside the caller's transaction; returns the new row ids. */
 export async function insertOutboxJobs(trx: Knex.Transaction, jobs: OutboxJob[]): Promise<number[]> {

@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import type { Knex } from '../../db/knex.js';
+import { pingDatabase, type Knex } from '../../db/knex.js';
 import { coerceError } from '../../logger.js';
 import type { BlobStore, JobProducer } from '../../workers/index.js';
 import type { WebMetrics } from '../metrics.js';
@@ -38,7 +38,7 @@ export function healthRoutes(deps: HealthDeps): Router {
 
   router.get('/readyz', async (ctx) => {
     const checks = await Promise.all([
-      check('postgres', () => deps.knex.raw('select 1')),
+      check('postgres', () => pingDatabase(deps.knex)),
       ...(deps.queues ? [check('redis', () => deps.queues!.redis.ping())] : []),
       ...(deps.blobs ? [check('blobStorage', () => deps.blobs!.ping())] : []),
     ]);

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { OUTBOX_CHANNEL } from '../../db/outbox.js';
+import { listenForOutboxRows } from '../../db/outbox.js';
 import { coerceError, type Logger } from '../../logger.js';
 import type { OutboxDispatcher } from './dispatcher.js';
 
@@ -113,7 +113,7 @@ export class OutboxRelay {
     });
     try {
       await client.connect();
-      await client.query(`LISTEN ${OUTBOX_CHANNEL}`);
+      await listenForOutboxRows(client);
       this.listener = client;
     } catch (e) {
       this.logger.warn({ err: coerceError(e) }, 'relay could not LISTEN; polling only until it can');
