@@ -128,6 +128,9 @@ export interface SnapshotMediaRow {
   copied_at: Date | null;
 }
 
+export const OUTBOX_FINAL_STATES = ['completed', 'failed'] as const;
+export type OutboxFinalState = (typeof OUTBOX_FINAL_STATES)[number];
+
 export interface OutboxRow {
   id: number;
   queue: string;
@@ -138,4 +141,9 @@ export interface OutboxRow {
   attempts: number;
   last_error: string | null;
   next_attempt_at: Date;
+  /** When the job finished for good (completed, or failed with the reason in last_error); null while it may still run. */
+  finished_at: Date | null;
+  final_state: OutboxFinalState | null;
+  /** How many times the reconciler dispatched the job again because Redis no longer had it. */
+  redispatches: number;
 }
