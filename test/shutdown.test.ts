@@ -6,55 +6,102 @@ import { startJobStack, type JobStack } from './helpers/job-stack.js';
 import { startWebProcess } from './helpers/web-process.js';
 import { waitFor } from './helpers/wait.js';
 
+const ITEMS = 12;
+/** Media served before the gate; then SNAPSHOT_COPY_PARALLELISM downloads wait at it. */
+const FREE = 2;
+const PARALLELISM = 2;
+
 describe('graceful shutdown', function () {
   this.timeout(120_000);
   let stack: JobStack;
   before(async () => {
-    stack = await startJobStack({ env: { SHUTDOWN_GRACE_MS: '1500', SNAPSHOT_COPY_PARALLELISM: '2' } });
+    stack = await startJobStack({ env: { SHUTDOWN_GRACE_MS: '1500', SNAPSHOT_COPY_PARALLELISM: String(PARALLELISM) } });
   });
   after(async () => stack?.close());
 
-  it('SIGTERM to a worker mid-snapshot: it exits within the grace period and a new worker completes the snapshot, once', async () => {
+  /**
+   * A shared session of ITEMS media whose first FREE answer at once and the rest only once `open()`
+   * is called, with its snapshot copied by the running worker as far as it can go: FREE items copied, and the
+   * next downloads (SNAPSHOT_COPY_PARALLELISM of them) waiting for the gate.
+   */
+  async function snapshotHeldMidway(prefix: string): Promise<{ snapshotId: number; outboxId: number; open(): void }> {
     const user = await registerUser(stack.t);
-    const image = await stack.fixture.image('/media/slow-src.jpg', { width: 800, height: 600, format: 'jpeg' });
-    const posts = Array.from({ length: 12 }, (_, i) => ({ id: `slow${i}`, kind: 'image' as const, path: `/media/slow${i}.jpg` }));
-    for (const p of posts) {
-      // Each copy takes a while, so the snapshot is mid-way when the signal comes.
-      stack.fixture.route(p.path, (_req, res) => void setTimeout(() => res.writeHead(200, { 'content-type': 'image/jpeg' }).end(image), 400));
-    }
-    stack.fixture.setListing(['slow'], posts);
-    const worker = await stack.startWorker();
-    const created = await createSession(stack.t, user, { title: 'Slow', subreddits: 'slow', thumbnail: 'https://cdn.example.test/t.png' });
-    await waitFor('media synced', async () => (await stack.knex('session_media').where({ session_id: created.id })).length === 12);
-    await patch(stack.t, user, created.id, { shareToCommunity: true });
-    const snapshotId = await waitFor('some media copied', async () => {
-      const s = await stack.knex('community_snapshots').where({ session_id: created.id }).first();
-      return s && s.copied_count >= 2 && s.copied_count < 12 ? (s.id as number) : undefined;
+    const image = await stack.fixture.image(`/media/${prefix}-src.jpg`, { width: 800, height: 600, format: 'jpeg' });
+    const held: http.ServerResponse[] = [];
+    let opened = false;
+    const serve = (res: http.ServerResponse): void => {
+      if (!res.socket?.destroyed) res.writeHead(200, { 'content-type': 'image/jpeg' }).end(image);
+    };
+    const posts = Array.from({ length: ITEMS }, (_, i) => ({ id: `${prefix}${i}`, kind: 'image' as const, path: `/media/${prefix}${i}.jpg` }));
+    posts.forEach((p, i) => stack.fixture.route(p.path, (_req, res) => (opened || i < FREE ? serve(res) : void held.push(res))));
+    stack.fixture.setListing([prefix], posts);
+    const created = await createSession(stack.t, user, { title: prefix, subreddits: prefix, thumbnail: 'https://cdn.example.test/t.png' });
+    await waitFor('media synced', async () => (await stack.knex('session_media').where({ session_id: created.id })).length === ITEMS);
+    const shared = await patch(stack.t, user, created.id, { shareToCommunity: true });
+    const snapshotId = (shared.communitySnapshot as { id: number }).id;
+    await waitFor('the snapshot copied as far as the gate lets it', async () => {
+      const s = await stack.knex('community_snapshots').where({ id: snapshotId }).first();
+      return s.copied_count === FREE && held.length === PARALLELISM;
     });
+    const row = await stack.knex('job_outbox').where({ queue: 'snapshots', job_name: 'create' }).whereRaw(`(payload->>'snapshotId')::int = ?`, [snapshotId]).first();
+    return {
+      snapshotId,
+      outboxId: row.id as number,
+      open() {
+        opened = true;
+        for (const res of held.splice(0)) serve(res);
+      },
+    };
+  }
+
+  it('SIGTERM to a worker whose snapshot outlives SHUTDOWN_GRACE_MS: it exits 0 before the job can finish, the job is back in its queue with no attempt spent, and a new worker finishes it, once', async () => {
+    const worker = await stack.startWorker();
+    const snap = await snapshotHeldMidway('slow');
+    const job = await stack.job('snapshots', snap.outboxId);
+    expect(job).to.include({ state: 'active', attemptsMade: 0 });
 
     worker.signal('SIGTERM');
-    await waitFor('the worker to exit within the grace period', () => worker.hasExited(), { timeoutMs: 1500 + 5000 });
-    const code = await worker.exited;
-    expect(code, worker.output().slice(-2000)).to.equal(0);
-    const midway = await stack.knex('community_snapshots').where({ id: snapshotId }).first();
-    expect(midway.status).to.equal('copying');
-    expect(midway.copied_count).to.be.lessThan(12);
+    // The gate stays shut until the worker is gone: the job cannot finish within any grace period,
+    // so the worker exits only by handing it back when SHUTDOWN_GRACE_MS (1500 here) ends.
+    expect(await worker.exited, worker.output().slice(-2000)).to.equal(0);
+    expect(await stack.job('snapshots', snap.outboxId)).to.include({ state: 'waiting', attemptsMade: 0 });
+    const midway = await stack.knex('community_snapshots').where({ id: snap.snapshotId }).first();
+    expect(midway).to.include({ status: 'copying', copied_count: FREE });
 
-    await stack.startWorker();
+    snap.open();
+    const replacement = await stack.startWorker();
     const done = await waitFor('the snapshot to be ready', async () => {
-      const s = await stack.knex('community_snapshots').where({ id: snapshotId }).first();
+      const s = await stack.knex('community_snapshots').where({ id: snap.snapshotId }).first();
       return s?.status === 'ready' ? s : undefined;
     });
-    expect(done.copied_count).to.equal(12);
-    expect(done.media_count).to.equal(12);
-    const rows = await stack.knex('community_snapshot_media').where({ snapshot_id: snapshotId });
-    expect(rows).to.have.length(12);
-    expect(new Set(rows.map((r) => r.blob_name)).size).to.equal(12);
-    const blobs = await stack.blobs.list(stack.config.blobContainers.snapshots, `snapshots/${snapshotId}/`);
+    expect(done).to.include({ copied_count: ITEMS, media_count: ITEMS });
+    const rows = await stack.knex('community_snapshot_media').where({ snapshot_id: snap.snapshotId });
+    expect(rows).to.have.length(ITEMS);
+    expect(new Set(rows.map((r) => r.blob_name)).size).to.equal(ITEMS);
+    const blobs = await stack.blobs.list(stack.config.blobContainers.snapshots, `snapshots/${snap.snapshotId}/`);
     expect(blobs.filter((b) => !b.name.includes('thumbnail')).map((b) => b.name).sort()).to.deep.equal(rows.map((r) => r.blob_name).sort());
-    const createRow = await stack.knex('job_outbox').where({ queue: 'snapshots', job_name: 'create' }).whereRaw(`(payload->>'snapshotId')::int = ?`, [snapshotId]).first();
-    const job = await stack.job('snapshots', createRow.id);
-    expect(job?.state).to.equal('completed');
+    // One attempt in all, and the one that finished resumed where the first stopped.
+    const finished = await waitFor('the job to complete', async () => {
+      const j = await stack.job('snapshots', snap.outboxId);
+      return j?.state === 'completed' ? j : undefined;
+    });
+    expect(finished.attemptsMade).to.equal(1);
+    expect(finished.returnvalue).to.deep.include({ status: 'ready', copied: ITEMS - FREE, skipped: FREE });
+    expect(await replacement.stop()).to.equal(0);
+  });
+
+  it('SIGTERM to a worker whose snapshot can finish within SHUTDOWN_GRACE_MS: it finishes the job, in one attempt, then exits 0', async () => {
+    const worker = await stack.startWorker({ SHUTDOWN_GRACE_MS: '60000' });
+    const snap = await snapshotHeldMidway('late');
+    worker.signal('SIGTERM');
+    // The media arrive only once the worker has begun to shut down.
+    await waitFor('the worker to begin its shutdown', () => worker.output().includes('"msg":"shutting down"'));
+    snap.open();
+    expect(await worker.exited, worker.output().slice(-2000)).to.equal(0);
+    const job = await stack.job('snapshots', snap.outboxId);
+    expect(job).to.include({ state: 'completed', attemptsMade: 1 });
+    expect(job?.returnvalue).to.deep.include({ status: 'ready', copied: ITEMS, skipped: 0 });
+    expect(await stack.knex('community_snapshots').where({ id: snap.snapshotId }).first()).to.include({ status: 'ready', copied_count: ITEMS });
   });
 
   it('SIGTERM to the web process under load: every request it accepted is answered', async () => {
