@@ -21,8 +21,8 @@ describe('graceful shutdown', function () {
 
   /**
    * A shared session of ITEMS media whose first FREE answer at once and the rest only once `open()`
-   * is called, with its snapshot copied by the running worker as far as it can go: FREE items copied, and the
-   * next downloads (SNAPSHOT_COPY_PARALLELISM of them) waiting for the gate.
+   * is called, its snapshot copied by the running worker as far as it can go: FREE items copied and
+   * the next downloads (SNAPSHOT_COPY_PARALLELISM of them) waiting at the gate.
    */
   async function snapshotHeldMidway(prefix: string): Promise<{ snapshotId: number; outboxId: number; open(): void }> {
     const user = await registerUser(stack.t);
