@@ -5,6 +5,7 @@ import { startJobStack, type JobStack } from './helpers/job-stack.js';
 import { runScriptFile } from './helpers/script.js';
 import { waitFor } from './helpers/wait.js';
 import type { WorkerProcess } from './helpers/worker-process.js';
+import { outboxJobId } from '../workers/index.js';
 
 const ITEMS = 40;
 
@@ -46,6 +47,18 @@ async function slowSnapshot(stack: JobStack): Promise<SlowSnapshot> {
   };
 }
 
+/** The ETag of each blob the snapshot has recorded as copied, read as anyone reads it: a HEAD on its URL. */
+async function copiedBlobTags(stack: JobStack, snapshotId: number): Promise<Map<string, string>> {
+  const rows = await stack.knex('community_snapshot_media').where({ snapshot_id: snapshotId }).whereNotNull('copied_at');
+  const tags = new Map<string, string>();
+  for (const r of rows) {
+    const res = await fetch(r.blob_url as string, { method: 'HEAD' });
+    expect(res.status, r.blob_url).to.equal(200);
+    tags.set(r.blob_name as string, res.headers.get('etag')!);
+  }
+  return tags;
+}
+
 /** SIGKILL: no shutdown handler, no cleanup, no returning the job; as a crash or an OOM kill would. */
 async function crash(worker: WorkerProcess): Promise<void> {
   worker.signal('SIGKILL');
@@ -69,10 +82,12 @@ describe('faults: worker SIGKILLed during a snapshot', function () {
     });
     after(async () => stack?.close());
 
-    it('ends ready with exactly one blob per item, no rows or blobs left over', async () => {
+    it('ends ready with exactly one blob per item, no rows or blobs left over; each run skips the media already copied', async () => {
       let worker = await stack.startWorker();
       const snap = await slowSnapshot(stack);
       const killedAt: number[] = [];
+      /** Blobs recorded as copied at some kill, with their ETag then. */
+      const copiedBeforeACrash = new Map<string, string>();
       for (let kill = 0; kill < 3; kill++) {
         // Kill only once this worker has made progress of its own, and before the copy is done.
         const from = killedAt.at(-1) ?? 0;
@@ -82,6 +97,7 @@ describe('faults: worker SIGKILLed during a snapshot', function () {
         });
         await crash(worker);
         killedAt.push(await snap.copied());
+        for (const [name, tag] of await copiedBlobTags(stack, snap.snapshotId)) if (!copiedBeforeACrash.has(name)) copiedBeforeACrash.set(name, tag);
         worker = await stack.startWorker();
       }
       expect(killedAt.every((n) => n < ITEMS), `copies at each kill: ${killedAt.join(', ')}`).to.equal(true);
@@ -99,7 +115,16 @@ describe('faults: worker SIGKILLed during a snapshot', function () {
       expect(await stack.knex('community_snapshots')).to.have.length(1);
       const job = await stack.job('snapshots', snap.outboxId);
       expect(job?.state).to.equal('completed');
-      expect(job?.returnvalue).to.deep.include({ status: 'ready' });
+
+      // Resumed, not redone: the run that finished copied only what no earlier run had recorded
+      // (those recorded before it started), and no blob recorded before a crash was written again.
+      const finalRunStarted = (await stack.producer.queues.snapshots.getJob(outboxJobId(snap.outboxId)))!.processedOn!;
+      const before = rows.filter((r) => (r.copied_at as Date).getTime() < finalRunStarted).length;
+      expect(before, `copies at each kill: ${killedAt.join(', ')}`).to.be.at.least(killedAt.at(-1)!).and.to.be.above(0);
+      expect(job?.returnvalue).to.deep.include({ status: 'ready', skipped: before, copied: ITEMS - before });
+      expect(copiedBeforeACrash.size).to.be.at.least(killedAt.at(-1)!);
+      const now = await copiedBlobTags(stack, snap.snapshotId);
+      for (const [name, tag] of copiedBeforeACrash) expect(now.get(name), `${name} was uploaded again`).to.equal(tag);
     });
   });
 
