@@ -1,8 +1,10 @@
 import { HTTP_SESSION_COOKIE } from './http-session-cookie.js';
-import type { Schemas } from './schemas.js';
+import { QUEUE_NAME, RESPONSE_SCHEMAS, SNAPSHOT_STATUS, type Schemas } from './schemas.js';
 import type { JsonSchema } from './validation.js';
 
-const ref = (name: string): JsonSchema => ({ $ref: `#/components/schemas/${name}` });
+type ComponentName = 'CreateSession' | 'PatchSession' | 'Register' | 'Login' | keyof typeof RESPONSE_SCHEMAS;
+
+const ref = (name: ComponentName): JsonSchema => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: JsonSchema): JsonSchema => ({ content: { 'application/json': { schema } } });
 const errorResponse = (description: string): JsonSchema => ({ description, ...json(ref('Error')) });
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'integer', minimum: 1 } };
@@ -13,7 +15,32 @@ const COMMON_ERRORS = {
   '401': errorResponse('Not logged in'),
 };
 
-/** The OpenAPI document, built from the same schemas that validate requests. */
+/**
+ * The document's schemas: the request schemas that ajv validates and the response schemas the
+ * serializers are typed by, under their names. A component that appears inside another (Session in
+ * SessionDetail) is written there as a `$ref` to it.
+ */
+function components(schemas: Schemas): Record<ComponentName, unknown> {
+  const named: Record<ComponentName, JsonSchema> = {
+    CreateSession: schemas.createSession,
+    PatchSession: schemas.patchSession,
+    Register: schemas.register,
+    Login: schemas.login,
+    ...RESPONSE_SCHEMAS,
+  };
+  const names = Object.keys(named) as ComponentName[];
+  const nameOf = new Map<unknown, ComponentName>(names.map((name) => [named[name], name]));
+  const withRefs = (value: unknown, root: JsonSchema): unknown => {
+    if (Array.isArray(value)) return value.map((v: unknown) => withRefs(v, root));
+    if (value === null || typeof value !== 'object') return value;
+    const name = nameOf.get(value);
+    if (name && value !== root) return ref(name);
+    return Object.fromEntries(Object.entries(value).map(([key, v]) => [key, withRefs(v, root)]));
+  };
+  return Object.fromEntries(names.map((name) => [name, withRefs(named[name], named[name])])) as Record<ComponentName, unknown>;
+}
+
+/** The OpenAPI document, built from the same schemas that validate requests and type responses. */
 export function buildOpenApi(schemas: Schemas): JsonSchema {
   const sessionWrite = (schema: JsonSchema) => ({ required: true, ...json(schema) });
   return {
@@ -21,17 +48,7 @@ export function buildOpenApi(schemas: Schemas): JsonSchema {
     info: { title: 'Showrunner API', version: '1.0.0' },
     components: {
       securitySchemes: { cookie: { type: 'apiKey', in: 'cookie', name: HTTP_SESSION_COOKIE } },
-      schemas: {
-        Session: schemas.session,
-        SessionDetail: schemas.sessionDetail,
-        CreateSession: schemas.createSession,
-        PatchSession: schemas.patchSession,
-        Register: schemas.register,
-        Login: schemas.login,
-        User: schemas.user,
-        Category: schemas.category,
-        Error: schemas.error,
-      },
+      schemas: components(schemas),
     },
     security: [{ cookie: [] }],
     paths: {
@@ -111,31 +128,49 @@ export function buildOpenApi(schemas: Schemas): JsonSchema {
             queryParam('page', { type: 'integer', minimum: 1, default: 1 }),
             queryParam('pageSize', { type: 'integer', minimum: 1, maximum: 100, default: 20 }),
           ],
-          responses: { '200': { description: 'Ready community snapshots: {items, total, page, pageSize, totalPages}' }, '400': COMMON_ERRORS['400'] },
+          responses: { '200': { description: 'A page of ready community snapshots', ...json(ref('CommunityPage')) }, '400': COMMON_ERRORS['400'] },
         },
       },
       '/api/community/sessions/{snapshotId}': {
         get: {
           security: [],
           parameters: [{ name: 'snapshotId', in: 'path', required: true, schema: { type: 'integer', minimum: 1 } }],
-          responses: { '200': { description: 'The snapshot with its media at their durable URLs' }, '404': errorResponse('No such ready snapshot') },
+          responses: {
+            '200': { description: 'The snapshot with its media at their durable URLs', ...json(ref('CommunityDetail')) },
+            '404': errorResponse('No such ready snapshot'),
+          },
         },
       },
-      '/api/admin/overview': { get: { responses: { '200': { description: 'Queue counts, outbox backlog and oldest age, snapshots by status' }, ...ADMIN_ERRORS } } },
+      '/api/admin/overview': {
+        get: { responses: { '200': { description: 'Queue counts, outbox backlog and oldest age, snapshots by status', ...json(ref('AdminOverview')) }, ...ADMIN_ERRORS } },
+      },
       '/api/admin/snapshots': {
         get: {
-          parameters: [queryParam('status', { type: 'string', enum: ['pending', 'copying', 'ready', 'failed'] }), queryParam('page', { type: 'integer', minimum: 1 })],
-          responses: { '200': { description: 'Snapshots with progress and last error' }, ...ADMIN_ERRORS },
+          parameters: [
+            queryParam('status', SNAPSHOT_STATUS),
+            queryParam('page', { type: 'integer', minimum: 1, default: 1 }),
+            queryParam('pageSize', { type: 'integer', minimum: 1, maximum: 200, default: 50 }),
+          ],
+          responses: { '200': { description: 'Snapshots with progress and last error, newest first', ...json(ref('AdminSnapshotPage')) }, ...ADMIN_ERRORS },
         },
       },
-      '/api/admin/snapshots/{id}/rerun': { parameters: [idParam], post: { responses: { '202': { description: 'Snapshot job queued through the outbox' }, ...ADMIN_ERRORS } } },
+      '/api/admin/snapshots/{id}/rerun': {
+        parameters: [idParam],
+        post: { responses: { '202': { description: 'Snapshot job queued through the outbox', ...json(ref('SnapshotRerunAccepted')) }, ...ADMIN_ERRORS } },
+      },
       '/api/admin/sessions/{id}/thumbnail': {
         parameters: [idParam],
-        post: { responses: { '202': { description: 'Thumbnail job queued through the outbox' }, '409': errorResponse('Custom thumbnail; add ?force=true'), ...ADMIN_ERRORS } },
+        post: {
+          responses: {
+            '202': { description: 'Thumbnail job queued through the outbox', ...json(ref('ThumbnailAccepted')) },
+            '409': errorResponse('Custom thumbnail; add ?force=true'),
+            ...ADMIN_ERRORS,
+          },
+        },
       },
       '/api/admin/queues/{queue}/retry-failed': {
-        parameters: [{ name: 'queue', in: 'path', required: true, schema: { type: 'string', enum: ['media', 'thumbnails', 'snapshots'] } }],
-        post: { responses: { '202': { description: 'Failed jobs retried' }, ...ADMIN_ERRORS } },
+        parameters: [{ name: 'queue', in: 'path', required: true, schema: QUEUE_NAME }],
+        post: { responses: { '202': { description: 'Failed jobs retried', ...json(ref('RetryFailedAccepted')) }, ...ADMIN_ERRORS } },
       },
       '/healthz': { get: { security: [], responses: { '200': { description: 'The process is alive' } } } },
       '/readyz': { get: { security: [], responses: { '200': { description: 'Postgres, Redis and blob storage reachable' }, '503': { description: 'Names what is unreachable' } } } },

@@ -1,13 +1,40 @@
-import type { JsonSchema } from './validation.js';
+import { CATEGORY_SOURCES, MEDIA_TYPES, ROLES, SNAPSHOT_STATUSES, TRANSITIONS } from '../db/types.js';
+import { JOB_STATES, QUEUE_NAMES } from '../workers/index.js';
+import { typedSchema, type FromSchema, type JsonSchema } from './validation.js';
 
-export const TRANSITIONS = ['fade', 'slide', 'zoom', 'flip', 'none'] as const;
 export const MAX_SUBREDDITS = 25;
 
-const bool = { type: 'boolean' };
-const interval = { type: 'integer', minimum: 1, maximum: 60 };
+// The parts are `as const` so that `FromSchema` reads literal types from them.
+const str = { type: 'string' } as const;
+const int = { type: 'integer' } as const;
+const num = { type: 'number' } as const;
+const bool = { type: 'boolean' } as const;
+const dateTime = { type: 'string', format: 'date-time' } as const;
+const interval = { type: 'integer', minimum: 1, maximum: 60 } as const;
+
+/** One of a constant list of strings. */
+const enumOf = <const V extends string>(values: readonly V[]) => ({ type: 'string', enum: [...values] }) as const;
+const arrayOf = <const S extends JsonSchema>(items: S) => ({ type: 'array', items }) as const;
+
+/** The schema with `null` allowed too: a type array, which both ajv and OpenAPI 3.1 read as such. */
+function nullable<const S extends { type: string }>(schema: S): Omit<S, 'type'> & { type: readonly [S['type'], 'null'] } {
+  return { ...schema, type: [schema.type, 'null'] as const };
+}
+
+/** A response object: every property is always sent (`required`), and nothing else is. */
+function object<const P extends Record<string, JsonSchema>>(properties: P) {
+  return { type: 'object', additionalProperties: false, required: Object.keys(properties) as (keyof P & string)[], properties } as const;
+}
+
+/** A map from each of a constant list of names to one schema. */
+function eachOf<const K extends string, const S extends JsonSchema>(names: readonly K[], schema: S): Record<K, S> {
+  return Object.fromEntries(names.map((name) => [name, schema])) as Record<K, S>;
+}
+
+// ---- Requests: ajv validates them, and their types are derived from them.
 
 /** The editable session fields; the create and PATCH bodies are built from this one list. */
-function sessionFields(captionThemes: string[]): Record<string, JsonSchema> {
+function sessionFields(captionThemes: string[]) {
   return {
     title: { type: 'string', maxLength: 1000, description: 'must be a string of 1-200 characters' },
     subreddits: {
@@ -20,7 +47,7 @@ function sessionFields(captionThemes: string[]): Record<string, JsonSchema> {
     categoryId: { type: ['integer', 'null'], minimum: 1, maximum: 2147483647 },
     intervalMin: interval,
     intervalMax: interval,
-    transition: { type: 'string', enum: [...TRANSITIONS] },
+    transition: enumOf(TRANSITIONS),
     aiPrompt: { type: ['string', 'null'], maxLength: 2000 },
     captionTheme: { type: 'string', enum: captionThemes },
     thumbnail: {
@@ -32,142 +59,204 @@ function sessionFields(captionThemes: string[]): Record<string, JsonSchema> {
     shareToCommunity: bool,
     isFavorite: bool,
     isManualMode: bool,
-  };
+  } as const;
 }
 
-export interface SessionBody {
-  title?: string;
-  subreddits?: string | string[];
-  categoryId?: number | null;
-  intervalMin?: number;
-  intervalMax?: number;
-  transition?: (typeof TRANSITIONS)[number];
-  aiPrompt?: string | null;
-  captionTheme?: string;
-  thumbnail?: string;
-  isPublic?: boolean;
-  shareToCommunity?: boolean;
-  isFavorite?: boolean;
-  isManualMode?: boolean;
-}
-
-export type CreateSessionBody = SessionBody & Required<Pick<SessionBody, 'title' | 'subreddits'>>;
-
-export interface Schemas {
-  createSession: JsonSchema;
-  patchSession: JsonSchema;
-  register: JsonSchema;
-  login: JsonSchema;
-  session: JsonSchema;
-  sessionDetail: JsonSchema;
-  user: JsonSchema;
-  category: JsonSchema;
-  error: JsonSchema;
-}
-
-const nullable = (type: string, extra: JsonSchema = {}): JsonSchema => ({ type: [type, 'null'], ...extra });
-const dateTime = { type: 'string', format: 'date-time' };
-
-/** Request schemas (ajv validates them) and response schemas (documentation only), from one place. */
-export function buildSchemas(captionThemes: string[]): Schemas {
+/** Request schemas, built once per app (the caption themes are configured). */
+export function buildSchemas(captionThemes: string[]) {
   const fields = sessionFields(captionThemes);
   return {
-    patchSession: { type: 'object', additionalProperties: false, properties: fields },
-    createSession: { type: 'object', additionalProperties: false, required: ['title', 'subreddits'], properties: fields },
-    register: {
+    patchSession: typedSchema({ type: 'object', additionalProperties: false, properties: fields }),
+    createSession: typedSchema({ type: 'object', additionalProperties: false, required: ['title', 'subreddits'], properties: fields }),
+    register: typedSchema({
       type: 'object',
       additionalProperties: false,
       required: ['email', 'password'],
       properties: {
         email: { type: 'string', maxLength: 254, pattern: '^[^\\s@]+@[^\\s@]+$' },
         password: { type: 'string', minLength: 8, maxLength: 1024 },
-        firstName: nullable('string', { maxLength: 100 }),
-        lastName: nullable('string', { maxLength: 100 }),
+        firstName: nullable({ type: 'string', maxLength: 100 }),
+        lastName: nullable({ type: 'string', maxLength: 100 }),
       },
-    },
-    login: {
+    }),
+    login: typedSchema({
       type: 'object',
       additionalProperties: false,
       required: ['email', 'password'],
       properties: { email: { type: 'string', maxLength: 254 }, password: { type: 'string', maxLength: 1024 } },
-    },
-    session: {
-      type: 'object',
-      properties: {
-        id: { type: 'integer' },
-        title: { type: 'string' },
-        userId: { type: 'string' },
-        subreddits: { type: 'array', items: { type: 'string' } },
-        categoryId: { type: 'integer' },
-        categorySource: { type: 'string', enum: ['default', 'manual'] },
-        intervalMin: { type: 'integer' },
-        intervalMax: { type: 'integer' },
-        transition: { type: 'string', enum: [...TRANSITIONS] },
-        thumbnail: nullable('string'),
-        aiPrompt: nullable('string'),
-        captionTheme: { type: 'string' },
-        isPublic: bool,
-        shareToCommunity: bool,
-        isFavorite: bool,
-        isManualMode: bool,
-        isImported: bool,
-        importSource: nullable('string'),
-        createdAt: dateTime,
-        updatedAt: dateTime,
-        communitySnapshot: nullable('object', {
-          properties: { id: { type: 'integer' }, status: { type: 'string', enum: ['pending', 'copying', 'ready', 'failed'] } },
-        }),
-      },
-    },
-    sessionDetail: {
-      type: 'object',
-      properties: {
-        session: { $ref: '#/components/schemas/Session' },
-        media: {
-          type: 'array',
-          items: {
-            type: 'object',
-            properties: {
-              id: { type: 'integer' },
-              mediaUrl: { type: 'string' },
-              thumbnail: nullable('string'),
-              caption: nullable('string'),
-              type: { type: 'string', enum: ['image', 'gif', 'video'] },
-              redditPostId: nullable('string'),
-              redditPostUrl: nullable('string'),
-              subreddit: nullable('string'),
-              order: { type: 'integer' },
-            },
-          },
-        },
-      },
-    },
-    user: {
-      type: 'object',
-      properties: {
-        id: { type: 'string' },
-        email: { type: 'string' },
-        firstName: nullable('string'),
-        lastName: nullable('string'),
-        profileImageUrl: nullable('string'),
-        role: { type: 'string', enum: ['user', 'admin', 'super_admin'] },
-        createdAt: dateTime,
-        updatedAt: dateTime,
-      },
-    },
-    category: {
-      type: 'object',
-      properties: { id: { type: 'integer' }, slug: { type: 'string' }, name: { type: 'string' }, isDefault: bool },
-    },
-    error: {
-      type: 'object',
-      required: ['error', 'message', 'code'],
-      properties: {
-        error: { type: 'string' },
-        message: { type: 'string' },
-        code: { type: 'string' },
-        details: { type: 'object' },
-      },
-    },
+    }),
   };
 }
+
+export type Schemas = ReturnType<typeof buildSchemas>;
+export type SessionBody = FromSchema<Schemas['patchSession']>;
+export type CreateSessionBody = FromSchema<Schemas['createSession']>;
+export type RegisterBody = FromSchema<Schemas['register']>;
+export type LoginBody = FromSchema<Schemas['login']>;
+
+// ---- Responses: each serializer returns its schema's type, so a field the schema lacks does not compile.
+
+export const SNAPSHOT_STATUS = enumOf(SNAPSHOT_STATUSES);
+export const QUEUE_NAME = enumOf(QUEUE_NAMES);
+
+const SESSION = object({
+  id: int,
+  title: str,
+  userId: str,
+  subreddits: arrayOf(str),
+  categoryId: int,
+  categorySource: enumOf(CATEGORY_SOURCES),
+  intervalMin: int,
+  intervalMax: int,
+  transition: enumOf(TRANSITIONS),
+  thumbnail: nullable(str),
+  aiPrompt: nullable(str),
+  captionTheme: str,
+  isPublic: bool,
+  shareToCommunity: bool,
+  isFavorite: bool,
+  isManualMode: bool,
+  isImported: bool,
+  importSource: nullable(str),
+  createdAt: dateTime,
+  updatedAt: dateTime,
+  communitySnapshot: nullable(object({ id: int, status: SNAPSHOT_STATUS })),
+});
+
+const MEDIA_ITEM = object({
+  id: int,
+  mediaUrl: str,
+  thumbnail: nullable(str),
+  caption: nullable(str),
+  type: enumOf(MEDIA_TYPES),
+  redditPostId: nullable(str),
+  redditPostUrl: nullable(str),
+  subreddit: nullable(str),
+  order: int,
+});
+
+const USER = object({
+  id: str,
+  email: str,
+  firstName: nullable(str),
+  lastName: nullable(str),
+  profileImageUrl: nullable(str),
+  role: enumOf(ROLES),
+  createdAt: dateTime,
+  updatedAt: dateTime,
+});
+
+const FIELD_ERROR = object({ field: str, pointer: str, reason: str });
+
+/** DESIGN §4's envelope; `details` and `retryAfter` only on the errors that carry them. */
+const ERROR = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['error', 'message', 'code'],
+  properties: { error: str, message: str, code: str, details: object({ fields: arrayOf(FIELD_ERROR) }), retryAfter: int },
+} as const;
+
+/** `{items, total, page, pageSize, totalPages}`, the community feed's and the admin lists' page. */
+const pageOf = <const S extends JsonSchema>(item: S) => object({ items: arrayOf(item), total: int, page: int, pageSize: int, totalPages: int });
+
+const COMMUNITY_ITEM = object({
+  kind: { type: 'string', const: 'session' },
+  id: int,
+  sessionId: int,
+  title: str,
+  thumbnail: nullable(str),
+  subreddits: arrayOf(str),
+  categoryId: int,
+  isManualMode: bool,
+  isImported: bool,
+  createdAt: dateTime,
+  user: object({ id: str, firstName: nullable(str) }),
+});
+
+const SNAPSHOT_MEDIA_ITEM = object({
+  id: int,
+  mediaUrl: nullable(str),
+  type: enumOf(MEDIA_TYPES),
+  contentType: nullable(str),
+  bytes: nullable(int),
+  checksum: nullable(str),
+  caption: nullable(str),
+  redditPostId: nullable(str),
+  redditPostUrl: nullable(str),
+  subreddit: nullable(str),
+  order: int,
+});
+
+const ADMIN_SNAPSHOT = object({
+  id: int,
+  sessionId: int,
+  userId: str,
+  title: str,
+  status: SNAPSHOT_STATUS,
+  mediaCount: int,
+  copiedCount: int,
+  bytesCopied: int,
+  attempts: int,
+  lastError: nullable(str),
+  createdAt: dateTime,
+  updatedAt: dateTime,
+  readyAt: nullable(dateTime),
+});
+
+const ADMIN_OVERVIEW = object({
+  // The job counts of every queue, or why they could not be read.
+  queues: { anyOf: [object(eachOf(QUEUE_NAMES, object(eachOf(JOB_STATES, int)))), object({ error: str })] },
+  outbox: object({
+    backlog: int,
+    oldestUndispatchedAt: nullable(dateTime),
+    oldestAgeSeconds: nullable(num),
+    failing: int,
+    recentErrors: arrayOf(object({ id: int, queue: str, jobName: str, attempts: int, lastError: str, nextAttemptAt: dateTime })),
+  }),
+  snapshots: object(eachOf(SNAPSHOT_STATUSES, int)),
+});
+
+/** The response schemas, by their names in the OpenAPI document's components. */
+export const RESPONSE_SCHEMAS = {
+  Session: SESSION,
+  SessionMedia: MEDIA_ITEM,
+  SessionDetail: object({ session: SESSION, media: arrayOf(MEDIA_ITEM) }),
+  User: USER,
+  Category: object({ id: int, slug: str, name: str, isDefault: bool }),
+  Error: ERROR,
+  CommunityItem: COMMUNITY_ITEM,
+  CommunityPage: pageOf(COMMUNITY_ITEM),
+  CommunitySnapshotMedia: SNAPSHOT_MEDIA_ITEM,
+  CommunityDetail: object({
+    ...COMMUNITY_ITEM.properties,
+    intervalMin: int,
+    intervalMax: int,
+    transition: enumOf(TRANSITIONS),
+    captionTheme: str,
+    aiPrompt: nullable(str),
+    mediaCount: int,
+    media: arrayOf(SNAPSHOT_MEDIA_ITEM),
+  }),
+  AdminOverview: ADMIN_OVERVIEW,
+  AdminSnapshot: ADMIN_SNAPSHOT,
+  AdminSnapshotPage: pageOf(ADMIN_SNAPSHOT),
+  SnapshotRerunAccepted: object({ snapshotId: int, outboxId: int, jobId: str }),
+  ThumbnailAccepted: object({ sessionId: int, generation: int, outboxId: int, jobId: str }),
+  RetryFailedAccepted: object({ queue: QUEUE_NAME, retried: int }),
+};
+
+type Responses = typeof RESPONSE_SCHEMAS;
+export type ApiSession = FromSchema<Responses['Session']>;
+export type ApiSessionMedia = FromSchema<Responses['SessionMedia']>;
+export type ApiUser = FromSchema<Responses['User']>;
+export type ApiCategory = FromSchema<Responses['Category']>;
+export type ApiCommunityItem = FromSchema<Responses['CommunityItem']>;
+export type ApiCommunityPage = FromSchema<Responses['CommunityPage']>;
+export type ApiCommunitySnapshotMedia = FromSchema<Responses['CommunitySnapshotMedia']>;
+export type ApiCommunityDetail = FromSchema<Responses['CommunityDetail']>;
+export type ApiAdminOverview = FromSchema<Responses['AdminOverview']>;
+export type ApiAdminSnapshot = FromSchema<Responses['AdminSnapshot']>;
+export type ApiAdminSnapshotPage = FromSchema<Responses['AdminSnapshotPage']>;
+export type ApiSnapshotRerunAccepted = FromSchema<Responses['SnapshotRerunAccepted']>;
+export type ApiThumbnailAccepted = FromSchema<Responses['ThumbnailAccepted']>;
+export type ApiRetryFailedAccepted = FromSchema<Responses['RetryFailedAccepted']>;

@@ -1,7 +1,28 @@
+import type { CommunityRow } from '../db/community.js';
 import type { SnapshotRef } from '../db/sessions.js';
-import type { CategoryRow, SessionMediaRow, SessionRow, UserRow } from '../db/types.js';
+import { SNAPSHOT_STATUSES, type CategoryRow, type SessionMediaRow, type SessionRow, type SnapshotMediaRow, type SnapshotRow, type SnapshotStatus, type UserRow } from '../db/types.js';
+import { JOB_STATES, QUEUE_NAMES, outboxJobId, type JobState, type OutboxStatus, type QueueName } from '../workers/index.js';
+import type {
+  ApiAdminOverview,
+  ApiAdminSnapshot,
+  ApiAdminSnapshotPage,
+  ApiCategory,
+  ApiCommunityDetail,
+  ApiCommunityItem,
+  ApiCommunityPage,
+  ApiCommunitySnapshotMedia,
+  ApiRetryFailedAccepted,
+  ApiSession,
+  ApiSessionMedia,
+  ApiSnapshotRerunAccepted,
+  ApiThumbnailAccepted,
+  ApiUser,
+} from './schemas.js';
 
-export function sessionToApi(row: SessionRow, snapshot: SnapshotRef | null | undefined) {
+// Each serializer returns an object literal typed by its response schema (server/schemas.ts), so a
+// field the schema lacks, or a missing one, is a compile error, and the served document stays true.
+
+export function sessionToApi(row: SessionRow, snapshot: SnapshotRef | null | undefined): ApiSession {
   return {
     id: row.id,
     title: row.title,
@@ -27,7 +48,7 @@ export function sessionToApi(row: SessionRow, snapshot: SnapshotRef | null | und
   };
 }
 
-export function mediaToApi(row: SessionMediaRow) {
+export function mediaToApi(row: SessionMediaRow): ApiSessionMedia {
   return {
     id: row.id,
     mediaUrl: row.media_url,
@@ -41,7 +62,7 @@ export function mediaToApi(row: SessionMediaRow) {
   };
 }
 
-export function userToApi(row: UserRow) {
+export function userToApi(row: UserRow): ApiUser {
   return {
     id: row.id,
     email: row.email,
@@ -54,11 +75,132 @@ export function userToApi(row: UserRow) {
   };
 }
 
-export function categoryToApi(row: CategoryRow) {
+export function categoryToApi(row: CategoryRow): ApiCategory {
   return { id: row.id, slug: row.slug, name: row.name, isDefault: row.is_default };
 }
 
 /** The ETag of a session's current version. */
 export function sessionEtag(row: Pick<SessionRow, 'id' | 'version'>): string {
   return `"s${row.id}-v${row.version}"`;
+}
+
+type Page<T> = Omit<ApiCommunityPage, 'items'> & { items: T[] };
+
+function pageToApi<T>(items: T[], total: number, page: number, pageSize: number): Page<T> {
+  return { items, total, page, pageSize, totalPages: Math.ceil(total / pageSize) };
+}
+
+export function communityItemToApi(row: CommunityRow): ApiCommunityItem {
+  return {
+    kind: 'session',
+    id: row.id,
+    sessionId: row.session_id,
+    title: row.title,
+    thumbnail: row.thumbnail_url,
+    subreddits: row.subreddits,
+    categoryId: row.category_id,
+    isManualMode: row.is_manual_mode,
+    isImported: row.is_imported,
+    createdAt: (row.ready_at ?? row.created_at).toISOString(),
+    user: { id: row.user_id, firstName: row.creator_first_name },
+  };
+}
+
+export function communityPageToApi(rows: CommunityRow[], total: number, page: number, pageSize: number): ApiCommunityPage {
+  return pageToApi(rows.map(communityItemToApi), total, page, pageSize);
+}
+
+export function snapshotMediaToApi(row: SnapshotMediaRow): ApiCommunitySnapshotMedia {
+  return {
+    id: row.id,
+    mediaUrl: row.blob_url,
+    type: row.type,
+    contentType: row.content_type,
+    bytes: row.bytes,
+    checksum: row.checksum,
+    caption: row.caption,
+    redditPostId: row.reddit_post_id,
+    redditPostUrl: row.reddit_post_url,
+    subreddit: row.subreddit,
+    order: row.order,
+  };
+}
+
+/** A ready snapshot with its media at their durable URLs. */
+export function communityDetailToApi(row: CommunityRow, media: SnapshotMediaRow[]): ApiCommunityDetail {
+  return {
+    ...communityItemToApi(row),
+    intervalMin: row.interval_min,
+    intervalMax: row.interval_max,
+    transition: row.transition,
+    captionTheme: row.caption_theme,
+    aiPrompt: row.ai_prompt,
+    mediaCount: row.media_count,
+    media: media.map(snapshotMediaToApi),
+  };
+}
+
+export function snapshotToAdmin(row: SnapshotRow): ApiAdminSnapshot {
+  return {
+    id: row.id,
+    sessionId: row.session_id,
+    userId: row.user_id,
+    title: row.title,
+    status: row.status,
+    mediaCount: row.media_count,
+    copiedCount: row.copied_count,
+    bytesCopied: row.bytes_copied,
+    attempts: row.attempts,
+    lastError: row.last_error,
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+    readyAt: row.ready_at?.toISOString() ?? null,
+  };
+}
+
+export function adminSnapshotPageToApi(rows: SnapshotRow[], total: number, page: number, pageSize: number): ApiAdminSnapshotPage {
+  return pageToApi(rows.map(snapshotToAdmin), total, page, pageSize);
+}
+
+/** Each queue's job counts (as BullMQ's `getJobCounts(...JOB_STATES)` gives them), or why there are none. */
+export type QueueCounts = readonly (readonly [QueueName, Partial<Record<JobState, number>>])[] | { error: string };
+
+/** One value for each of a constant list of names. */
+function recordOf<K extends string, V>(names: readonly K[], value: (name: K) => V): Record<K, V> {
+  return Object.fromEntries(names.map((name) => [name, value(name)])) as Record<K, V>;
+}
+
+export function adminOverviewToApi(queues: QueueCounts, outbox: OutboxStatus, snapshots: Record<SnapshotStatus, number>): ApiAdminOverview {
+  const byQueue = (counts: Map<QueueName, Partial<Record<JobState, number>>>) =>
+    recordOf(QUEUE_NAMES, (queue) => recordOf(JOB_STATES, (state) => counts.get(queue)?.[state] ?? 0));
+  return {
+    queues: 'error' in queues ? { error: queues.error } : byQueue(new Map(queues)),
+    outbox: {
+      backlog: outbox.backlog,
+      oldestUndispatchedAt: outbox.oldestUndispatchedAt?.toISOString() ?? null,
+      oldestAgeSeconds: outbox.oldestAgeSeconds,
+      failing: outbox.failing,
+      recentErrors: outbox.recentErrors.map((e) => ({
+        id: e.id,
+        queue: e.queue,
+        jobName: e.jobName,
+        attempts: e.attempts,
+        lastError: e.lastError,
+        nextAttemptAt: e.nextAttemptAt.toISOString(),
+      })),
+    },
+    snapshots: recordOf(SNAPSHOT_STATUSES, (status) => snapshots[status]),
+  };
+}
+
+export function snapshotRerunToApi(snapshotId: number, outboxId: number): ApiSnapshotRerunAccepted {
+  return { snapshotId, outboxId, jobId: outboxJobId(outboxId) };
+}
+
+export function thumbnailAcceptedToApi(sessionId: number, regeneration: { generation: number; outboxId: number }): ApiThumbnailAccepted {
+  return { sessionId, generation: regeneration.generation, outboxId: regeneration.outboxId, jobId: outboxJobId(regeneration.outboxId) };
+}
+
+export function retryFailedToApi(queue: QueueName, retried: number): ApiRetryFailedAccepted {
+  return { queue, retried };
 }

@@ -1,4 +1,4 @@
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { Ajv, type ErrorObject } from 'ajv';
 import { validationError, type FieldError } from './errors.js';
 
 /** Fields a client may read but never write; named as such when sent. */
@@ -17,22 +17,74 @@ const READ_ONLY_FIELDS = new Set([
 
 export type JsonSchema = Record<string, unknown>;
 
-/** Compiles JSON schemas once and turns ajv's errors into field errors with JSON pointers. */
+type Simplify<T> = { [K in keyof T]: T[K] } & {};
+type TypeNames<S> = S extends { type: infer T } ? (T extends readonly (infer U)[] ? U : T) : never;
+type ObjectOf<S> = S extends { properties: infer P }
+  ? Simplify<
+      { -readonly [K in keyof P as K extends RequiredOf<S> ? K : never]: FromSchema<P[K]> } & {
+        -readonly [K in keyof P as K extends RequiredOf<S> ? never : K]?: FromSchema<P[K]>;
+      }
+    >
+  : Record<string, unknown>;
+type RequiredOf<S> = S extends { required: readonly (infer R)[] } ? R : never;
+type ValueOf<S, Name> = Name extends 'null'
+  ? null
+  : Name extends 'string'
+    ? string
+    : Name extends 'integer' | 'number'
+      ? number
+      : Name extends 'boolean'
+        ? boolean
+        : Name extends 'array'
+          ? S extends { items: infer I }
+            ? FromSchema<I>[]
+            : unknown[]
+          : Name extends 'object'
+            ? ObjectOf<S>
+            : never;
+
+/**
+ * The TypeScript type of the data a JSON schema accepts, read from the schema's literal type (declare
+ * schemas `as const`): `const`, `enum`, `anyOf`, `type` (a name or an array of names, so
+ * `['string', 'null']` is `string | null`), `properties` with `required`, and `items`. Derived rather
+ * than written beside the schema, so the two cannot drift. (ajv's own `JSONSchemaType<T>` checks the
+ * other way round, but it demands `nullable: true` on every optional property and refuses it on a
+ * required `T | null`, ajv#2163, so it cannot state "optional, not null" or "always sent, maybe null".)
+ */
+export type FromSchema<S> = S extends { const: infer C }
+  ? C
+  : S extends { enum: readonly (infer E)[] }
+    ? E
+    : S extends { anyOf: readonly (infer A)[] }
+      ? FromSchema<A>
+      : ValueOf<S, TypeNames<S>>;
+
+/** The key of the type mark (it exists only in types; nothing sets it). */
+declare const accepts: unique symbol;
+
+/**
+ * A JSON schema that also carries the type of the data it accepts. The mark exists for the compiler
+ * only; `typedSchema` is the one way to get it, so a plain schema cannot be validated "as" any type.
+ */
+export type TypedSchema<T> = JsonSchema & { readonly [accepts]: T };
+
+/** Marks a schema (its literal type, so declare its parts `as const`) with `FromSchema` of itself. */
+export function typedSchema<const S extends JsonSchema>(schema: S): S & TypedSchema<FromSchema<S>> {
+  return schema as S & TypedSchema<FromSchema<S>>;
+}
+
+/** Compiles JSON schemas and turns ajv's errors into field errors with JSON pointers. */
 export class Validator {
   private readonly ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
-  private readonly compiled = new Map<JsonSchema, ValidateFunction>();
 
-  /** Returns the data typed as T, or throws a 400 listing every failing field. */
-  validate<T>(schema: JsonSchema, data: unknown): T {
+  /** Returns the data, typed by the schema, or throws a 400 listing every failing field. */
+  validate<T>(schema: TypedSchema<T>, data: unknown): T {
     if (data === null || typeof data !== 'object' || Array.isArray(data)) {
       throw validationError([{ field: '', pointer: '', reason: 'Request body must be a JSON object' }]);
     }
-    let fn = this.compiled.get(schema);
-    if (!fn) {
-      fn = this.ajv.compile(schema);
-      this.compiled.set(schema, fn);
-    }
-    if (fn(data)) return data as T;
+    // ajv keeps each compiled schema by object identity, so after the first request this is a lookup.
+    const fn = this.ajv.compile<T>(schema);
+    if (fn(data)) return data;
     throw validationError(describeErrors(fn.errors ?? [], schema));
   }
 }

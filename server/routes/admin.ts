@@ -2,10 +2,11 @@ import Router from '@koa/router';
 import type { Knex } from '../../db/knex.js';
 import { countSnapshotsByStatus, listSnapshotsPage } from '../../db/snapshots.js';
 import { findSession } from '../../db/sessions.js';
-import { SNAPSHOT_STATUSES, type SnapshotRow, type SnapshotStatus } from '../../db/types.js';
-import { JOB_STATES, QUEUE_NAMES, isQueueName, outboxJobId, outboxStatus, regenerateThumbnails, rerunSnapshots, type JobProducer } from '../../workers/index.js';
+import { SNAPSHOT_STATUSES, type SnapshotStatus } from '../../db/types.js';
+import { JOB_STATES, QUEUE_NAMES, isQueueName, outboxStatus, regenerateThumbnails, rerunSnapshots, type JobProducer } from '../../workers/index.js';
 import { conflict, fieldError, notFound, serviceUnavailable } from '../errors.js';
 import { requireAdmin } from '../middleware/auth.js';
+import { adminOverviewToApi, adminSnapshotPageToApi, retryFailedToApi, snapshotRerunToApi, thumbnailAcceptedToApi } from '../serializers.js';
 import { parseId, parseIntParam, parseStringParam } from './params.js';
 
 const isSnapshotStatus = (s: string): s is SnapshotStatus => (SNAPSHOT_STATUSES as readonly string[]).includes(s);
@@ -14,24 +15,6 @@ export interface AdminRoutesDeps {
   knex: Knex;
   queues?: JobProducer;
   afterCommit: (outboxIds: number[]) => void;
-}
-
-function snapshotToAdmin(row: SnapshotRow) {
-  return {
-    id: row.id,
-    sessionId: row.session_id,
-    userId: row.user_id,
-    title: row.title,
-    status: row.status,
-    mediaCount: row.media_count,
-    copiedCount: row.copied_count,
-    bytesCopied: row.bytes_copied,
-    attempts: row.attempts,
-    lastError: row.last_error,
-    createdAt: row.created_at.toISOString(),
-    updatedAt: row.updated_at.toISOString(),
-    readyAt: row.ready_at?.toISOString() ?? null,
-  };
 }
 
 /** `/api/admin/*`: what operators need to see and put right, without touching the database by hand. */
@@ -54,17 +37,7 @@ export function adminRoutes(deps: AdminRoutesDeps): Router {
           )
         : Promise.resolve({ error: 'queues not configured' }),
     ]);
-    ctx.body = {
-      queues: Array.isArray(queueCounts) ? Object.fromEntries(queueCounts) : queueCounts,
-      outbox: {
-        backlog: outbox.backlog,
-        oldestUndispatchedAt: outbox.oldestUndispatchedAt?.toISOString() ?? null,
-        oldestAgeSeconds: outbox.oldestAgeSeconds,
-        failing: outbox.failing,
-        recentErrors: outbox.recentErrors,
-      },
-      snapshots: snapshotRows,
-    };
+    ctx.body = adminOverviewToApi(queueCounts, outbox, snapshotRows);
   });
 
   router.get('/snapshots', async (ctx) => {
@@ -75,7 +48,7 @@ export function adminRoutes(deps: AdminRoutesDeps): Router {
     const page = parseIntParam(ctx.query.page, 'page', 1, 1, 1_000_000);
     const pageSize = parseIntParam(ctx.query.pageSize, 'pageSize', 50, 1, 200);
     const { rows, total } = await listSnapshotsPage(deps.knex, { ...(status ? { status } : {}), limit: pageSize, offset: (page - 1) * pageSize });
-    ctx.body = { items: rows.map(snapshotToAdmin), total, page, pageSize, totalPages: Math.ceil(total / pageSize) };
+    ctx.body = adminSnapshotPageToApi(rows, total, page, pageSize);
   });
 
   router.post('/snapshots/:id/rerun', async (ctx) => {
@@ -84,7 +57,7 @@ export function adminRoutes(deps: AdminRoutesDeps): Router {
     if (!rerun) throw notFound(`Snapshot ${id} not found`);
     deps.afterCommit([rerun.outboxId]);
     ctx.status = 202;
-    ctx.body = { snapshotId: id, outboxId: rerun.outboxId, jobId: outboxJobId(rerun.outboxId) };
+    ctx.body = snapshotRerunToApi(id, rerun.outboxId);
   });
 
   router.post('/sessions/:id/thumbnail', async (ctx) => {
@@ -97,7 +70,7 @@ export function adminRoutes(deps: AdminRoutesDeps): Router {
     const [regen] = await regenerateThumbnails(deps.knex, [id]);
     deps.afterCommit([regen!.outboxId]);
     ctx.status = 202;
-    ctx.body = { sessionId: id, generation: regen!.generation, outboxId: regen!.outboxId, jobId: outboxJobId(regen!.outboxId) };
+    ctx.body = thumbnailAcceptedToApi(id, regen!);
   });
 
   router.post('/queues/:queue/retry-failed', async (ctx) => {
@@ -107,7 +80,7 @@ export function adminRoutes(deps: AdminRoutesDeps): Router {
     const failed = await queue.getJobCountByTypes('failed');
     await queue.retryJobs({ state: 'failed', count: 1000 });
     ctx.status = 202;
-    ctx.body = { queue: name, retried: failed };
+    ctx.body = retryFailedToApi(name, failed);
   });
 
   return router;

@@ -1,41 +1,9 @@
 import Router from '@koa/router';
-import { findReadySnapshot, listCommunity, listSnapshotMedia, type CommunityRow } from '../../db/community.js';
+import { findReadySnapshot, listCommunity, listSnapshotMedia } from '../../db/community.js';
 import type { Knex } from '../../db/knex.js';
-import type { SnapshotMediaRow } from '../../db/types.js';
 import { fieldError, notFound } from '../errors.js';
+import { communityDetailToApi, communityPageToApi } from '../serializers.js';
 import { parseId, parseIntParam, parseStringParam } from './params.js';
-
-function itemToApi(row: CommunityRow) {
-  return {
-    kind: 'session' as const,
-    id: row.id,
-    sessionId: row.session_id,
-    title: row.title,
-    thumbnail: row.thumbnail_url,
-    subreddits: row.subreddits,
-    categoryId: row.category_id,
-    isManualMode: row.is_manual_mode,
-    isImported: row.is_imported,
-    createdAt: (row.ready_at ?? row.created_at).toISOString(),
-    user: { id: row.user_id, firstName: row.creator_first_name },
-  };
-}
-
-function snapshotMediaToApi(row: SnapshotMediaRow) {
-  return {
-    id: row.id,
-    mediaUrl: row.blob_url,
-    type: row.type,
-    contentType: row.content_type,
-    bytes: row.bytes,
-    checksum: row.checksum,
-    caption: row.caption,
-    redditPostId: row.reddit_post_id,
-    redditPostUrl: row.reddit_post_url,
-    subreddit: row.subreddit,
-    order: row.order,
-  };
-}
 
 /** The community feed: ready snapshots only, served from their durable copies. */
 export function communityRoutes(deps: { knex: Knex }): Router {
@@ -59,7 +27,7 @@ export function communityRoutes(deps: { knex: Knex }): Router {
       limit: pageSize,
       offset: (page - 1) * pageSize,
     });
-    ctx.body = { items: rows.map(itemToApi), total, page, pageSize, totalPages: Math.ceil(total / pageSize) };
+    ctx.body = communityPageToApi(rows, total, page, pageSize);
   });
 
   router.get('/sessions/:snapshotId', async (ctx) => {
@@ -67,16 +35,7 @@ export function communityRoutes(deps: { knex: Knex }): Router {
     const row = await findReadySnapshot(deps.knex, id);
     if (!row) throw notFound(`Community session ${id} not found`);
     const media = await listSnapshotMedia(deps.knex, id);
-    ctx.body = {
-      ...itemToApi(row),
-      intervalMin: row.interval_min,
-      intervalMax: row.interval_max,
-      transition: row.transition,
-      captionTheme: row.caption_theme,
-      aiPrompt: row.ai_prompt,
-      mediaCount: row.media_count,
-      media: media.map(snapshotMediaToApi),
-    };
+    ctx.body = communityDetailToApi(row, media);
   });
 
   return router;

@@ -1,0 +1,187 @@
+import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
+import { expect } from 'chai';
+import type supertest from 'supertest';
+import { pino } from 'pino';
+import { QUEUE_NAMES, createJobClient } from '../workers/index.js';
+import { createTestApp, promote, registerUser, testConfig, type TestApp, type TestUser } from './helpers/app.js';
+import { testKnex } from './helpers/database.js';
+
+type Json = Record<string, unknown>;
+interface OpenApiDoc {
+  paths: Record<string, Record<string, { responses?: Record<string, { content?: { 'application/json'?: { schema?: Json } } }> }>>;
+  components: { schemas: Record<string, Json> };
+}
+
+/**
+ * Every JSON response of the API, from real requests against the real app, validated against the
+ * schema the SERVED document gives for its path, method and status. The response schemas say
+ * `additionalProperties: false` and list every field as required, so a serializer that gains a field
+ * (or drops one) without its schema fails here.
+ */
+describe('OpenAPI: every response matches the schema the served document gives it', function () {
+  this.timeout(30_000);
+  const config = testConfig();
+  // Queues of this file's own prefix, for the overview's counts and retry-failed.
+  const jobs = createJobClient(config, testKnex(), pino({ level: 'silent' }), 'showrunner-test');
+  let t: TestApp;
+  let noQueues: TestApp;
+  let doc: OpenApiDoc;
+  let user: TestUser;
+  let admin: TestUser;
+  const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
+  // ajv-formats is CommonJS: its module object is the plugin, and `.default` names it for NodeNext too.
+  addFormats.default(ajv);
+  // The components ride along in each compiled schema so that `#/components/schemas/...` resolves.
+  ajv.addKeyword('components');
+  const checked = new Set<string>();
+
+  /** Asserts the status, then validates the body against the documented schema of that response. */
+  function expectDocumented<T = Json>(res: supertest.Response, method: string, path: string, status: number): T {
+    expect(res.status, `${method.toUpperCase()} ${path}: ${res.text}`).to.equal(status);
+    const schema = doc.paths[path]?.[method]?.responses?.[String(status)]?.content?.['application/json']?.schema;
+    expect(schema, `${method.toUpperCase()} ${path} ${status} has a documented JSON schema`).to.be.an('object');
+    const validate = ajv.compile({ ...schema, components: doc.components });
+    const ok = validate(res.body);
+    const errors = (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message} ${JSON.stringify(e.params)}`).join('; ');
+    expect(ok, `${method.toUpperCase()} ${path} ${status}: ${errors} in ${JSON.stringify(res.body)}`).to.equal(true);
+    checked.add(`${method} ${path} ${status}`);
+    return res.body as T;
+  }
+
+  const as = (who: TestUser) => ({
+    get: (url: string) => t.http().get(url).set('Cookie', who.cookie),
+    post: (url: string, body?: object) => t.http().post(url).set('Cookie', who.cookie).send(body),
+    patch: (url: string, body: object) => t.http().patch(url).set('Cookie', who.cookie).send(body),
+  });
+
+  /** Creates a session through the API (its response is checked in the sessions test, not here). */
+  async function createSession(body: object): Promise<number> {
+    const res = await as(user).post('/api/sessions', body);
+    expect(res.status, res.text).to.equal(201);
+    return (res.body as { id: number }).id;
+  }
+
+  // What the requests read: a session with media, a ready snapshot with media, a failed snapshot,
+  // and an outbox row that failed to dispatch.
+  let plainId: number;
+  let sharedId: number;
+  let readySnapshotId: number;
+  let failedSnapshotId: number;
+
+  before(async () => {
+    t = createTestApp({ knex: testKnex(), deps: { queues: jobs.producer } });
+    noQueues = createTestApp({ knex: t.knex });
+    doc = (await t.http().get('/api/openapi.json').expect(200)).body as OpenApiDoc;
+    user = await registerUser(t, { firstName: 'Schema' });
+    admin = await registerUser(t);
+    await promote(t, admin);
+
+    plainId = await createSession({ title: 'Plain', subreddits: 'pics' });
+    sharedId = await createSession({ title: 'Shared', subreddits: ['art', 'space'], aiPrompt: 'p', thumbnail: 'https://cdn.example.test/t.png', shareToCommunity: true });
+    const failingId = await createSession({ title: 'Failing', subreddits: 'art', shareToCommunity: true });
+    const snapshotOf = async (sessionId: number) => ((await t.knex('community_snapshots').where({ session_id: sessionId }).first('id')) as { id: number }).id;
+    readySnapshotId = await snapshotOf(sharedId);
+    failedSnapshotId = await snapshotOf(failingId);
+
+    await t.knex('session_media').insert([
+      { session_id: plainId, media_url: 'https://i.example.test/a.jpg', type: 'image', order: 0 },
+      {
+        session_id: plainId,
+        media_url: 'https://i.example.test/b.mp4',
+        thumbnail: 'https://i.example.test/b.jpg',
+        caption: 'A caption',
+        type: 'video',
+        reddit_post_id: 'abc123',
+        reddit_post_url: 'https://www.reddit.com/r/pics/comments/abc123/',
+        subreddit: 'pics',
+        order: 1,
+      },
+    ]);
+    await t.knex('community_snapshot_media').insert([
+      {
+        snapshot_id: readySnapshotId,
+        source_url: 'https://i.example.test/c.jpg',
+        type: 'image',
+        order: 0,
+        blob_name: `snapshots/${readySnapshotId}/0.jpg`,
+        blob_url: `https://blobs.example.test/snapshots/${readySnapshotId}/0.jpg`,
+        content_type: 'image/jpeg',
+        bytes: 1234,
+        checksum: 'sha256-abc',
+        subreddit: 'art',
+        copied_at: new Date(),
+      },
+      { snapshot_id: readySnapshotId, source_url: 'https://i.example.test/d.gif', type: 'gif', order: 1 },
+    ]);
+    await t
+      .knex('community_snapshots')
+      .where({ id: readySnapshotId })
+      .update({ status: 'ready', ready_at: new Date(), media_count: 2, copied_count: 2, bytes_copied: 1234, thumbnail_url: 'https://blobs.example.test/t.png' });
+    await t.knex('community_snapshots').where({ id: failedSnapshotId }).update({ status: 'failed', last_error: 'blob storage unreachable', attempts: 3 });
+    await t.knex('job_outbox').where('payload', '@>', JSON.stringify({ sessionId: plainId })).update({ last_error: 'Redis said no', attempts: 1 });
+  });
+  after(async () => {
+    await jobs.close();
+  });
+
+  it('auth: register, login, the current user', async () => {
+    const email = `openapi-${Date.now()}@example.test`;
+    expectDocumented(await t.http().post('/api/auth/register').send({ email, password: 'long enough password', lastName: null }), 'post', '/api/auth/register', 201);
+    expectDocumented(await t.http().post('/api/auth/login').send({ email, password: 'long enough password' }), 'post', '/api/auth/login', 200);
+    expectDocumented(await as(user).get('/api/auth/user'), 'get', '/api/auth/user', 200);
+  });
+
+  it('categories', async () => {
+    expect(expectDocumented<unknown[]>(await as(user).get('/api/categories'), 'get', '/api/categories', 200)).to.have.length.above(0);
+  });
+
+  it('sessions: create, list, read with media, patch', async () => {
+    expectDocumented(await as(user).post('/api/sessions', { title: 'Created', subreddits: 'aww', categoryId: null }), 'post', '/api/sessions', 201);
+    const list = expectDocumented<{ communitySnapshot: unknown }[]>(await as(user).get('/api/sessions'), 'get', '/api/sessions', 200);
+    expect(list.map((s) => s.communitySnapshot)).to.deep.include({ id: readySnapshotId, status: 'ready' }).and.to.include(null);
+    expect(expectDocumented(await as(user).get(`/api/sessions/${plainId}`), 'get', '/api/sessions/{id}', 200).media).to.have.length(2);
+    expectDocumented(await as(user).patch(`/api/sessions/${plainId}`, { title: 'Patched', categoryId: null, aiPrompt: null }), 'patch', '/api/sessions/{id}', 200);
+  });
+
+  it('community: the feed and a ready snapshot with its media', async () => {
+    expect(expectDocumented(await as(user).get(`/api/community?creatorId=${user.user.id}`), 'get', '/api/community', 200).items).to.have.length(1);
+    const detail = expectDocumented(await as(user).get(`/api/community/sessions/${readySnapshotId}`), 'get', '/api/community/sessions/{snapshotId}', 200);
+    expect(detail.media).to.have.length(2);
+  });
+
+  it('admin: overview (with and without queues), snapshots, rerun, thumbnail, retry-failed', async () => {
+    const overview = expectDocumented(await as(admin).get('/api/admin/overview'), 'get', '/api/admin/overview', 200);
+    expect(overview.queues).to.have.keys(...QUEUE_NAMES);
+    expect((overview.outbox as { recentErrors: unknown[] }).recentErrors).to.have.length.above(0);
+    const unqueued = await noQueues.http().get('/api/admin/overview').set('Cookie', admin.cookie);
+    expect(expectDocumented(unqueued, 'get', '/api/admin/overview', 200).queues).to.have.keys('error');
+
+    expect(expectDocumented(await as(admin).get('/api/admin/snapshots?status=failed'), 'get', '/api/admin/snapshots', 200).items).to.have.length.above(0);
+    expectDocumented(await as(admin).get('/api/admin/snapshots'), 'get', '/api/admin/snapshots', 200);
+
+    expectDocumented(await as(admin).post(`/api/admin/snapshots/${failedSnapshotId}/rerun`), 'post', '/api/admin/snapshots/{id}/rerun', 202);
+    expectDocumented(await as(admin).post(`/api/admin/sessions/${plainId}/thumbnail`), 'post', '/api/admin/sessions/{id}/thumbnail', 202);
+    expectDocumented(await as(admin).post('/api/admin/queues/media/retry-failed'), 'post', '/api/admin/queues/{queue}/retry-failed', 202);
+  });
+
+  it('errors: the envelope, with and without details', async () => {
+    const invalid = expectDocumented(await as(user).patch(`/api/sessions/${plainId}`, { intervalMin: '4', bogus: 1 }), 'patch', '/api/sessions/{id}', 400);
+    expect((invalid.details as { fields: unknown[] }).fields).to.have.length(2);
+    expectDocumented(await t.http().get('/api/sessions'), 'get', '/api/sessions', 401);
+    expectDocumented(await as(user).get('/api/sessions/2147483646'), 'get', '/api/sessions/{id}', 404);
+    expectDocumented(await as(user).get('/api/admin/overview'), 'get', '/api/admin/overview', 403);
+    expectDocumented(await as(admin).post(`/api/admin/sessions/${sharedId}/thumbnail`), 'post', '/api/admin/sessions/{id}/thumbnail', 409);
+  });
+
+  it('covers every documented 2xx JSON response', () => {
+    const documented = Object.entries(doc.paths).flatMap(([path, item]) =>
+      Object.entries(item).flatMap(([method, op]) =>
+        Object.entries(op.responses ?? {})
+          .filter(([status, response]) => status.startsWith('2') && response.content?.['application/json'])
+          .map(([status]) => `${method} ${path} ${status}`),
+      ),
+    );
+    expect([...checked].filter((c) => / 2\d\d$/.test(c)).sort()).to.deep.equal(documented.sort());
+  });
+});
