@@ -11,8 +11,12 @@ export interface Config {
   databaseUrl: string;
   /** Postgres connections each web process may hold (`DATABASE_POOL_MAX`). */
   databasePoolMax: number;
+  /** `redis://` or `rediss://` for one Redis; `redis-cluster://` or `rediss-cluster://h1:p1,h2:p2` for a Redis Cluster (see {@link parseRedisUrl}). */
   redisUrl: string;
-  /** BullMQ key prefix, already wrapped in a Redis Cluster hash tag (`{showrunner}`). */
+  /**
+   * Base of the BullMQ key prefixes (`showrunner`): each queue gets a Redis Cluster hash tag of its
+   * own, `{showrunner:<queue>}` (workers/queues/contracts.ts `queueKeyPrefix`), so queues spread over shards.
+   */
   queuePrefix: string;
   azureStorageConnectionString: string;
   blobContainers: { thumbnails: string; snapshots: string };
@@ -122,6 +126,43 @@ function url(env: Env, name: string, fallback: string, protocols: string[]): str
   return raw;
 }
 
+/** Where Redis is: one server, or a cluster's seed nodes (any few masters; ioredis discovers the rest). */
+export type RedisTarget =
+  | { kind: 'single'; url: string }
+  | { kind: 'cluster'; nodes: { host: string; port: number }[]; username?: string; password?: string; tls: boolean };
+
+const CLUSTER_URL = /^(rediss?)-cluster:\/\/(?:([^@/]*)@)?([^/?#@]+)\/?$/;
+
+/**
+ * Reads `REDIS_URL`: `redis://` / `rediss://` name one Redis; `redis-cluster://[user:password@]h1:p1,h2:p2`
+ * (`rediss-cluster://` for TLS) names a Redis Cluster by seed nodes, the credentials applying to every node.
+ * Throws {@link ConfigError} for a malformed value.
+ */
+export function parseRedisUrl(raw: string): RedisTarget {
+  const cluster = CLUSTER_URL.exec(raw);
+  if (!cluster) {
+    if (/^rediss?-cluster:/.test(raw)) throw new ConfigError('REDIS_URL', 'a cluster URL is redis-cluster://[user:password@]host:port,host:port (no database, no query)');
+    url({ REDIS_URL: raw }, 'REDIS_URL', raw, ['redis:', 'rediss:']);
+    return { kind: 'single', url: raw };
+  }
+  const [, scheme, userinfo, hostList] = cluster as unknown as [string, string, string | undefined, string];
+  const nodes = hostList.split(',').map((entry) => {
+    const m = /^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})$/.exec(entry.trim());
+    const port = Number(m?.[2]);
+    if (!m || port < 1 || port > 65535) throw new ConfigError('REDIS_URL', `cluster node "${entry}" is not host:port`);
+    return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+  });
+  const [user, ...rest] = (userinfo ?? '').split(':');
+  const password = rest.length ? decodeURIComponent(rest.join(':')) : undefined;
+  return {
+    kind: 'cluster',
+    nodes,
+    ...(user ? { username: decodeURIComponent(user) } : {}),
+    ...(password ? { password } : {}),
+    tls: scheme === 'rediss',
+  };
+}
+
 function list(env: Env, name: string, fallback: string[]): string[] {
   const raw = read(env, name);
   if (raw === undefined) return fallback;
@@ -166,6 +207,9 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('LOG_LEVEL', `expected one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
   }
 
+  const redisUrl = str(env, 'REDIS_URL', 'redis://127.0.0.1:6379');
+  parseRedisUrl(redisUrl);
+
   const prefix = str(env, 'QUEUE_PREFIX', 'showrunner');
   if (!/^[A-Za-z0-9:_-]{1,64}$/.test(prefix)) {
     throw new ConfigError('QUEUE_PREFIX', 'use 1-64 characters from A-Z a-z 0-9 : _ -');
@@ -181,8 +225,8 @@ export function loadConfig(env: Env = process.env): Config {
     port: int(env, 'PORT', 3000, 0, 65535),
     databaseUrl: url(env, 'DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/showrunner', ['postgres:', 'postgresql:']),
     databasePoolMax: int(env, 'DATABASE_POOL_MAX', 10, 1, 1000),
-    redisUrl: url(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
-    queuePrefix: `{${prefix}}`,
+    redisUrl,
+    queuePrefix: prefix,
     azureStorageConnectionString: connectionString,
     blobContainers: {
       thumbnails: containerName(env, 'BLOB_CONTAINER_THUMBNAILS', 'thumbnails'),
@@ -236,7 +280,8 @@ export function describeConfig(config: Config): Record<string, unknown> {
   return {
     ...config,
     databaseUrl: mask(config.databaseUrl),
-    redisUrl: mask(config.redisUrl),
+    // A cluster URL is not a WHATWG URL (several hosts): its password is masked by pattern.
+    redisUrl: parseRedisUrl(config.redisUrl).kind === 'cluster' ? config.redisUrl.replace(/^([^:]+:\/\/[^:@/]*:)[^@]*@/, '$1***@') : mask(config.redisUrl),
     azureStorageConnectionString: config.azureStorageConnectionString.replace(/(AccountKey|SharedAccessSignature)=[^;]*/gi, '$1=***'),
     sessionSecrets: config.sessionSecrets.map(() => '***'),
   };

@@ -6,6 +6,8 @@ import { coerceError, createLogger } from '../logger.js';
 import { onShutdownSignal, runMain } from '../lifecycle.js';
 import { OutboxDispatcher } from './outbox/dispatcher.js';
 import { OutboxRelay } from './outbox/relay.js';
+import { masters } from './queues/connection.js';
+import { moveLegacyJobs } from './queues/legacy-keys.js';
 import { JobProducer } from './queues/producer.js';
 import { WorkerMetrics } from './metrics.js';
 import { startWorkers } from './runtime.js';
@@ -15,9 +17,10 @@ import { BlobStore } from './storage/blob-storage.js';
 async function checkEvictionPolicy(producer: JobProducer, logger: ReturnType<typeof createLogger>): Promise<void> {
   try {
     if (!(await producer.waitUntilReady(5_000))) throw new Error(`Redis is not answering (${producer.redis.status})`);
-    const reply = (await producer.redis.config('GET', 'maxmemory-policy')) as string[];
-    const policy = reply[1];
-    if (policy !== 'noeviction') {
+    // Each master holds its own share of the keys (a Redis Cluster): every one must be set so.
+    for (const node of masters(producer.redis)) {
+      const policy = ((await node.config('GET', 'maxmemory-policy')) as string[])[1];
+      if (policy === 'noeviction') continue;
       logger.warn(
         { policy },
         `REDIS IS SET TO maxmemory-policy=${policy}: Redis may evict BullMQ keys and lose jobs. Set it to noeviction.`,
@@ -39,6 +42,10 @@ async function main(config: Config): Promise<void> {
 
   const producer = new JobProducer({ redisUrl: config.redisUrl, queuePrefix: config.queuePrefix, backoffMs: config.jobs.backoffMs }, 'showrunner-relay');
   await checkEvictionPolicy(producer, logger);
+  // Before taking jobs: what an older version left under the shared `{QUEUE_PREFIX}` keys moves to the per-queue ones.
+  await moveLegacyJobs(producer, config.queuePrefix, logger).catch((e: unknown) =>
+    logger.error({ err: coerceError(e) }, 'could not move jobs from the old queue keys; the next worker start tries again'),
+  );
   const dispatcher = new OutboxDispatcher(knex, producer, logger, { maxBackoffMs: config.outbox.maxBackoffMs });
   const relay = new OutboxRelay(dispatcher, logger, {
     databaseUrl: config.databaseUrl,

@@ -1,13 +1,13 @@
 import { MetricsTime, WaitingError, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { coerceError, type Logger } from '../logger.js';
 import { classify, isLastAttempt, jobLogger, type ProcessorDeps } from './processors/deps.js';
 import { handlerFor, type UntypedHandler } from './processors/index.js';
-import { QUEUE_NAMES, type QueueName } from './queues/contracts.js';
-import { createRedis } from './queues/connection.js';
+import { QUEUE_NAMES, queueKeyPrefix, type QueueName } from './queues/contracts.js';
+import { createRedis, type RedisClient } from './queues/connection.js';
 
 export interface WorkerSetOptions {
   redisUrl: string;
+  /** Base of the per-queue hash-tagged prefixes (`QUEUE_PREFIX`). */
   queuePrefix: string;
   concurrency: number;
   /** Observers for metrics: called once per finished job. */
@@ -59,14 +59,14 @@ function processorFor(queue: QueueName, deps: ProcessorDeps, stopping: AbortSign
 
 /** One BullMQ Worker per queue, each on its own blocking connection. */
 export function startWorkers(deps: ProcessorDeps, options: WorkerSetOptions): WorkerSet {
-  const connections: Redis[] = [];
+  const connections: RedisClient[] = [];
   const stopping = new AbortController();
   const workers = QUEUE_NAMES.map((queue) => {
     const connection = createRedis(options.redisUrl, 'worker', `showrunner-worker-${queue}`);
     connections.push(connection);
     const worker = new Worker(queue, processorFor(queue, deps, stopping.signal), {
       connection,
-      prefix: options.queuePrefix,
+      prefix: queueKeyPrefix(options.queuePrefix, queue),
       concurrency: options.concurrency,
       // A job whose worker died (SIGKILL, OOM, lost host) is found by the others' stalled check once
       // its lock lapses, so both follow JOB_LOCK_DURATION_MS.

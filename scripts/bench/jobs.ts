@@ -1,5 +1,6 @@
 import { Queue, Worker } from 'bullmq';
 import { outboxJobId, regenerateThumbnails } from '../../workers/index.js';
+import { queueKeyPrefix } from '../../workers/queues/contracts.js';
 import { createRedis } from '../../workers/queues/connection.js';
 import { OutboxDispatcher } from '../../workers/outbox/dispatcher.js';
 import { pino } from 'pino';
@@ -81,7 +82,7 @@ export async function jobStart(bench: Bench, samples: number): Promise<LatencySa
 /** The raw limit: BullMQ `add` → active on the same Redis, an idle no-op worker in this process. */
 export async function rawJobStart(bench: Bench, samples: number): Promise<LatencySample> {
   const name = `rawstart`;
-  const prefix = bench.config.queuePrefix;
+  const prefix = queueKeyPrefix(bench.config.queuePrefix, name);
   const queue = new Queue(name, { connection: createRedis(bench.config.redisUrl, 'producer', 'bench-raw-q'), prefix });
   const activated = new Map<string, number>();
   const worker = new Worker(name, async (job) => void activated.set(job.id!, Date.now()), {

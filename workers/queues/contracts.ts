@@ -59,3 +59,19 @@ export function parseOutboxJobId(jobId: string | undefined): number | undefined 
   const id = Number(jobId.slice(OUTBOX_JOB_ID_PREFIX.length));
   return Number.isSafeInteger(id) && id > 0 ? id : undefined;
 }
+
+/**
+ * A queue's BullMQ key prefix: `{<base>:<queue>}`. Every key of a queue shares that Redis Cluster hash
+ * tag (BullMQ's scripts touch several keys of a queue at once, which a cluster allows only within one
+ * slot), and each queue has a tag of its own, so a cluster spreads the queues over its shards. On a
+ * single Redis the braces are just characters. Producer, workers, dashboard, metrics and scripts all
+ * reach the queues through this prefix.
+ */
+export function queueKeyPrefix(base: string, queue: string): string {
+  return `{${base}:${queue}}`;
+}
+
+/** The prefix every queue shared before per-queue hash tags (`{<base>}`): keys an upgrade moves from. */
+export function legacyQueueKeyPrefix(base: string): string {
+  return `{${base}}`;
+}

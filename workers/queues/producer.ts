@@ -1,12 +1,12 @@
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { QUEUE_NAMES, type QueueName } from './contracts.js';
-import { createRedis } from './connection.js';
+import { QUEUE_NAMES, queueKeyPrefix, type QueueName } from './contracts.js';
+import { createRedis, type RedisClient } from './connection.js';
 import { jobOptions, type JobOptionsConfig } from './options.js';
 
 export interface ProducerConfig extends JobOptionsConfig {
+  /** `REDIS_URL`: one Redis, or a Redis Cluster (`redis-cluster://…`). */
   redisUrl: string;
-  /** Hash-tagged BullMQ prefix from config (`{showrunner}`). */
+  /** Base of the per-queue hash-tagged prefixes (`QUEUE_PREFIX`; see {@link queueKeyPrefix}). */
   queuePrefix: string;
 }
 
@@ -19,7 +19,7 @@ export interface JobToAdd {
 
 /** The queues as a producer sees them, over one fail-fast Redis connection. */
 export class JobProducer {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly queues: Record<QueueName, Queue>;
 
   constructor(
@@ -31,7 +31,7 @@ export class JobProducer {
       name,
       new Queue(name, {
         connection: this.redis,
-        prefix: config.queuePrefix,
+        prefix: queueKeyPrefix(config.queuePrefix, name),
         defaultJobOptions: jobOptions(name, config),
       }),
     ]);
