@@ -112,9 +112,29 @@ describe('migrations', function () {
     const [, pending] = (await knex.migrate.list()) as [unknown[], unknown[]];
     expect(pending).to.deep.equal([]);
     const defaults = await knex('categories').where({ is_default: true }).select('slug');
-    expect(defaults).to.deep.equal([{ slug: 'general' }]);
+    expect(defaults).to.deep.equal([{ slug: 'uncategorized' }]);
     // Running it again is harmless.
     expect(await migrateLatest(knex)).to.deep.equal([]);
+    expect(await knex('categories').where({ is_default: true }).count<{ n: number }[]>({ n: '*' })).to.deep.equal([{ n: 1 }]);
+  });
+
+  it('renames an existing "General" default to "Uncategorized" in place: same id, its sessions keep it, one default, re-seeding adds none', async () => {
+    await knex.migrate.rollback(undefined, true);
+    // A database from before the rename: migrated up to the migration before it, seeded with the old default.
+    const [, pending] = (await knex.migrate.list()) as [unknown[], { name: string }[]];
+    const renameAt = pending.findIndex((p) => p.name === '20261201000600_rename_default_category');
+    expect(renameAt).to.be.greaterThan(0);
+    for (let i = 0; i < renameAt; i++) await knex.migrate.up();
+    const [old] = (await knex('categories').insert({ slug: 'general', name: 'General', is_default: true }).returning('id')) as { id: number }[];
+    await knex('categories').insert({ slug: 'art', name: 'Art' });
+    await knex('users').insert({ id: 'user_old', email: 'old@example.com', password_hash: 'x' });
+    await knex('sessions').insert({ user_id: 'user_old', title: 'Old', subreddits: ['pics'], category_id: old!.id, category_source: 'default', caption_theme: 'joi' });
+
+    await migrateLatest(knex);
+    expect(await knex('categories').where({ is_default: true }).select('id', 'slug', 'name')).to.deep.equal([{ id: old!.id, slug: 'uncategorized', name: 'Uncategorized' }]);
+    expect(await knex('sessions').where({ title: 'Old' }).first('category_id')).to.deep.equal({ category_id: old!.id });
+    expect(await knex('categories').whereIn('slug', ['general', 'uncategorized']).count<{ n: number }[]>({ n: '*' })).to.deep.equal([{ n: 1 }]);
+    await migrateLatest(knex);
     expect(await knex('categories').where({ is_default: true }).count<{ n: number }[]>({ n: '*' })).to.deep.equal([{ n: 1 }]);
   });
 

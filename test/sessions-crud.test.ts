@@ -199,8 +199,8 @@ describe('sessions API: create, list, read, delete; categories; OpenAPI', () => 
       const bySlug = await list('?categorySlug=art');
       expect([ids(bySlug.body), bySlug.headers['x-total-count']]).to.deep.equal([[b.id], '1']);
       expect(ids((await list(`?categoryId=${art}&categorySlug=art`)).body)).to.deep.equal([b.id]);
-      expect(ids((await list('?categorySlug=general')).body)).to.deep.equal([d.id, a.id]);
-      const none = await list(`?categoryId=${art}&categorySlug=general`);
+      expect(ids((await list('?categorySlug=uncategorized')).body)).to.deep.equal([d.id, a.id]);
+      const none = await list(`?categoryId=${art}&categorySlug=uncategorized`);
       expect([none.body, none.headers['x-total-count']]).to.deep.equal([[], '0']);
       const unknown = await list('?categorySlug=no-such-category');
       expect([unknown.body, unknown.headers['x-total-count']]).to.deep.equal([[], '0']);
@@ -281,7 +281,7 @@ describe('sessions API: create, list, read, delete; categories; OpenAPI', () => 
       const all = res.body as Body[];
       expect(all.length).to.be.greaterThan(1);
       for (const c of all) expect(Object.keys(c).sort()).to.deep.equal(['id', 'isDefault', 'name', 'slug']);
-      expect(all.filter((c) => c.isDefault).map((c) => c.slug)).to.deep.equal(['general']);
+      expect(all.filter((c) => c.isDefault).map((c) => [c.slug, c.name])).to.deep.equal([['uncategorized', 'Uncategorized']]);
       const rows = await t.knex('categories').orderBy('id');
       expect(all.map((c) => c.id).sort((x, y) => Number(x) - Number(y))).to.deep.equal(rows.map((r: { id: number }) => r.id));
     });

@@ -1,8 +1,8 @@
 import type { Knex } from 'knex';
 
-/** The category list every environment starts with; `general` is the default. */
+/** The category list every environment starts with; `uncategorized` is the default, named as in the reference. */
 export const CATEGORIES = [
-  { slug: 'general', name: 'General', is_default: true },
+  { slug: 'uncategorized', name: 'Uncategorized', is_default: true },
   { slug: 'art', name: 'Art' },
   { slug: 'photography', name: 'Photography' },
   { slug: 'nature', name: 'Nature' },
