@@ -38,8 +38,12 @@ export interface Config {
   /** Largest input image sharp will decode (width × height), against decompression bombs. */
   mediaMaxPixels: number;
   jobs: {
-    /** First retry delay of a failed job; doubles each attempt. */
+    /** First retry delay of a failed job; doubles each attempt (`workers/queues/retry-policy.ts`). */
     backoffMs: number;
+    /** Longest wait between two attempts of a job. */
+    maxBackoffMs: number;
+    /** A transiently failing job keeps retrying until its waits add up to this, then fails for good. */
+    retryHorizonMs: number;
     /** Parallel media copies inside one snapshot job. */
     snapshotCopyParallelism: number;
     /**
@@ -53,6 +57,15 @@ export interface Config {
   outbox: {
     pollIntervalMs: number;
     maxBackoffMs: number;
+    batchSize: number;
+  };
+  /** Scheduled housekeeping on the `maintenance` queue (`workers/processors/maintenance.ts`). */
+  maintenance: {
+    /** How often each task runs, once across all worker processes. */
+    intervalMs: number;
+    /** Finished outbox rows are deleted this many days after they finished. */
+    outboxRetentionDays: number;
+    /** Rows per DELETE statement: each batch is its own short statement. */
     batchSize: number;
   };
   /** How long SIGTERM waits for in-flight requests and jobs before giving up on them. */
@@ -220,6 +233,10 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('AZURE_STORAGE_CONNECTION_STRING', 'is not an Azure Storage connection string');
   }
 
+  const backoffMs = int(env, 'JOB_BACKOFF_MS', 2_000, 1, 3_600_000);
+  const maxBackoffMs = int(env, 'JOB_MAX_BACKOFF_MS', 10 * 60_000, 1, 24 * 3600_000);
+  if (maxBackoffMs < backoffMs) throw new ConfigError('JOB_MAX_BACKOFF_MS', `must be at least JOB_BACKOFF_MS (${backoffMs}), got ${maxBackoffMs}`);
+
   return {
     nodeEnv,
     port: int(env, 'PORT', 3000, 0, 65535),
@@ -250,7 +267,9 @@ export function loadConfig(env: Env = process.env): Config {
     bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 100 * 1024, 1024, 10 * 1024 * 1024),
     mediaMaxPixels: int(env, 'MEDIA_MAX_PIXELS', 40_000_000, 1, 1_000_000_000),
     jobs: {
-      backoffMs: int(env, 'JOB_BACKOFF_MS', 2_000, 1, 3_600_000),
+      backoffMs,
+      maxBackoffMs,
+      retryHorizonMs: int(env, 'JOB_RETRY_HORIZON_MS', 6 * 3600_000, 0, 30 * 24 * 3600_000),
       snapshotCopyParallelism: int(env, 'SNAPSHOT_COPY_PARALLELISM', 4, 1, 64),
       lockDurationMs: int(env, 'JOB_LOCK_DURATION_MS', 30_000, 1_000, 600_000),
       maxStalledCount: int(env, 'JOB_MAX_STALLED_COUNT', 5, 0, 1_000),
@@ -259,6 +278,11 @@ export function loadConfig(env: Env = process.env): Config {
       pollIntervalMs: int(env, 'OUTBOX_POLL_INTERVAL_MS', 5_000, 10, 3_600_000),
       maxBackoffMs: int(env, 'OUTBOX_MAX_BACKOFF_MS', 30_000, 10, 3_600_000),
       batchSize: int(env, 'OUTBOX_BATCH_SIZE', 200, 1, 10_000),
+    },
+    maintenance: {
+      intervalMs: int(env, 'MAINTENANCE_INTERVAL_MS', 3600_000, 100, 7 * 24 * 3600_000),
+      outboxRetentionDays: int(env, 'OUTBOX_RETENTION_DAYS', 7, 0, 3650),
+      batchSize: int(env, 'MAINTENANCE_BATCH_SIZE', 5_000, 1, 100_000),
     },
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 25_000, 0, 600_000),
     dashboardReadOnly: bool(env, 'DASHBOARD_READ_ONLY', false),

@@ -38,7 +38,12 @@ export async function deleteHttpSession(knex: Knex, idHash: string): Promise<voi
   await knex('http_sessions').where({ id_hash: idHash }).del();
 }
 
-/** Removes expired rows; returns how many. */
-export async function pruneHttpSessions(knex: Knex): Promise<number> {
-  return knex('http_sessions').where('expires_at', '<=', knex.fn.now()).del();
+/** Removes up to `limit` expired rows in one short statement; returns how many (the caller loops). */
+export async function pruneHttpSessions(knex: Knex, limit: number): Promise<number> {
+  const result = await knex.raw<{ rowCount: number }>(
+    `DELETE FROM http_sessions WHERE id_hash IN (
+       SELECT id_hash FROM http_sessions WHERE expires_at <= now() LIMIT ? FOR UPDATE SKIP LOCKED)`,
+    [limit],
+  );
+  return result.rowCount;
 }

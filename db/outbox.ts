@@ -75,6 +75,23 @@ export async function outboxBacklog(knex: Knex): Promise<OutboxBacklog> {
   return { backlog: summary?.backlog ?? 0, oldest: summary?.oldest ?? null, ageSeconds: summary?.age ?? null, failing: summary?.failing ?? 0 };
 }
 
+/**
+ * Deletes up to `limit` rows whose job finished (completed or failed for good) more than
+ * `retentionDays` ago; returns how many. One short statement per call: the caller loops, so no
+ * transaction holds many row locks or runs long. A row never dispatched or not finished is kept,
+ * and rows another transaction holds are skipped rather than waited for.
+ */
+export async function deleteFinishedOutboxRows(knex: Knex, retentionDays: number, limit: number): Promise<number> {
+  const result = await knex.raw<{ rowCount: number }>(
+    `DELETE FROM job_outbox WHERE id IN (
+       SELECT id FROM job_outbox
+       WHERE finished_at IS NOT NULL AND finished_at < now() - make_interval(days => ?) AND dispatched_at IS NOT NULL
+       LIMIT ? FOR UPDATE SKIP LOCKED)`,
+    [retentionDays, limit],
+  );
+  return result.rowCount;
+}
+
 /** The latest undispatched rows whose dispatch failed, newest first. */
 export async function recentDispatchErrors(knex: Knex, limit: number): Promise<OutboxRow[]> {
   if (limit <= 0) return [];

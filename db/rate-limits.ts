@@ -29,3 +29,16 @@ export async function recordFailure(knex: Knex, key: string, windowMs: number): 
   const row = rows[0]!;
   return { failures: row.failures, resetAt: new Date(row.window_started_at.getTime() + windowMs) };
 }
+
+/**
+ * Removes up to `limit` failed-login windows that closed (started at least `windowMs` ago, so
+ * {@link readFailures} already reads them as zero) in one short statement; returns how many.
+ */
+export async function deleteClosedRateLimitWindows(knex: Knex, windowMs: number, limit: number): Promise<number> {
+  const result = await knex.raw<{ rowCount: number }>(
+    `DELETE FROM auth_rate_limits WHERE key IN (
+       SELECT key FROM auth_rate_limits WHERE window_started_at + make_interval(secs => ?) <= now() LIMIT ? FOR UPDATE SKIP LOCKED)`,
+    [windowMs / 1000, limit],
+  );
+  return result.rowCount;
+}

@@ -22,9 +22,12 @@ describe('faults: blob storage outage during snapshots', function () {
   let app: ReturnType<typeof supertest.agent>;
 
   before(async () => {
-    // Quick retries, so eight attempts run out within the test's patience; each attempt's uploads
-    // still try three times inside the storage client.
-    stack = await startJobStack({ storageOnDisk: true, env: { JOB_BACKOFF_MS: '20', SNAPSHOT_COPY_PARALLELISM: '2' } });
+    // Quick retries, so eight attempts (waits of 20, 40 … 1280 ms: a 2540 ms horizon) run out within
+    // the test's patience; each attempt's uploads still try three times inside the storage client.
+    stack = await startJobStack({
+      storageOnDisk: true,
+      env: { JOB_BACKOFF_MS: '20', JOB_MAX_BACKOFF_MS: '1280', JOB_RETRY_HORIZON_MS: '2540', SNAPSHOT_COPY_PARALLELISM: '2' },
+    });
     app = supertest.agent(createApp({ config: stack.config, knex: stack.knex, logger: pino({ level: 'silent' }), queues: stack.producer, blobs: stack.blobs }).callback());
     user = await registerUser(stack.t);
     await stack.startWorker();

@@ -49,7 +49,7 @@ describe('operators: admin API, health, metrics, scripts', function () {
     await app.get('/api/admin/overview').expect(401);
     await app.get('/api/admin/overview').set('Cookie', plain.cookie).expect(403);
     const res = await app.get('/api/admin/overview').set('Cookie', admin.cookie).expect(200);
-    expect(res.body.queues).to.have.keys('media', 'thumbnails', 'snapshots');
+    expect(res.body.queues).to.have.keys('media', 'thumbnails', 'snapshots', 'maintenance');
     expect(res.body.outbox).to.include.keys('backlog', 'oldestAgeSeconds');
     expect(res.body.snapshots).to.include.keys('pending', 'copying', 'ready', 'failed');
   });

@@ -8,7 +8,9 @@ import { OutboxDispatcher } from './outbox/dispatcher.js';
 import { OutboxRelay } from './outbox/relay.js';
 import { masters } from './queues/connection.js';
 import { moveLegacyJobs } from './queues/legacy-keys.js';
+import { scheduleMaintenance } from './queues/maintenance-schedule.js';
 import { JobProducer } from './queues/producer.js';
+import { retryPolicyOf } from './queues/retry-policy.js';
 import { WorkerMetrics } from './metrics.js';
 import { startWorkers } from './runtime.js';
 import { BlobStore } from './storage/blob-storage.js';
@@ -40,7 +42,7 @@ async function main(config: Config): Promise<void> {
   const blobs = BlobStore.fromConnectionString(config.azureStorageConnectionString, config.blobContainers);
   await blobs.ensureContainers();
 
-  const producer = new JobProducer({ redisUrl: config.redisUrl, queuePrefix: config.queuePrefix, backoffMs: config.jobs.backoffMs }, 'showrunner-relay');
+  const producer = new JobProducer({ redisUrl: config.redisUrl, queuePrefix: config.queuePrefix, ...retryPolicyOf(config) }, 'showrunner-relay');
   await checkEvictionPolicy(producer, logger);
   // Before taking jobs: what an older version left under the shared `{QUEUE_PREFIX}` keys moves to the per-queue ones.
   await moveLegacyJobs(producer, config.queuePrefix, logger).catch((e: unknown) =>
@@ -53,7 +55,7 @@ async function main(config: Config): Promise<void> {
     batchSize: config.outbox.batchSize,
   });
   const metrics = new WorkerMetrics();
-  const workers = startWorkers({ knex, blobs, config, logger }, {
+  const workers = startWorkers({ knex, blobs, config, logger, metrics }, {
     redisUrl: config.redisUrl,
     queuePrefix: config.queuePrefix,
     concurrency: config.workerConcurrency,
@@ -61,10 +63,13 @@ async function main(config: Config): Promise<void> {
   });
   const metricsPort = config.workerMetricsPort > 0 ? await metrics.listen(config.workerMetricsPort) : null;
   await relay.start();
+  // Every worker upserts the same schedulers: one run per interval however many workers there are.
+  const maintenance = scheduleMaintenance(producer.queues.maintenance, config.maintenance.intervalMs, logger);
   logger.info({ concurrency: config.workerConcurrency, metricsPort, config: describeConfig(config) }, 'worker started');
 
   onShutdownSignal(logger, async () => {
     // Stop intake first; active jobs get the grace period, then are returned to their queues.
+    maintenance.stop();
     await relay.stop();
     await workers.close(config.shutdownGraceMs);
     await metrics.close();

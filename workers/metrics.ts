@@ -1,12 +1,14 @@
 import http from 'node:http';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ProcessorMetrics } from './processors/deps.js';
 import type { QueueName } from './queues/contracts.js';
 
 /** A worker process's own metrics: its jobs and their durations, served on a small port. */
-export class WorkerMetrics {
+export class WorkerMetrics implements ProcessorMetrics {
   readonly registry = new Registry();
   private readonly finished: Counter<'queue' | 'outcome'>;
   private readonly duration: Histogram<'queue' | 'outcome'>;
+  private readonly maintenance: Counter<'task'>;
   private server: http.Server | undefined;
 
   constructor() {
@@ -24,6 +26,16 @@ export class WorkerMetrics {
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
       registers: [this.registry],
     });
+    this.maintenance = new Counter({
+      name: 'showrunner_maintenance_deleted_total',
+      help: 'Rows the scheduled maintenance tasks run by this worker process deleted, by task',
+      labelNames: ['task'],
+      registers: [this.registry],
+    });
+  }
+
+  maintenanceDeleted(task: string, rows: number): void {
+    this.maintenance.inc({ task }, rows);
   }
 
   record(queue: QueueName, outcome: 'completed' | 'failed', durationMs: number): void {

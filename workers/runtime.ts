@@ -4,6 +4,7 @@ import { classify, isLastAttempt, jobLogger, type ProcessorDeps } from './proces
 import { handlerFor, type UntypedHandler } from './processors/index.js';
 import { QUEUE_NAMES, queueKeyPrefix, type QueueName } from './queues/contracts.js';
 import { createRedis, type RedisClient } from './queues/connection.js';
+import { CAPPED_EXPONENTIAL, cappedBackoffStrategy, retryDelayMs, retryPolicyOf } from './queues/retry-policy.js';
 
 export interface WorkerSetOptions {
   redisUrl: string;
@@ -29,6 +30,20 @@ async function finalFailure(handler: UntypedHandler | undefined, deps: Processor
   await handler.onFinalFailure(deps, job, error).catch((e: unknown) => log.error({ err: coerceError(e) }, 'the final-failure hook failed'));
 }
 
+/**
+ * When a transiently failed job runs next, written to its progress: bull-board shows a delayed job's
+ * `delay` but not when that delay started, so operators read the time here (and in the log line).
+ */
+async function noteNextAttempt(deps: ProcessorDeps, job: Job, error: Error, log: Logger): Promise<string | undefined> {
+  const backoff = job.opts.backoff;
+  if (typeof backoff !== 'object' || backoff.type !== CAPPED_EXPONENTIAL) return undefined;
+  const delayMs = retryDelayMs(retryPolicyOf(deps.config), job.attemptsMade + 1);
+  const nextAttemptAt = new Date(Date.now() + delayMs).toISOString();
+  const retry = { failedAttempt: job.attemptsMade + 1, attempts: job.opts.attempts, nextAttemptAt, delayMs, lastError: error.message.slice(0, 500) };
+  await job.updateProgress({ retry }).catch((e: unknown) => log.warn({ err: coerceError(e) }, 'could not record the next attempt on the job'));
+  return nextAttemptAt;
+}
+
 function processorFor(queue: QueueName, deps: ProcessorDeps, stopping: AbortSignal) {
   return async (job: Job, token?: string): Promise<unknown> => {
     const log = jobLogger(deps.logger, job);
@@ -50,7 +65,8 @@ function processorFor(queue: QueueName, deps: ProcessorDeps, stopping: AbortSign
       }
       const error = classify(e);
       const final = isLastAttempt(job, error);
-      log.warn({ err: error, attempt: job.attemptsMade + 1, permanent: error.name === 'UnrecoverableError', final }, 'job failed');
+      const nextAttemptAt = final ? undefined : await noteNextAttempt(deps, job, error, log);
+      log.warn({ err: error, attempt: job.attemptsMade + 1, permanent: error.name === 'UnrecoverableError', final, nextAttemptAt }, 'job failed');
       if (final) await finalFailure(handler, jobDeps, job, error, log);
       throw error;
     }
@@ -76,6 +92,9 @@ export function startWorkers(deps: ProcessorDeps, options: WorkerSetOptions): Wo
       // recovery is for, so allow a few before calling the job a poison pill.
       maxStalledCount: deps.config.jobs.maxStalledCount,
       autorun: true,
+      // Jobs back off with `capped-exponential` (their `attempts` cover JOB_RETRY_HORIZON_MS): the
+      // waits are computed here, from the same policy the producer counted the attempts with.
+      settings: { backoffStrategy: cappedBackoffStrategy(retryPolicyOf(deps.config)) },
       // BullMQ's own per-minute counts in Redis: the web's /metrics reads job totals from them.
       metrics: { maxDataPoints: MetricsTime.TWO_WEEKS },
     });

@@ -9,6 +9,7 @@ import { FastDispatch } from '../../workers/outbox/fast-path.js';
 import type { ProcessorDeps } from '../../workers/processors/deps.js';
 import type { QueueName } from '../../workers/queues/contracts.js';
 import { JobProducer } from '../../workers/queues/producer.js';
+import { retryPolicyOf } from '../../workers/queues/retry-policy.js';
 import { BlobStore } from '../../workers/storage/blob-storage.js';
 import { startAzurite, type AzuriteHandle } from '../../scripts/lib/azurite.js';
 import { createTestApp, testConfig, type TestApp } from './app.js';
@@ -70,6 +71,9 @@ export async function startJobStack(options: JobStackOptions = {}): Promise<JobS
     MEDIA_ALLOW_PRIVATE_HOSTS: 'true',
     SESSION_SECRET: 'test-secret-a,test-secret-b',
     JOB_BACKOFF_MS: '100',
+    // Transient failures give up after 100+200+400+400+400 ms of backoff (6 attempts), not hours.
+    JOB_MAX_BACKOFF_MS: '400',
+    JOB_RETRY_HORIZON_MS: '1500',
     OUTBOX_POLL_INTERVAL_MS: '250',
     OUTBOX_MAX_BACKOFF_MS: '500',
     WORKER_CONCURRENCY: '4',
@@ -80,7 +84,7 @@ export async function startJobStack(options: JobStackOptions = {}): Promise<JobS
   const logger = pino({ level: config.logLevel });
   const blobs = BlobStore.fromConnectionString(config.azureStorageConnectionString, config.blobContainers);
   await blobs.ensureContainers();
-  const producer = new JobProducer({ redisUrl: config.redisUrl, queuePrefix: config.queuePrefix, backoffMs: config.jobs.backoffMs }, 'showrunner-test');
+  const producer = new JobProducer({ redisUrl: config.redisUrl, queuePrefix: config.queuePrefix, ...retryPolicyOf(config) }, 'showrunner-test');
   const fast = new FastDispatch(new OutboxDispatcher(knex, producer, logger, { maxBackoffMs: config.outbox.maxBackoffMs }), logger);
   const t = createTestApp({ env, knex, deps: options.fastPath === false ? {} : { afterCommit: (ids) => fast.submit(ids) } });
   const workers: WorkerProcess[] = [];

@@ -1,7 +1,7 @@
 import type { Knex } from '../../db/knex.js';
 import { claimUndispatched, markDispatched, recordDispatchFailure, type OutboxClaim } from '../../db/outbox.js';
 import { coerceError, type Logger } from '../../logger.js';
-import { isQueueName, outboxJobId, type QueueName } from '../queues/contracts.js';
+import { isOutboxQueueName, outboxJobId, type OutboxQueueName } from '../queues/contracts.js';
 import type { JobProducer } from '../queues/producer.js';
 
 export interface DispatchResult {
@@ -46,11 +46,12 @@ export class OutboxDispatcher {
     return this.knex.transaction(async (trx) => {
       const rows = await claimUndispatched(trx, claim);
       if (rows.length === 0) return { dispatched: 0, failed: 0 };
-      const unknown = rows.filter((r) => !isQueueName(r.queue));
-      const valid = rows.filter((r) => isQueueName(r.queue));
+      // Only the outbox's own queues: a row naming any other (or a scheduled-only queue) is an error to record.
+      const unknown = rows.filter((r) => !isOutboxQueueName(r.queue));
+      const valid = rows.filter((r) => isOutboxQueueName(r.queue));
       try {
         await this.producer.addAll(
-          valid.map((r) => ({ queue: r.queue as QueueName, name: r.job_name, data: r.payload, jobId: outboxJobId(r.id) })),
+          valid.map((r) => ({ queue: r.queue as OutboxQueueName, name: r.job_name, data: r.payload, jobId: outboxJobId(r.id) })),
         );
       } catch (e) {
         const error = coerceError(e);

@@ -15,6 +15,14 @@ export interface ProcessorDeps {
   logger: Logger;
   /** Aborted when the process must stop: downloads end at once and the job goes back to its queue. */
   signal?: AbortSignal;
+  /** The worker process's counters (`workers/metrics.ts`); absent when a test calls a processor directly. */
+  metrics?: ProcessorMetrics;
+}
+
+/** What processors count beyond the runtime's per-job metrics. */
+export interface ProcessorMetrics {
+  /** Rows a maintenance task deleted in one run. */
+  maintenanceDeleted(task: string, rows: number): void;
 }
 
 /** Download settings from config; `accept` narrows the content types per use. */

@@ -1,6 +1,7 @@
 import type { Job } from 'bullmq';
 import type { JobName, JobPayload, QueueName } from '../queues/contracts.js';
 import type { ProcessorDeps } from './deps.js';
+import { MAINTENANCE_HANDLERS } from './maintenance.js';
 import { syncMedia } from './media.js';
 import { createSnapshot, markSnapshotFailed, purgeSnapshot } from './snapshots.js';
 import { generateThumbnail, purgeThumbnails } from './thumbnails.js';
@@ -29,6 +30,7 @@ export const HANDLERS: HandlerRegistry = {
     },
     purge: { run: purgeSnapshot },
   },
+  maintenance: MAINTENANCE_HANDLERS,
 };
 
 /** A handler as the runtime holds it: BullMQ's jobs come from Redis untyped. */

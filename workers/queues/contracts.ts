@@ -1,8 +1,23 @@
 import type { OutboxJob } from '../../db/outbox.js';
 
 /** The queues and their jobs: the one contract the API, the relay and the workers share. */
-export const QUEUE_NAMES = ['media', 'thumbnails', 'snapshots'] as const;
+export const QUEUE_NAMES = ['media', 'thumbnails', 'snapshots', 'maintenance'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
+
+/**
+ * The queues whose jobs are written through the outbox. `maintenance` is not one: its jobs come from
+ * job schedulers the worker processes upsert at start (and `job_outbox`'s CHECK refuses it).
+ */
+export const OUTBOX_QUEUE_NAMES = ['media', 'thumbnails', 'snapshots'] as const satisfies readonly QueueName[];
+export type OutboxQueueName = (typeof OUTBOX_QUEUE_NAMES)[number];
+
+/**
+ * Scheduled housekeeping, one job scheduler each (`workers/queues/maintenance-schedule.ts`) and one
+ * function each (`workers/processors/maintenance.ts`, which the compiler holds to this list):
+ * adding a task is a name here and its function there.
+ */
+export const MAINTENANCE_TASKS = ['outbox-retention', 'expired-logins', 'closed-login-windows'] as const;
+export type MaintenanceTask = (typeof MAINTENANCE_TASKS)[number];
 
 export interface JobPayloads {
   media: { sync: { sessionId: number } };
@@ -15,19 +30,21 @@ export interface JobPayloads {
     create: { snapshotId: number; sessionId: number };
     purge: { snapshotId: number };
   };
+  /** A scheduled run of one task; the scheduler's template carries no data. */
+  maintenance: { [T in MaintenanceTask]: Record<string, never> };
 }
 
 export type JobName<Q extends QueueName> = keyof JobPayloads[Q] & string;
 export type JobPayload<Q extends QueueName, N extends JobName<Q>> = JobPayloads[Q][N];
 
 /** A job bound for the outbox, typed by queue and name. */
-export interface TypedOutboxJob<Q extends QueueName, N extends JobName<Q>> extends OutboxJob {
+export interface TypedOutboxJob<Q extends OutboxQueueName, N extends JobName<Q>> extends OutboxJob {
   queue: Q;
   name: N;
   payload: JobPayload<Q, N> & Record<string, unknown>;
 }
 
-function job<Q extends QueueName, N extends JobName<Q>>(queue: Q, name: N, payload: JobPayload<Q, N>): TypedOutboxJob<Q, N> {
+function job<Q extends OutboxQueueName, N extends JobName<Q>>(queue: Q, name: N, payload: JobPayload<Q, N>): TypedOutboxJob<Q, N> {
   return { queue, name, payload: payload as JobPayload<Q, N> & Record<string, unknown> };
 }
 
@@ -45,6 +62,7 @@ export const JOB_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed'
 export type JobState = (typeof JOB_STATES)[number];
 
 export const isQueueName = (name: string): name is QueueName => (QUEUE_NAMES as readonly string[]).includes(name);
+export const isOutboxQueueName = (name: string): name is OutboxQueueName => (OUTBOX_QUEUE_NAMES as readonly string[]).includes(name);
 
 const OUTBOX_JOB_ID_PREFIX = 'outbox-';
 
