@@ -125,6 +125,7 @@ const SESSION = object({
 
 const MEDIA_ITEM = object({
   id: int,
+  sessionId: int,
   mediaUrl: str,
   thumbnail: nullable(str),
   caption: nullable(str),

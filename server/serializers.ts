@@ -51,6 +51,7 @@ export function sessionToApi(row: SessionRow, snapshot: SnapshotRef | null | und
 export function mediaToApi(row: SessionMediaRow): ApiSessionMedia {
   return {
     id: row.id,
+    sessionId: row.session_id,
     mediaUrl: row.media_url,
     thumbnail: row.thumbnail,
     caption: row.caption,

@@ -243,7 +243,8 @@ describe('sessions API: create, list, read, delete; categories; OpenAPI', () => 
         [2, 'video', 'https://i.example.test/2.mp4'],
       ]);
       expect(media[0]).to.include({ caption: 'first', redditPostId: 't3_a', redditPostUrl: 'https://reddit.example.test/a', thumbnail: null, subreddit: null });
-      expect(Object.keys(media[0]!).sort()).to.deep.equal(['caption', 'id', 'mediaUrl', 'order', 'redditPostId', 'redditPostUrl', 'subreddit', 'thumbnail', 'type']);
+      expect(Object.keys(media[0]!).sort()).to.deep.equal(['caption', 'id', 'mediaUrl', 'order', 'redditPostId', 'redditPostUrl', 'sessionId', 'subreddit', 'thumbnail', 'type']);
+      expect(media.map((m) => m.sessionId)).to.deep.equal([s.id, s.id, s.id]);
     });
 
     it('hides a private session from others and from anonymous callers; a public one anyone may read', async () => {
