@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import { loadConfig, type Config } from './config.js';
 import type { Logger } from './logger.js';
 import { coerceError } from './logger.js';
@@ -8,26 +9,63 @@ export function exitOnStartupError(error: Error): never {
   process.exit(1);
 }
 
-/** What a supervising process (the web's, with `WEB_CONCURRENCY` > 1) sends to ask for a graceful stop. */
+/**
+ * What a supervising process (the web's, with `WEB_CONCURRENCY` > 1, or `npm run dev`) sends to ask
+ * for a graceful stop: `{ type: SHUTDOWN_MESSAGE }`. With `force: true` it asks for the forced
+ * stop a second signal gives (`npm run dev` sends that on its own second signal).
+ */
 export const SHUTDOWN_MESSAGE = 'showrunner:shutdown';
 
 /**
+ * Set to "1" by a parent that starts this process with an IPC channel (`npm run dev`) to say: when
+ * the channel closes, I am gone, stop gracefully rather than run on unsupervised.
+ */
+export const STOP_WITH_PARENT_ENV = 'SHOWRUNNER_STOP_WITH_PARENT';
+
+type StopReason = NodeJS.Signals | 'supervisor' | 'parent gone';
+type StopRequest = (reason: StopReason, force: boolean) => void;
+
+/** Where requests from the parent go once {@link onShutdownSignal} has run; until then they wait here. */
+let onParentRequest: StopRequest | undefined;
+const earlyRequests: [StopReason, boolean][] = [];
+let listeningToParent = false;
+
+/**
+ * Listens to the parent (when started with an IPC channel) for stop requests, from the start: a
+ * request that comes while the process is still starting is acted on as soon as it can stop.
+ */
+function listenToParent(): void {
+  if (listeningToParent || !process.send) return;
+  listeningToParent = true;
+  const request: StopRequest = (reason, force) => (onParentRequest ? onParentRequest(reason, force) : void earlyRequests.push([reason, force]));
+  process.on('message', (message: unknown) => {
+    const m = message as { type?: unknown; force?: unknown } | null;
+    if (m?.type === SHUTDOWN_MESSAGE) request('supervisor', m.force === true);
+  });
+  // A web supervisor's processes are left to node:cluster, which ends them with their supervisor.
+  if (process.env[STOP_WITH_PARENT_ENV] !== '1' || cluster.isWorker) return;
+  if (process.connected) process.once('disconnect', () => request('parent gone', false));
+  else request('parent gone', false);
+}
+
+/**
  * Runs `shutdown` on the first SIGTERM or SIGINT (or {@link SHUTDOWN_MESSAGE} from a supervisor),
- * then exits; a second signal forces an exit at once. The message never forces: Ctrl-C reaches a
- * supervisor and its processes alike, and the supervisor passes the request on as well.
+ * then exits; a second signal forces an exit at once. The message never forces unless it says so:
+ * Ctrl-C reaches a supervisor and its processes alike, and the supervisor passes the request on as
+ * well. Under a parent that set {@link STOP_WITH_PARENT_ENV}, losing the parent is a graceful stop too.
  */
 export function onShutdownSignal(logger: Logger, shutdown: () => Promise<void>): void {
   let stopping = false;
   let signals = 0;
-  const handler = (signal: NodeJS.Signals | 'supervisor'): void => {
-    if (signal !== 'supervisor') signals += 1;
+  const handler = (reason: StopReason, force = false): void => {
+    if (reason === 'SIGTERM' || reason === 'SIGINT') signals += 1;
     if (stopping) {
-      if (signals < 2) return;
-      logger.warn({ signal }, 'second signal: forcing exit');
+      if (signals < 2 && !force) return;
+      logger.warn({ signal: reason }, force ? 'supervisor asked to force: forcing exit' : 'second signal: forcing exit');
       process.exit(1);
     }
     stopping = true;
-    logger.info({ signal }, 'shutting down');
+    logger.info({ signal: reason }, 'shutting down');
     shutdown().then(
       () => {
         logger.info('shut down cleanly');
@@ -39,13 +77,13 @@ export function onShutdownSignal(logger: Logger, shutdown: () => Promise<void>):
       },
     );
   };
-  process.on('SIGTERM', handler);
-  process.on('SIGINT', handler);
-  if (process.send) {
-    process.on('message', (message: unknown) => {
-      if ((message as { type?: unknown } | null)?.type === SHUTDOWN_MESSAGE) handler('supervisor');
-    });
-  }
+  // Node passes a listener the signal's number too: it is no `force`.
+  const onSignal = (signal: NodeJS.Signals): void => handler(signal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  listenToParent();
+  onParentRequest = handler;
+  for (const [reason, force] of earlyRequests.splice(0)) handler(reason, force);
 }
 
 /**
@@ -53,6 +91,7 @@ export function onShutdownSignal(logger: Logger, shutdown: () => Promise<void>):
  * start-up failure into one clear line on stderr and exit code 1.
  */
 export async function runMain(main: (config: Config) => Promise<void>): Promise<void> {
+  listenToParent();
   try {
     await main(loadConfig());
   } catch (e) {

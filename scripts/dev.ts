@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../config.js';
+import { SHUTDOWN_MESSAGE, STOP_WITH_PARENT_ENV } from '../lifecycle.js';
 import { coerceError } from '../logger.js';
 import { blobStorageAnswers, startAzurite, type AzuriteHandle } from './lib/azurite.js';
 
@@ -11,7 +12,8 @@ const HELP = `Usage: npm run dev
 
 Runs Showrunner for development in one terminal: migrations (with a demo user), the web process
 and the worker process, plus an in-memory Azurite when no blob storage answers at
-AZURE_STORAGE_CONNECTION_STRING. Ctrl-C stops everything.`;
+AZURE_STORAGE_CONNECTION_STRING. Ctrl-C (or SIGTERM) stops everything gracefully; a second one forces.
+Exits non-zero when a process did not stop cleanly.`;
 
 /** The host and port of the connection string's blob endpoint (Azurite's default when absent). */
 function blobEndpoint(connectionString: string): { host: string; port: number } {
@@ -20,29 +22,64 @@ function blobEndpoint(connectionString: string): { host: string; port: number } 
   return { host: url.hostname, port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)) };
 }
 
-function run(name: string, script: string, env: NodeJS.ProcessEnv): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, script)], { cwd: root, env, stdio: 'inherit' });
-  child.on('exit', (code, signal) => {
-    if (!stopping) {
-      console.error(`dev: ${name} exited (${code ?? signal}); stopping everything`);
-      void shutdown(1);
-    }
+interface Service {
+  name: string;
+  child: ChildProcess;
+  /** The exit code, or the signal's name. */
+  exited: Promise<number | string>;
+}
+
+function run(name: string, script: string, env: NodeJS.ProcessEnv): Service {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, script)], {
+    cwd: root,
+    env: { ...env, [STOP_WITH_PARENT_ENV]: '1' },
+    // Stop requests go over the IPC channel, not as signals: Ctrl-C already reaches the child, and a
+    // signal passed on would be its second, which forces. The channel closing tells it dev is gone.
+    stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
   });
-  return child;
+  const exited = new Promise<number | string>((resolve) =>
+    child.on('exit', (code, signal) => {
+      if (!stopping) {
+        console.error(`dev: ${name} exited (${code ?? signal}); stopping everything`);
+        void shutdown(1);
+      }
+      resolve(code ?? signal ?? 'unknown');
+    }),
+  );
+  return { name, child, exited };
+}
+
+/** Asks a service to stop gracefully (or, `force`, at once) over its IPC channel; by signal once that is gone. */
+function askToStop({ child }: Service, force: boolean): void {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const bySignal = (): void => void child.kill(force ? 'SIGKILL' : 'SIGTERM');
+  if (child.connected) child.send({ type: SHUTDOWN_MESSAGE, force }, (e) => e && bySignal());
+  else bySignal();
 }
 
 let stopping = false;
-const children: ChildProcess[] = [];
+let signals = 0;
+const services: Service[] = [];
 let azurite: AzuriteHandle | undefined;
 
+/** Stops every service and Azurite, then exits: non-zero when asked to or when a service did not stop cleanly. */
 async function shutdown(code: number): Promise<void> {
   if (stopping) return;
   stopping = true;
-  await Promise.all(
-    children.map((c) => new Promise<void>((resolve) => (c.exitCode !== null ? resolve() : (c.once('exit', () => resolve()), c.kill('SIGTERM'))))),
-  );
+  for (const s of services) askToStop(s, false);
+  const ends = await Promise.all(services.map(async (s) => ({ name: s.name, end: await s.exited })));
+  const unclean = ends.filter(({ end }) => end !== 0);
+  if (unclean.length > 0) console.error(`dev: did not stop cleanly: ${unclean.map(({ name, end }) => `${name} (${end})`).join(', ')}`);
   await azurite?.stop();
-  process.exit(code);
+  process.exit(unclean.length > 0 ? 1 : code);
+}
+
+/** The first Ctrl-C or SIGTERM stops everything gracefully; another one forces. */
+function onSignal(signal: NodeJS.Signals): void {
+  signals += 1;
+  if (signals === 1) return void shutdown(0);
+  console.error(`dev: second ${signal}: forcing every process to stop`);
+  for (const s of services) askToStop(s, true);
 }
 
 async function main(): Promise<void> {
@@ -50,6 +87,8 @@ async function main(): Promise<void> {
     console.log(HELP);
     return;
   }
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const env = { ...process.env, NODE_ENV: process.env.NODE_ENV ?? 'development' };
   const config = loadConfig(env);
   if (!(await blobStorageAnswers(config.azureStorageConnectionString))) {
@@ -60,9 +99,8 @@ async function main(): Promise<void> {
   const migrate = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'scripts/migrate.ts')], { cwd: root, env, stdio: 'inherit' });
   const code = await new Promise<number | null>((resolve) => migrate.on('exit', resolve));
   if (code !== 0) throw new Error('migrations failed (is PostgreSQL running and DATABASE_URL right?)');
-  children.push(run('web', 'server/main.ts', env), run('worker', 'workers/main.ts', env));
-  process.on('SIGINT', () => void shutdown(0));
-  process.on('SIGTERM', () => void shutdown(0));
+  if (stopping) return;
+  services.push(run('web', 'server/main.ts', env), run('worker', 'workers/main.ts', env));
 }
 
 main().catch((e: unknown) => {

@@ -29,6 +29,8 @@ export interface ServiceProcessOptions {
    * source through tsx as `npm run web|worker` do.
    */
   compiled?: boolean;
+  /** Start it as the leader of a process group of its own, so a test can signal the group (`process.kill(-pid)`). */
+  detached?: boolean;
 }
 
 /** `server/main.ts` → `dist/server/main.js`: where `npm run build` puts an entry point. */
@@ -45,13 +47,14 @@ export async function startServiceProcess(
   entry: string,
   env: Record<string, string>,
   readyText: string,
-  { timeoutMs = 30_000, nodeArgs = [], compiled = false }: ServiceProcessOptions = {},
+  { timeoutMs = 30_000, nodeArgs = [], compiled = false, detached = false }: ServiceProcessOptions = {},
 ): Promise<ServiceProcess> {
   const script = compiled ? [compiledEntry(entry)] : ['--import', 'tsx', path.join(root, entry)];
   const child = spawn(process.execPath, [...nodeArgs, ...script], {
     cwd: root,
     env: { ...process.env, LOG_LEVEL: 'info', LOG_PRETTY: 'false', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached,
   });
   // The newest 1 MB of output: enough for failure messages, bounded for long runs (the benchmark).
   let output = '';
