@@ -58,6 +58,13 @@ export interface Config {
     pollIntervalMs: number;
     maxBackoffMs: number;
     batchSize: number;
+    /**
+     * A dispatched row not finished this long after its dispatch is checked against Redis, and
+     * dispatched again if Redis no longer has its job (`workers/outbox/reconciler.ts`).
+     */
+    reconcileAfterMs: number;
+    /** How often each worker process runs a reconcile pass. */
+    reconcileIntervalMs: number;
   };
   /** Scheduled housekeeping on the `maintenance` queue (`workers/processors/maintenance.ts`). */
   maintenance: {
@@ -237,6 +244,12 @@ export function loadConfig(env: Env = process.env): Config {
   const maxBackoffMs = int(env, 'JOB_MAX_BACKOFF_MS', 10 * 60_000, 1, 24 * 3600_000);
   if (maxBackoffMs < backoffMs) throw new ConfigError('JOB_MAX_BACKOFF_MS', `must be at least JOB_BACKOFF_MS (${backoffMs}), got ${maxBackoffMs}`);
 
+  // Above the default job lock (30 s), so a healthy job is normally finished before anyone asks
+  // Redis about it; the reconciler never re-runs a job Redis still has, whatever this is.
+  const reconcileAfterMs = int(env, 'OUTBOX_RECONCILE_AFTER_MS', 120_000, 100, 7 * 24 * 3600_000);
+  // A quarter of the age by default: a lost job is found at worst about 1.25 × the age after its dispatch.
+  const reconcileIntervalMs = int(env, 'OUTBOX_RECONCILE_INTERVAL_MS', Math.max(100, Math.round(reconcileAfterMs / 4)), 100, 24 * 3600_000);
+
   return {
     nodeEnv,
     port: int(env, 'PORT', 3000, 0, 65535),
@@ -278,6 +291,8 @@ export function loadConfig(env: Env = process.env): Config {
       pollIntervalMs: int(env, 'OUTBOX_POLL_INTERVAL_MS', 5_000, 10, 3_600_000),
       maxBackoffMs: int(env, 'OUTBOX_MAX_BACKOFF_MS', 30_000, 10, 3_600_000),
       batchSize: int(env, 'OUTBOX_BATCH_SIZE', 200, 1, 10_000),
+      reconcileAfterMs,
+      reconcileIntervalMs,
     },
     maintenance: {
       intervalMs: int(env, 'MAINTENANCE_INTERVAL_MS', 3600_000, 100, 7 * 24 * 3600_000),

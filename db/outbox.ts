@@ -97,3 +97,66 @@ export async function recentDispatchErrors(knex: Knex, limit: number): Promise<O
   if (limit <= 0) return [];
   return knex<OutboxRow>('job_outbox').whereNull('dispatched_at').whereNotNull('last_error').orderBy('id', 'desc').limit(limit);
 }
+
+/**
+ * Records that a row's job finished for good: completed, or failed with the reason. Run inside the
+ * job's last write transaction when it has one. A row already completed stays as it is (a rerun of
+ * an idempotent job changes nothing); a failed one may be completed or failed again later by an
+ * operator's retry. Returns false when nothing changed.
+ */
+export async function recordOutboxFinished(
+  db: Knex | Knex.Transaction,
+  id: number,
+  outcome: { state: 'completed' } | { state: 'failed'; reason: string },
+): Promise<boolean> {
+  const changed = await db('job_outbox')
+    .where({ id })
+    .where((q) => q.whereNull('final_state').orWhere('final_state', 'failed'))
+    .update({
+      finished_at: db.fn.now(),
+      final_state: outcome.state,
+      ...(outcome.state === 'failed' ? { last_error: outcome.reason.slice(0, 2000) } : {}),
+    });
+  return changed > 0;
+}
+
+/**
+ * Locks up to `limit` rows with ids above `afterId`, dispatched more than `olderThanMs` ago and not
+ * finished, skipping rows another reconciler holds. By id, so a caller pages through them all.
+ */
+export async function claimUnfinished(trx: Knex.Transaction, olderThanMs: number, limit: number, afterId: number): Promise<OutboxRow[]> {
+  return trx<OutboxRow>('job_outbox')
+    .whereNull('finished_at')
+    .whereNotNull('dispatched_at')
+    .where('dispatched_at', '<', trx.raw(`now() - ?::bigint * interval '1 millisecond'`, [olderThanMs]))
+    .where('id', '>', afterId)
+    .orderBy('id')
+    .limit(limit)
+    .forUpdate()
+    .skipLocked();
+}
+
+/** Rows dispatched again: counted, and their dispatch time restarted so they are checked again a full age later. */
+export async function markRedispatched(trx: Knex.Transaction, ids: number[]): Promise<void> {
+  if (ids.length === 0) return;
+  await trx('job_outbox').whereIn('id', ids).update({ dispatched_at: trx.fn.now(), redispatches: trx.raw('redispatches + 1') });
+}
+
+export interface OutboxInFlight {
+  /** Dispatched rows whose job has not finished. */
+  unfinished: number;
+  /** Seconds since the oldest of them was dispatched. */
+  oldestUnfinishedAgeSeconds: number | null;
+  /** Dispatches the reconciler added, over the rows still kept. */
+  redispatched: number;
+}
+
+/** Dispatched rows not finished (how many, the oldest's age) and how many dispatches the reconciler added. */
+export async function outboxInFlight(knex: Knex): Promise<OutboxInFlight> {
+  const [summary] = await knex('job_outbox').select(
+    knex.raw('count(*) FILTER (WHERE finished_at IS NULL AND dispatched_at IS NOT NULL)::int AS unfinished'),
+    knex.raw('extract(epoch FROM now() - min(dispatched_at) FILTER (WHERE finished_at IS NULL))::float AS age'),
+    knex.raw('coalesce(sum(redispatches), 0)::int AS redispatched'),
+  );
+  return { unfinished: summary?.unfinished ?? 0, oldestUnfinishedAgeSeconds: summary?.age ?? null, redispatched: summary?.redispatched ?? 0 };
+}

@@ -3,7 +3,8 @@ import { parseCli, runScript, scriptContext } from './lib/cli.js';
 
 const HELP = `Usage: npm run outbox:status -- [--json] [--errors <n>]
 
-Shows the outbox: rows not yet dispatched to Redis, the age of the oldest, and recent dispatch errors.
+Shows the outbox: rows not yet dispatched to Redis, the age of the oldest, and recent dispatch errors;
+rows dispatched but not finished, the age of the oldest, and dispatches the reconciler added.
   --json         machine-readable output
   --errors <n>   how many recent errors to show (default 10)
   --help         this help
@@ -20,6 +21,9 @@ runScript(async () => {
       console.log(`backlog:        ${status.backlog} undispatched row(s)`);
       console.log(`oldest:         ${status.oldestAgeSeconds === null ? '-' : `${status.oldestAgeSeconds.toFixed(1)} s old (${status.oldestUndispatchedAt?.toISOString()})`}`);
       console.log(`failing:        ${status.failing} row(s) with a dispatch error`);
+      console.log(`unfinished:     ${status.unfinished} dispatched row(s) whose job has not finished`);
+      console.log(`oldest running: ${status.oldestUnfinishedAgeSeconds === null ? '-' : `${status.oldestUnfinishedAgeSeconds.toFixed(1)} s since dispatch`}`);
+      console.log(`redispatched:   ${status.redispatched} dispatch(es) again because Redis had lost the job`);
       for (const e of status.recentErrors) {
         console.log(`  #${e.id} ${e.queue}:${e.jobName} attempts ${e.attempts}, next try ${e.nextAttemptAt.toISOString()}: ${e.lastError}`);
       }

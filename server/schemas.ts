@@ -212,6 +212,10 @@ const ADMIN_OVERVIEW = object({
     oldestUndispatchedAt: nullable(dateTime),
     oldestAgeSeconds: nullable(num),
     failing: int,
+    // Dispatched, not finished: how many, the oldest's age; dispatches the reconciler added.
+    unfinished: int,
+    oldestUnfinishedAgeSeconds: nullable(num),
+    redispatched: int,
     recentErrors: arrayOf(object({ id: int, queue: str, jobName: str, attempts: int, lastError: str, nextAttemptAt: dateTime })),
   }),
   snapshots: object(eachOf(SNAPSHOT_STATUSES, int)),

@@ -181,6 +181,9 @@ export function adminOverviewToApi(queues: QueueCounts, outbox: OutboxStatus, sn
       oldestUndispatchedAt: outbox.oldestUndispatchedAt?.toISOString() ?? null,
       oldestAgeSeconds: outbox.oldestAgeSeconds,
       failing: outbox.failing,
+      unfinished: outbox.unfinished,
+      oldestUnfinishedAgeSeconds: outbox.oldestUnfinishedAgeSeconds,
+      redispatched: outbox.redispatched,
       recentErrors: outbox.recentErrors.map((e) => ({
         id: e.id,
         queue: e.queue,

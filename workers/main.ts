@@ -5,6 +5,7 @@ import { assertMigrationsCurrent } from '../db/migrate.js';
 import { coerceError, createLogger } from '../logger.js';
 import { onShutdownSignal, runMain } from '../lifecycle.js';
 import { OutboxDispatcher } from './outbox/dispatcher.js';
+import { OutboxReconciler } from './outbox/reconciler.js';
 import { OutboxRelay } from './outbox/relay.js';
 import { masters } from './queues/connection.js';
 import { moveLegacyJobs } from './queues/legacy-keys.js';
@@ -65,12 +66,21 @@ async function main(config: Config): Promise<void> {
   await relay.start();
   // Every worker upserts the same schedulers: one run per interval however many workers there are.
   const maintenance = scheduleMaintenance(producer.queues.maintenance, config.maintenance.intervalMs, logger);
+  // Beside the relay: the relay sends rows Redis never got, the reconciler rows Redis got and lost.
+  const reconciler = new OutboxReconciler(knex, producer, logger, {
+    afterMs: config.outbox.reconcileAfterMs,
+    intervalMs: config.outbox.reconcileIntervalMs,
+    batchSize: config.outbox.batchSize,
+    onReconciled: (outcome) => metrics.recordReconciled(outcome),
+  });
+  reconciler.start();
   logger.info({ concurrency: config.workerConcurrency, metricsPort, config: describeConfig(config) }, 'worker started');
 
   onShutdownSignal(logger, async () => {
     // Stop intake first; active jobs get the grace period, then are returned to their queues.
     maintenance.stop();
     await relay.stop();
+    await reconciler.stop();
     await workers.close(config.shutdownGraceMs);
     await metrics.close();
     await producer.close();

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ReconcileOutcome } from './outbox/reconciler.js';
 import type { ProcessorMetrics } from './processors/deps.js';
 import type { QueueName } from './queues/contracts.js';
 
@@ -9,6 +10,7 @@ export class WorkerMetrics implements ProcessorMetrics {
   private readonly finished: Counter<'queue' | 'outcome'>;
   private readonly duration: Histogram<'queue' | 'outcome'>;
   private readonly maintenance: Counter<'task'>;
+  private readonly reconciled: Counter<'outcome'>;
   private server: http.Server | undefined;
 
   constructor() {
@@ -26,6 +28,12 @@ export class WorkerMetrics implements ProcessorMetrics {
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
       registers: [this.registry],
     });
+    this.reconciled = new Counter({
+      name: 'showrunner_outbox_reconciled_total',
+      help: 'Dispatched, unfinished outbox rows this process reconciled, by outcome (redispatched: Redis had lost the job)',
+      labelNames: ['outcome'],
+      registers: [this.registry],
+    });
     this.maintenance = new Counter({
       name: 'showrunner_maintenance_deleted_total',
       help: 'Rows the scheduled maintenance tasks run by this worker process deleted, by task',
@@ -36,6 +44,10 @@ export class WorkerMetrics implements ProcessorMetrics {
 
   maintenanceDeleted(task: string, rows: number): void {
     this.maintenance.inc({ task }, rows);
+  }
+
+  recordReconciled(outcome: ReconcileOutcome): void {
+    this.reconciled.inc({ outcome });
   }
 
   record(queue: QueueName, outcome: 'completed' | 'failed', durationMs: number): void {

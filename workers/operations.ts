@@ -1,5 +1,5 @@
 import type { Knex } from '../db/knex.js';
-import { insertOutboxJobs, outboxBacklog, recentDispatchErrors } from '../db/outbox.js';
+import { insertOutboxJobs, outboxBacklog, outboxInFlight, recentDispatchErrors } from '../db/outbox.js';
 import { advanceThumbnailGenerations } from '../db/sessions.js';
 import { lockSnapshotsForRerun } from '../db/snapshots.js';
 import { jobs } from './queues/contracts.js';
@@ -52,17 +52,26 @@ export interface OutboxStatus {
   oldestUndispatchedAt: Date | null;
   oldestAgeSeconds: number | null;
   failing: number;
+  /** Dispatched rows whose job has not finished (running, queued, or lost by Redis until the reconciler acts). */
+  unfinished: number;
+  /** Seconds since the oldest of those was dispatched (or dispatched again). */
+  oldestUnfinishedAgeSeconds: number | null;
+  /** Dispatches the reconciler added because Redis had lost the job, over the rows still kept. */
+  redispatched: number;
   recentErrors: { id: number; queue: string; jobName: string; attempts: number; lastError: string; nextAttemptAt: Date }[];
 }
 
-/** Undispatched rows, the age of the oldest, and the latest dispatch errors. */
+/** Undispatched rows, the age of the oldest, the latest dispatch errors, and dispatched rows not finished. */
 export async function outboxStatus(knex: Knex, recent = 10): Promise<OutboxStatus> {
-  const [summary, errors] = await Promise.all([outboxBacklog(knex), recentDispatchErrors(knex, recent)]);
+  const [summary, errors, inFlight] = await Promise.all([outboxBacklog(knex), recentDispatchErrors(knex, recent), outboxInFlight(knex)]);
   return {
     backlog: summary.backlog,
     oldestUndispatchedAt: summary.oldest,
     oldestAgeSeconds: summary.ageSeconds,
     failing: summary.failing,
+    unfinished: inFlight.unfinished,
+    oldestUnfinishedAgeSeconds: inFlight.oldestUnfinishedAgeSeconds,
+    redispatched: inFlight.redispatched,
     recentErrors: errors.map((e) => ({
       id: e.id,
       queue: e.queue,

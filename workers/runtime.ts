@@ -1,8 +1,9 @@
 import { MetricsTime, WaitingError, Worker, type Job } from 'bullmq';
+import { recordOutboxFinished } from '../db/outbox.js';
 import { coerceError, type Logger } from '../logger.js';
-import { classify, isLastAttempt, jobLogger, type ProcessorDeps } from './processors/deps.js';
+import { classify, isLastAttempt, jobLogger, type JobCompletion, type ProcessorDeps } from './processors/deps.js';
 import { handlerFor, type UntypedHandler } from './processors/index.js';
-import { QUEUE_NAMES, queueKeyPrefix, type QueueName } from './queues/contracts.js';
+import { QUEUE_NAMES, parseOutboxJobId, queueKeyPrefix, type QueueName } from './queues/contracts.js';
 import { createRedis, type RedisClient } from './queues/connection.js';
 import { CAPPED_EXPONENTIAL, cappedBackoffStrategy, retryDelayMs, retryPolicyOf } from './queues/retry-policy.js';
 
@@ -31,6 +32,30 @@ async function finalFailure(handler: UntypedHandler | undefined, deps: Processor
 }
 
 /**
+ * Writes the job's completion record on its outbox row (none for a job not from the outbox). A failed
+ * write is logged, not thrown: the job's outcome stands, and a lost record costs at worst one
+ * harmless re-run by the reconciler, whereas failing a completed job would run it again for sure.
+ */
+async function recordFinished(
+  deps: ProcessorDeps,
+  job: Job,
+  outcome: { state: 'completed' } | { state: 'failed'; reason: string },
+  log: Logger,
+): Promise<void> {
+  const outboxId = parseOutboxJobId(job.id);
+  if (outboxId === undefined) return;
+  await recordOutboxFinished(deps.knex, outboxId, outcome).catch((e: unknown) =>
+    log.warn({ err: coerceError(e), outcome: outcome.state }, 'could not record the job finished on its outbox row'),
+  );
+}
+
+/** The final-failure hook, then the failure recorded on the outbox row: the one path of a job failed for good. */
+async function failedForGood(handler: UntypedHandler | undefined, deps: ProcessorDeps, job: Job, error: Error, log: Logger): Promise<void> {
+  await finalFailure(handler, deps, job, error, log);
+  await recordFinished(deps, job, { state: 'failed', reason: error.message }, log);
+}
+
+/**
  * When a transiently failed job runs next, written to its progress: bull-board shows a delayed job's
  * `delay` but not when that delay started, so operators read the time here (and in the log line).
  */
@@ -49,10 +74,14 @@ function processorFor(queue: QueueName, deps: ProcessorDeps, stopping: AbortSign
     const log = jobLogger(deps.logger, job);
     const handler = handlerFor(queue, job.name);
     if (!handler) throw classify(new Error(`unknown job name "${job.name}" on queue ${queue}`));
-    const jobDeps = { ...deps, logger: log, signal: stopping };
+    const outboxId = parseOutboxJobId(job.id);
+    // Per run: a handler whose last write records the completion itself marks it here.
+    const completion: JobCompletion | undefined = outboxId === undefined ? undefined : { outboxId, recorded: false };
+    const jobDeps: ProcessorDeps = { ...deps, logger: log, signal: stopping, ...(completion ? { completion } : {}) };
     log.info({ attempt: job.attemptsMade + 1, data: job.data }, 'job started');
     try {
       const result = await handler.run(jobDeps, job);
+      if (!completion?.recorded) await recordFinished(deps, job, { state: 'completed' }, log);
       log.info({ result }, 'job completed');
       return result;
     } catch (e) {
@@ -67,7 +96,7 @@ function processorFor(queue: QueueName, deps: ProcessorDeps, stopping: AbortSign
       const final = isLastAttempt(job, error);
       const nextAttemptAt = final ? undefined : await noteNextAttempt(deps, job, error, log);
       log.warn({ err: error, attempt: job.attemptsMade + 1, permanent: error.name === 'UnrecoverableError', final, nextAttemptAt }, 'job failed');
-      if (final) await finalFailure(handler, jobDeps, job, error, log);
+      if (final) await failedForGood(handler, jobDeps, job, error, log);
       throw error;
     }
   };
@@ -107,7 +136,7 @@ export function startWorkers(deps: ProcessorDeps, options: WorkerSetOptions): Wo
       // processor never saw this failure: its final-failure hook runs here instead.
       if (job.deferredFailure) {
         const reason = new Error(`${err.message} (the worker running it died ${job.stalledCounter} times)`);
-        void finalFailure(handlerFor(queue, job.name), deps, job, reason, jobLogger(deps.logger, job));
+        void failedForGood(handlerFor(queue, job.name), deps, job, reason, jobLogger(deps.logger, job));
       }
     });
     return worker;

@@ -1,6 +1,7 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Config } from '../../config.js';
 import type { Knex } from '../../db/knex.js';
+import { recordOutboxFinished } from '../../db/outbox.js';
 import type { Logger } from '../../logger.js';
 import { coerceError } from '../../logger.js';
 import { DownloadError, type SafeFetchOptions } from '../lib/safe-fetch.js';
@@ -17,6 +18,26 @@ export interface ProcessorDeps {
   signal?: AbortSignal;
   /** The worker process's counters (`workers/metrics.ts`); absent when a test calls a processor directly. */
   metrics?: ProcessorMetrics;
+  /** The outbox row of the running job, when it came from the outbox (set per run by the runtime). */
+  completion?: JobCompletion;
+}
+
+/** A running job's completion record (DESIGN §2: Postgres stays the system of record after dispatch). */
+export interface JobCompletion {
+  outboxId: number;
+  /** Set once a handler recorded the completion itself; the runtime then does not write it again. */
+  recorded: boolean;
+}
+
+/**
+ * Records the job completed inside the handler's last write transaction, so the effect and the
+ * record commit together: a crash between them cannot leave an effect the reconciler would re-run,
+ * nor a record without its effect.
+ */
+export async function recordCompleted(deps: Pick<ProcessorDeps, 'completion'>, trx: Knex.Transaction): Promise<void> {
+  if (!deps.completion) return;
+  await recordOutboxFinished(trx, deps.completion.outboxId, { state: 'completed' });
+  deps.completion.recorded = true;
 }
 
 /** What processors count beyond the runtime's per-job metrics. */

@@ -17,7 +17,7 @@ import type { JobPayload } from '../queues/contracts.js';
 import { safeDownload, type Downloaded } from '../lib/safe-fetch.js';
 import { Semaphore } from '../lib/semaphore.js';
 import { mediaAreCurrent, syncSessionMedia } from './media.js';
-import { classify, fetchOptions, isImage, isMedia, PermanentError, type ProcessorDeps } from './deps.js';
+import { classify, fetchOptions, isImage, isMedia, PermanentError, recordCompleted, type ProcessorDeps } from './deps.js';
 
 export type SnapshotResult =
   | { status: 'ready'; copied: number; skipped: number; bytes: number }
@@ -146,6 +146,8 @@ async function finishSnapshot(deps: ProcessorDeps, snapshotId: number, thumbnail
     const locked = await lockSnapshot(trx, snapshotId);
     if (!locked) return false;
     await markSnapshotReady(trx, locked, thumbnail);
+    // The job's last database write: the completion record commits with it.
+    await recordCompleted(deps, trx);
     return true;
   });
 }

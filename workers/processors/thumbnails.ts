@@ -6,7 +6,7 @@ import { coerceError } from '../../logger.js';
 import type { JobPayload } from '../queues/contracts.js';
 import { safeDownload } from '../lib/safe-fetch.js';
 import { mediaAreCurrent, syncSessionMedia } from './media.js';
-import { fetchOptions, isImage, PermanentError, type ProcessorDeps } from './deps.js';
+import { fetchOptions, isImage, PermanentError, recordCompleted, type ProcessorDeps } from './deps.js';
 
 export const THUMBNAIL_SIZE = { width: 640, height: 360 };
 
@@ -67,7 +67,12 @@ export async function generateThumbnail(
   const blobName = thumbnailBlobName(sessionId, generation);
   const { url } = await deps.blobs.upload(container, blobName, webp, 'image/webp');
 
-  const written = await writeGeneratedThumbnail(deps.knex, { sessionId, generation, url, blobName });
+  // The guarded write is the job's last database write: the completion record commits with it.
+  const written = await deps.knex.transaction(async (trx) => {
+    const w = await writeGeneratedThumbnail(trx, { sessionId, generation, url, blobName });
+    if (w) await recordCompleted(deps, trx);
+    return w;
+  });
   if (!written) {
     await deps.blobs.deleteBlob(container, blobName);
     return { status: 'skipped', reason: 'stale' };
