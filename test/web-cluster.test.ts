@@ -17,9 +17,9 @@ const alive = (pid: number): boolean => {
 };
 
 /** A GET on a connection of its own, so the supervisor hands each one to the next process. */
-function getOnNewConnection(baseUrl: string, path: string): Promise<{ status: number; body: string }> {
+function getOnNewConnection(baseUrl: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.get(`${baseUrl}${path}`, { agent: false, headers: { connection: 'close' } }, (res) => {
+    const req = http.get(`${baseUrl}${path}`, { agent: false, headers: { ...headers, connection: 'close' } }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (body += d));
@@ -27,6 +27,12 @@ function getOnNewConnection(baseUrl: string, path: string): Promise<{ status: nu
     });
     req.on('error', reject);
   });
+}
+
+/** The pid of the web process that logged the latest request, with this `X-Request-Id`, once it has. */
+function servedBy(web: WebProcess, requestId: string): number | undefined {
+  const line = web.output().slice(-20_000).split('\n').find((l) => l.includes(`"requestId":"${requestId}"`) && l.includes('"msg":"request"'));
+  return line === undefined ? undefined : (JSON.parse(line) as { pid: number }).pid;
 }
 
 /** The value of one sample line (`name{labels} value`) of a Prometheus text, or undefined. */
@@ -83,16 +89,32 @@ describe('WEB_CONCURRENCY: several web processes behind one port', function () {
     expect(held).to.be.within(1, 4);
   });
 
-  it('a process that dies is replaced; SIGTERM stops every process cleanly', async () => {
+  it('a process that dies is replaced; until the replacement serves, the other answers every request; SIGTERM stops every process cleanly', async function () {
+    // A new process takes seconds to boot on a busy machine, and the requests go on all that time.
+    this.timeout(120_000);
     web = await startWebProcess({ ...stack.env, WEB_CONCURRENCY: '2' });
     const supervisor = web.child.pid!;
     const [victim, survivor] = childrenOf(supervisor) as [number, number];
     process.kill(victim, 'SIGKILL');
-    const replaced = await waitFor('a replacement process', () => {
-      const now = childrenOf(supervisor);
-      return now.length === 2 && !now.includes(victim) && now.includes(survivor) ? now : undefined;
-    });
-    await waitFor('the replacement to listen', () => web!.output().split('"web process listening"').length - 1 >= 3);
+    // Connections the supervisor handed to the victim before it reaped it are lost with it (they hang,
+    // unanswered), so this starts once it is reaped: one request after another, each on a connection
+    // of its own, until one is served by a process that is neither the victim nor the survivor.
+    await waitFor('the killed process to be reaped', () => !alive(victim));
+    const gap: { status: number | string; pid: number }[] = [];
+    let replacement: number | undefined;
+    for (let i = 0; replacement === undefined; i++) {
+      expect(i, 'requests sent without the replacement serving one').to.be.below(10_000);
+      const requestId = `gap-${i}`;
+      const answer = await getOnNewConnection(web.baseUrl, '/healthz', { 'x-request-id': requestId }).catch((e: NodeJS.ErrnoException) => ({ status: e.code ?? e.message }));
+      const pid = answer.status === 200 ? await waitFor(`the log line of request ${requestId}`, () => servedBy(web!, requestId), { intervalMs: 5 }) : -1;
+      if (pid === survivor || pid === -1) gap.push({ status: answer.status, pid });
+      else replacement = pid;
+    }
+    expect(gap.length, 'requests during the gap').to.be.above(0);
+    expect(gap.filter((g) => g.status !== 200 || g.pid !== survivor), 'requests the survivor did not answer with 200').to.deep.equal([]);
+    expect(replacement).to.not.equal(victim);
+    const replaced = childrenOf(supervisor);
+    expect(replaced.sort()).to.deep.equal([survivor, replacement].sort());
     for (let i = 0; i < 6; i++) expect((await getOnNewConnection(web.baseUrl, '/healthz')).status).to.equal(200);
 
     expect(await web.stop()).to.equal(0);
