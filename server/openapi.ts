@@ -98,9 +98,12 @@ export function buildOpenApi(schemas: Schemas): JsonSchema {
       '/api/sessions/{id}': {
         parameters: [idParam],
         get: {
-          // Public sessions are readable without logging in.
-          security: [{}, { cookie: [] }],
-          responses: { '200': { description: 'The session and its media', ...json(ref('SessionDetail')) }, '404': errorResponse('No such session') },
+          // Reading needs a login, as in the reference; a public session is then readable by any user.
+          responses: {
+            '200': { description: 'The session and its media', ...json(ref('SessionDetail')) },
+            '401': COMMON_ERRORS['401'],
+            '404': errorResponse('No such session, or private and not yours'),
+          },
         },
         patch: {
           parameters: [{ name: 'If-Match', in: 'header', required: false, schema: { type: 'string' } }],
@@ -118,7 +121,6 @@ export function buildOpenApi(schemas: Schemas): JsonSchema {
       },
       '/api/community': {
         get: {
-          security: [],
           parameters: [
             queryParam('sort', { type: 'string', enum: ['new', 'top'], default: 'new' }),
             queryParam('search', { type: 'string' }),
@@ -128,15 +130,15 @@ export function buildOpenApi(schemas: Schemas): JsonSchema {
             queryParam('page', { type: 'integer', minimum: 1, default: 1 }),
             queryParam('pageSize', { type: 'integer', minimum: 1, maximum: 100, default: 20 }),
           ],
-          responses: { '200': { description: 'A page of ready community snapshots', ...json(ref('CommunityPage')) }, '400': COMMON_ERRORS['400'] },
+          responses: { '200': { description: 'A page of ready community snapshots', ...json(ref('CommunityPage')) }, ...COMMON_ERRORS },
         },
       },
       '/api/community/sessions/{snapshotId}': {
         get: {
-          security: [],
           parameters: [{ name: 'snapshotId', in: 'path', required: true, schema: { type: 'integer', minimum: 1 } }],
           responses: {
             '200': { description: 'The snapshot with its media at their durable URLs', ...json(ref('CommunityDetail')) },
+            '401': COMMON_ERRORS['401'],
             '404': errorResponse('No such ready snapshot'),
           },
         },

@@ -40,10 +40,10 @@ describe('jobs: community snapshots (worker process, Azurite)', function () {
     const snapshotId = (shared.communitySnapshot as { id: number }).id;
     await waitFor('the snapshot to be ready', async () => (await snapshotOf(created.id))?.status === 'ready');
 
-    const feed = await stack.t.http().get('/api/community').expect(200);
+    const feed = await stack.t.http().get('/api/community').set('Cookie', user.cookie).expect(200);
     const item = feed.body.items.find((i: { id: number }) => i.id === snapshotId);
     expect(item).to.deep.include({ kind: 'session', sessionId: created.id, title: 'To share', user: { id: user.user.id, firstName: 'Sharer' } });
-    const detail = await stack.t.http().get(`/api/community/sessions/${snapshotId}`).expect(200);
+    const detail = await stack.t.http().get(`/api/community/sessions/${snapshotId}`).set('Cookie', user.cookie).expect(200);
     expect(detail.body.media).to.have.length(3);
     for (const [i, m] of (detail.body.media as { mediaUrl: string; checksum: string; redditPostId: string }[]).entries()) {
       expect(m.redditPostId).to.equal(posts[i]!.id);
@@ -56,15 +56,15 @@ describe('jobs: community snapshots (worker process, Azurite)', function () {
 
     // Editing the original changes nothing in the snapshot.
     await patch(stack.t, user, created.id, { title: 'Renamed original', subreddits: 'sharing, other' });
-    const again = await stack.t.http().get(`/api/community/sessions/${snapshotId}`).expect(200);
+    const again = await stack.t.http().get(`/api/community/sessions/${snapshotId}`).set('Cookie', user.cookie).expect(200);
     expect(again.body.title).to.equal('To share');
     expect(again.body.subreddits).to.deep.equal(['sharing']);
     expect(again.body.media.map((m: { mediaUrl: string }) => m.mediaUrl)).to.deep.equal(detail.body.media.map((m: { mediaUrl: string }) => m.mediaUrl));
 
     const unshared = await patch(stack.t, user, created.id, { shareToCommunity: false });
     expect(unshared.communitySnapshot).to.equal(null);
-    await stack.t.http().get(`/api/community/sessions/${snapshotId}`).expect(404);
-    const feedAfter = await stack.t.http().get('/api/community').expect(200);
+    await stack.t.http().get(`/api/community/sessions/${snapshotId}`).set('Cookie', user.cookie).expect(404);
+    const feedAfter = await stack.t.http().get('/api/community').set('Cookie', user.cookie).expect(200);
     expect(feedAfter.body.items.map((i: { id: number }) => i.id)).to.not.include(snapshotId);
     await waitFor('the snapshot blobs to be purged', async () => (await blobsUnder(`snapshots/${snapshotId}/`)).length === 0);
   });

@@ -247,15 +247,15 @@ describe('sessions API: create, list, read, delete; categories; OpenAPI', () => 
       expect(media.map((m) => m.sessionId)).to.deep.equal([s.id, s.id, s.id]);
     });
 
-    it('hides a private session from others and from anonymous callers; a public one anyone may read', async () => {
+    it('hides a private session from others; a public one any logged-in user may read; anonymous callers get 401 either way', async () => {
       const s = await owner.create();
       expectEnvelope(await stranger.get(s.id), 404, 'NOT_FOUND');
-      expectEnvelope(await t.http().get(`/api/sessions/${s.id}`), 404, 'NOT_FOUND');
+      expectEnvelope(await t.http().get(`/api/sessions/${s.id}`), 401, 'UNAUTHORIZED');
       await owner.patchOk(s.id, { isPublic: true });
       const theirs = await stranger.get(s.id);
       expect(theirs.status).to.equal(200);
       expect(theirs.body.session).to.include({ id: s.id, userId: owner.user.user.id, isPublic: true });
-      expect((await t.http().get(`/api/sessions/${s.id}`)).status).to.equal(200);
+      expectEnvelope(await t.http().get(`/api/sessions/${s.id}`), 401, 'UNAUTHORIZED');
       await owner.patchOk(s.id, { isPublic: false });
       expectEnvelope(await stranger.get(s.id), 404, 'NOT_FOUND');
       expectEnvelope(await owner.get(2_000_000_000), 404, 'NOT_FOUND');

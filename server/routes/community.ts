@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import { findReadySnapshot, listCommunity, listSnapshotMedia } from '../../db/community.js';
 import type { Knex } from '../../db/knex.js';
 import { fieldError, notFound } from '../errors.js';
+import { requireUser } from '../middleware/auth.js';
 import { communityDetailToApi, communityPageToApi } from '../serializers.js';
 import { parseId, parseIntParam, parseStringParam } from './params.js';
 
@@ -9,7 +10,7 @@ import { parseId, parseIntParam, parseStringParam } from './params.js';
 export function communityRoutes(deps: { knex: Knex }): Router {
   const router = new Router({ prefix: '/api/community' });
 
-  router.get('/', async (ctx) => {
+  router.get('/', requireUser, async (ctx) => {
     const sort = parseStringParam(ctx.query.sort, 'sort') ?? 'new';
     if (sort !== 'new' && sort !== 'top') throw fieldError('sort', 'must be "new" or "top"');
     const page = parseIntParam(ctx.query.page, 'page', 1, 1, 1_000_000);
@@ -30,7 +31,7 @@ export function communityRoutes(deps: { knex: Knex }): Router {
     ctx.body = communityPageToApi(rows, total, page, pageSize);
   });
 
-  router.get('/sessions/:snapshotId', async (ctx) => {
+  router.get('/sessions/:snapshotId', requireUser, async (ctx) => {
     const id = parseId(ctx.params.snapshotId, 'snapshotId');
     const row = await findReadySnapshot(deps.knex, id);
     if (!row) throw notFound(`Community session ${id} not found`);

@@ -61,12 +61,12 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
     ctx.body = sessionToApi(result.session, result.snapshot);
   });
 
-  router.get('/:id', async (ctx) => {
+  // As in the reference, reading needs a login; a public session is then readable by any user.
+  router.get('/:id', requireUser, async (ctx) => {
     const id = parseId(ctx.params.id, 'id');
     const session = await findSession(deps.knex, id);
-    const user = ctx.state.user;
     // Someone else's private session answers exactly like a missing one.
-    if (!session || (!session.is_public && session.user_id !== user?.id)) throw notFound(`Session ${id} not found`);
+    if (!session || (!session.is_public && session.user_id !== ctx.state.user!.id)) throw notFound(`Session ${id} not found`);
     const [media, snapshot] = await Promise.all([listSessionMedia(deps.knex, id), findSnapshotBySession(deps.knex, id)]);
     ctx.set('ETag', sessionEtag(session));
     ctx.body = { session: sessionToApi(session, snapshot), media: media.map(mediaToApi) };
