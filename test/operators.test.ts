@@ -6,6 +6,7 @@ import { startRedisServer, type RedisServer } from './helpers/redis-server.js';
 import { runScriptFile } from './helpers/script.js';
 import { waitFor } from './helpers/wait.js';
 import { createApp } from '../server/app.js';
+import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import supertest from 'supertest';
 
@@ -165,9 +166,65 @@ describe('operators: admin API, health, metrics, scripts', function () {
     expect(rows[1].thumbnail).to.equal('https://cdn.example.test/c.png');
   });
 
-  it('outbox:status reports the backlog', async () => {
-    const run = await runScriptFile('outbox-status.ts', ['--json'], stack.env);
-    expect(run.code, run.stderr).to.equal(0);
-    expect(JSON.parse(run.stdout)).to.include.keys('backlog', 'oldestAgeSeconds', 'recentErrors');
+  it('overview, outbox:status and /metrics give the exact backlog while Redis refuses writes (full, noeviction), and none once it takes them again', async () => {
+    // The queues of user-triggered jobs (the maintenance queue runs on its own schedule).
+    const jobQueues = ['media', 'thumbnails', 'snapshots'];
+    type Overview = { queues: Record<string, Record<string, number>>; outbox: Record<string, unknown> & { recentErrors: Record<string, unknown>[] } };
+    const overview = async (): Promise<Overview> => (await app.get('/api/admin/overview').set('Cookie', admin.cookie).expect(200)).body as Overview;
+    const outboxStatus = async (): Promise<{ code: number | null; status: Record<string, unknown> & { recentErrors: Record<string, unknown>[] } }> => {
+      const run = await runScriptFile('outbox-status.ts', ['--json'], stack.env);
+      return { code: run.code, status: JSON.parse(run.stdout) };
+    };
+    await waitFor('no backlog from earlier tests', async () => (await overview()).outbox.backlog === 0);
+    const before = await overview();
+    const user = await registerUser(stack.t);
+    await serveImages(stack.fixture, 'backlog', 1);
+
+    // Redis full, as maxmemory with noeviction leaves it: it still answers, and refuses every write.
+    const full = new Redis(redis.url);
+    await full.config('SET', 'maxmemory', '1');
+    let rows: { id: number; queue: string; job_name: string; created_at: Date }[];
+    try {
+      const auto = await createSession(stack.t, user, { title: 'Backlog auto', subreddits: 'backlog' });
+      const custom = await createSession(stack.t, user, { title: 'Backlog custom', subreddits: 'backlog', thumbnail: 'https://cdn.example.test/b.png' });
+      rows = (await stack.knex('job_outbox').whereRaw(`(payload->>'sessionId')::int IN (?, ?)`, [auto.id, custom.id]).orderBy('id')) as typeof rows;
+      expect(rows.map((r) => `${r.queue}:${r.job_name}`)).to.deep.equal(['media:sync', 'thumbnails:generate', 'media:sync']);
+      const ids = rows.map((r) => r.id);
+      await waitFor('every row to have failed a dispatch', async () => (await stack.knex('job_outbox').whereIn('id', ids).whereNotNull('last_error').whereNull('dispatched_at')).length === 3);
+
+      const newestFirst = [...rows].reverse().map((r) => ({ id: r.id, queue: r.queue, jobName: r.job_name }));
+      const during = await overview();
+      expect(during.outbox).to.deep.include({ backlog: 3, failing: 3, oldestUndispatchedAt: rows[0]!.created_at.toISOString() });
+      expect(during.outbox.oldestAgeSeconds).to.be.above(0);
+      expect(during.outbox.recentErrors.map(({ id, queue, jobName }) => ({ id, queue, jobName }))).to.deep.equal(newestFirst);
+      for (const e of during.outbox.recentErrors) {
+        expect(e.lastError).to.match(/^OOM command not allowed/);
+        expect(e.attempts).to.be.at.least(1);
+      }
+      // Nothing reached a job queue.
+      for (const queue of jobQueues) expect(during.queues[queue], queue).to.deep.equal(before.queues[queue]);
+      const metrics = parseMetrics((await app.get('/metrics').expect(200)).text);
+      expect(metrics.get('showrunner_outbox_backlog')).to.equal(3);
+      expect(metrics.get('showrunner_outbox_oldest_age_seconds')).to.be.above(0);
+
+      const { code, status } = await outboxStatus();
+      expect(code, 'outbox:status exits 1 while rows fail to dispatch').to.equal(1);
+      expect(status).to.deep.include({ backlog: 3, failing: 3, oldestUndispatchedAt: rows[0]!.created_at.toISOString() });
+      expect(status.oldestAgeSeconds).to.be.above(0);
+      expect(status.recentErrors.map(({ id, queue, jobName }) => ({ id, queue, jobName }))).to.deep.equal(newestFirst);
+    } finally {
+      await full.config('SET', 'maxmemory', '0');
+      full.disconnect();
+    }
+
+    for (const r of rows) await waitFor(`job ${r.queue}:${r.id} to complete`, async () => (await stack.job(r.queue as 'media' | 'thumbnails', r.id))?.state === 'completed');
+    const after = await overview();
+    expect(after.outbox).to.deep.include({ backlog: 0, failing: 0, oldestUndispatchedAt: null, oldestAgeSeconds: null, recentErrors: [] });
+    expect(after.queues.media!.completed).to.equal(before.queues.media!.completed! + 2);
+    expect(after.queues.thumbnails!.completed).to.equal(before.queues.thumbnails!.completed! + 1);
+    for (const queue of jobQueues) expect({ ...after.queues[queue], completed: 0 }, queue).to.deep.equal({ ...before.queues[queue], completed: 0 });
+    const { code, status } = await outboxStatus();
+    expect(code).to.equal(0);
+    expect(status).to.deep.include({ backlog: 0, failing: 0, oldestAgeSeconds: null, recentErrors: [] });
   });
 });
