@@ -23,6 +23,8 @@ export interface CommunityFilter {
   subreddit?: string;
   creatorId?: string;
   categoryId?: number;
+  /** An admin's view: hidden snapshots too (flagged by `is_hidden`). */
+  includeHidden?: boolean;
   limit: number;
   offset: number;
 }
@@ -39,6 +41,8 @@ function escapeLike(value: string): string {
  */
 export function communityQueries(knex: Knex, filter: CommunityFilter) {
   const base = knex('community_snapshots as s').where('s.status', 'ready');
+  // Written as the predicate of community_feed_visible, so the plain feed's count is that index's.
+  if (!filter.includeHidden) base.andWhereRaw('NOT s.is_hidden');
   if (filter.search) base.andWhereILike('s.title', `%${escapeLike(filter.search)}%`);
   // Containment rather than "= ANY": the GIN index on subreddits answers @>, not ANY.
   if (filter.subreddit) base.andWhereRaw('s.subreddits @> ARRAY[?]::text[]', [filter.subreddit]);

@@ -107,6 +107,9 @@ export interface SnapshotRow {
   created_at: Date;
   updated_at: Date;
   ready_at: Date | null;
+  /** Hidden by an admin: out of the feed for everyone else. */
+  is_hidden: boolean;
+  hidden_at: Date | null;
 }
 
 export interface SnapshotMediaRow {

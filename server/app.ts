@@ -15,6 +15,7 @@ import { authRoutes } from './routes/auth.js';
 import { communityRoutes } from './routes/community.js';
 import { healthRoutes } from './routes/health.js';
 import { metaRoutes } from './routes/meta.js';
+import { moderationRoutes } from './routes/moderation.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { buildSchemas } from './schemas.js';
 import { Validator } from './validation.js';
@@ -50,6 +51,7 @@ export function createApp(deps: AppDeps): Koa {
   const routers = [
     healthRoutes({ knex, metrics, ...(deps.queues ? { queues: deps.queues } : {}), ...(deps.blobs ? { blobs: deps.blobs } : {}) }),
     adminRoutes({ knex, afterCommit, ...(deps.queues ? { queues: deps.queues } : {}) }),
+    ...moderationRoutes({ knex, validator, schemas, bodyLimitBytes: config.bodyLimitBytes, afterCommit, readOnly: config.dashboardReadOnly }),
     metaRoutes({ knex, schemas }),
     authRoutes({ knex, config, validator, schemas }),
     communityRoutes({ knex }),

@@ -1,10 +1,11 @@
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { KoaAdapter } from '@bull-board/koa';
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 import { QUEUE_NAMES, type JobProducer } from '../workers/index.js';
 import { ADMIN_ROLES } from '../db/types.js';
 import { forbidden, unauthorized } from './errors.js';
+import { adminPage, MODERATION_PAGE_PATH, PAGE_CONTENT_SECURITY_POLICY } from './moderation-page.js';
 
 export const DASHBOARD_PATH = '/admin/queues';
 export const LOGIN_PATH = '/admin/login';
@@ -20,17 +21,52 @@ export function dashboard(queues: JobProducer, options: { readOnly: boolean }): 
   createBullBoard({
     queues: QUEUE_NAMES.map((name) => new BullMQAdapter(queues.queues[name], { readOnlyMode: options.readOnly, allowRetries: !options.readOnly })),
     serverAdapter,
-    options: { uiConfig: { boardTitle: 'Showrunner jobs' } },
+    // The bull-board page is bull-board's; this link in its header leads back to the moderation page.
+    options: { uiConfig: { boardTitle: 'Showrunner jobs', miscLinks: [{ text: 'Community moderation', url: MODERATION_PAGE_PATH }] } },
   });
 
   const guard: Middleware = async (ctx, next) => {
     if (!ctx.path.startsWith('/admin')) return next();
     if (ctx.path === LOGIN_PATH) return next();
+    return adminPageGuard(ctx, next);
+  };
+
+  const loginPage: Middleware = async (ctx, next) => {
+    if (ctx.path !== LOGIN_PATH || ctx.method !== 'GET') return next();
+    ctx.type = 'html';
+    ctx.set('Content-Security-Policy', PAGE_CONTENT_SECURITY_POLICY);
+    ctx.body = LOGIN_HTML;
+  };
+
+  return [guard, loginPage, serverAdapter.registerPlugin()];
+}
+
+/**
+ * Refuses a state change whose `Origin` is another site's. With `requireOrigin` a request without
+ * one is refused too (the dashboard's pages are only ever written to by a browser, which sends it);
+ * the JSON API also serves curl and scripts, which send none and carry no ambient cookie.
+ */
+export function refuseCrossSiteWrites(options: { requireOrigin: boolean }): Middleware {
+  return async (ctx: Context, next) => {
     if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
       const origin = ctx.get('origin');
       const expected = `${ctx.protocol}://${ctx.host}`;
-      if (!origin || origin !== expected) throw forbidden(`Cross-site request refused (Origin ${origin || 'missing'}, expected ${expected})`);
+      if ((origin || options.requireOrigin) && origin !== expected) {
+        throw forbidden(`Cross-site request refused (Origin ${origin || 'missing'}, expected ${expected})`);
+      }
     }
+    return next();
+  };
+}
+
+const sameOriginOnly = refuseCrossSiteWrites({ requireOrigin: true });
+
+/**
+ * The guard of every operator page under `/admin`: writes only from this origin, admins only; a
+ * browser that is not logged in is sent to the login page, an API call gets 401, a non-admin 403.
+ */
+export const adminPageGuard: Middleware = (ctx, next) =>
+  sameOriginOnly(ctx, async () => {
     const user = ctx.state.user;
     const isAdmin = user !== undefined && ADMIN_ROLES.includes(user.role);
     if (!isAdmin) {
@@ -41,26 +77,22 @@ export function dashboard(queues: JobProducer, options: { readOnly: boolean }): 
       throw user ? forbidden('Administrator role required') : unauthorized();
     }
     return next();
-  };
+  });
 
-  const loginPage: Middleware = async (ctx, next) => {
-    if (ctx.path !== LOGIN_PATH || ctx.method !== 'GET') return next();
-    ctx.type = 'html';
-    ctx.set('Content-Security-Policy', "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'");
-    ctx.body = LOGIN_HTML;
-  };
-
-  return [guard, loginPage, serverAdapter.registerPlugin()];
-}
-
-const LOGIN_HTML = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Showrunner operators: log in</title>
-<style>body{font-family:system-ui,sans-serif;max-width:22rem;margin:4rem auto}label{display:block;margin:.8rem 0}
-input{width:100%;padding:.4rem}button{padding:.5rem 1rem}#error{color:#b00020}</style></head>
-<body><h1>Showrunner operators</h1>
+const LOGIN_HTML = adminPage({
+  title: 'Showrunner operators: log in',
+  heading: 'Showrunner operators',
+  nav: [
+    { text: 'Queues', url: DASHBOARD_PATH },
+    { text: 'Community moderation', url: MODERATION_PAGE_PATH },
+  ],
+  body: `<main class="narrow"><section class="card">
+<h2>Log in</h2>
 <form id="login"><label>Email <input id="email" name="email" type="email" autocomplete="username" required></label>
 <label>Password <input id="password" name="password" type="password" autocomplete="current-password" required></label>
-<button type="submit">Log in</button><p id="error" role="alert"></p></form>
+<button type="submit" class="primary">Log in</button><p id="error" class="error" role="alert"></p></form>
+<p class="muted">After logging in: <a href="${DASHBOARD_PATH}">job queues</a> or <a href="${MODERATION_PAGE_PATH}">community moderation</a>.</p>
+</section></main>
 <script>
 document.getElementById('login').addEventListener('submit', async (event) => {
   event.preventDefault();
@@ -74,6 +106,7 @@ document.getElementById('login').addEventListener('submit', async (event) => {
   const user = await res.json();
   if (user.role !== 'admin' && user.role !== 'super_admin') { error.textContent = 'This account is not an administrator.'; return; }
   const next = new URLSearchParams(location.search).get('next');
-  location.href = next && next.startsWith('/admin/') ? next : '/admin/queues';
+  location.href = next && next.startsWith('/admin/') ? next : '${DASHBOARD_PATH}';
 });
-</script></body></html>`;
+</script>`,
+});

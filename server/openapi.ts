@@ -2,7 +2,7 @@ import { HTTP_SESSION_COOKIE } from './http-session-cookie.js';
 import { QUEUE_NAME, RESPONSE_SCHEMAS, SNAPSHOT_STATUS, type Schemas } from './schemas.js';
 import type { JsonSchema } from './validation.js';
 
-type ComponentName = 'CreateSession' | 'PatchSession' | 'Register' | 'Login' | keyof typeof RESPONSE_SCHEMAS;
+type ComponentName = 'CreateSession' | 'PatchSession' | 'Register' | 'Login' | 'Moderate' | keyof typeof RESPONSE_SCHEMAS;
 
 const ref = (name: ComponentName): JsonSchema => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: JsonSchema): JsonSchema => ({ content: { 'application/json': { schema } } });
@@ -26,6 +26,7 @@ function components(schemas: Schemas): Record<ComponentName, unknown> {
     PatchSession: schemas.patchSession,
     Register: schemas.register,
     Login: schemas.login,
+    Moderate: schemas.moderate,
     ...RESPONSE_SCHEMAS,
   };
   const names = Object.keys(named) as ComponentName[];
@@ -174,6 +175,25 @@ export function buildOpenApi(schemas: Schemas): JsonSchema {
         parameters: [{ name: 'queue', in: 'path', required: true, schema: QUEUE_NAME }],
         post: { responses: { '202': { description: 'Failed jobs retried', ...json(ref('RetryFailedAccepted')) }, ...ADMIN_ERRORS } },
       },
+      '/api/admin/community/{id}/hide': moderation('Hidden from the feed for everyone but admins; audited'),
+      '/api/admin/community/{id}/unhide': moderation('Back in the feed; audited'),
+      '/api/admin/community/{id}': {
+        parameters: [idParam],
+        delete: {
+          requestBody: { required: true, ...json(ref('Moderate')) },
+          responses: {
+            '200': { description: "Removed: the snapshot row, its blobs by the purge job, the session's shareToCommunity; audited", ...json(ref('SnapshotRemoved')) },
+            '400': COMMON_ERRORS['400'],
+            ...ADMIN_ERRORS,
+          },
+        },
+      },
+      '/api/admin/audit': {
+        get: {
+          parameters: [queryParam('page', { type: 'integer', minimum: 1, default: 1 }), queryParam('pageSize', { type: 'integer', minimum: 1, maximum: 200, default: 50 })],
+          responses: { '200': { description: 'Moderation actions, newest first', ...json(ref('ModerationAuditPage')) }, ...ADMIN_ERRORS },
+        },
+      },
       '/healthz': { get: { security: [], responses: { '200': { description: 'The process is alive' } } } },
       '/readyz': { get: { security: [], responses: { '200': { description: 'Postgres, Redis and blob storage reachable' }, '503': { description: 'Names what is unreachable' } } } },
       '/metrics': { get: { security: [], responses: { '200': { description: 'Prometheus text' } } } },
@@ -186,3 +206,14 @@ const ADMIN_ERRORS = {
   '403': errorResponse('Not an administrator'),
   '404': errorResponse('No such item'),
 };
+
+/** A hide or unhide: `{reason}` in, the item's new state and the audit entry's id out. */
+function moderation(description: string): JsonSchema {
+  return {
+    parameters: [idParam],
+    post: {
+      requestBody: { required: true, ...json(ref('Moderate')) },
+      responses: { '200': { description, ...json(ref('ModerationResult')) }, '400': COMMON_ERRORS['400'], ...ADMIN_ERRORS },
+    },
+  };
+}

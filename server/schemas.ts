@@ -1,3 +1,4 @@
+import { MODERATION_ACTIONS } from '../db/moderation.js';
 import { CATEGORY_SOURCES, MEDIA_TYPES, ROLES, SNAPSHOT_STATUSES, TRANSITIONS } from '../db/types.js';
 import { JOB_STATES, QUEUE_NAMES } from '../workers/index.js';
 import { typedSchema, type FromSchema, type JsonSchema } from './validation.js';
@@ -85,6 +86,13 @@ export function buildSchemas(captionThemes: string[]) {
       required: ['email', 'password'],
       properties: { email: { type: 'string', maxLength: 254 }, password: { type: 'string', maxLength: 1024 } },
     }),
+    // The length is checked after trimming (1-500, server/services/moderation.ts); this bound only keeps a huge string out.
+    moderate: typedSchema({
+      type: 'object',
+      additionalProperties: false,
+      required: ['reason'],
+      properties: { reason: { type: 'string', maxLength: 10_000, description: 'must be a string of 1-500 characters (after trimming)' } },
+    }),
   };
 }
 
@@ -93,6 +101,7 @@ export type SessionBody = FromSchema<Schemas['patchSession']>;
 export type CreateSessionBody = FromSchema<Schemas['createSession']>;
 export type RegisterBody = FromSchema<Schemas['register']>;
 export type LoginBody = FromSchema<Schemas['login']>;
+export type ModerateBody = FromSchema<Schemas['moderate']>;
 
 // ---- Responses: each serializer returns its schema's type, so a field the schema lacks does not compile.
 
@@ -170,6 +179,8 @@ const COMMUNITY_ITEM = object({
   categoryId: int,
   isManualMode: bool,
   isImported: bool,
+  // True only in an admin's view: nobody else is shown a hidden item.
+  isHidden: bool,
   createdAt: dateTime,
   user: object({ id: str, firstName: nullable(str) }),
 });
@@ -221,6 +232,20 @@ const ADMIN_OVERVIEW = object({
   snapshots: object(eachOf(SNAPSHOT_STATUSES, int)),
 });
 
+const MODERATION_ACTION = enumOf(MODERATION_ACTIONS);
+
+const MODERATION_AUDIT_ENTRY = object({
+  id: int,
+  action: MODERATION_ACTION,
+  adminId: str,
+  adminEmail: nullable(str),
+  snapshotId: int,
+  sessionId: nullable(int),
+  title: nullable(str),
+  reason: str,
+  createdAt: dateTime,
+});
+
 /** The response schemas, by their names in the OpenAPI document's components. */
 export const RESPONSE_SCHEMAS = {
   Session: SESSION,
@@ -248,6 +273,10 @@ export const RESPONSE_SCHEMAS = {
   SnapshotRerunAccepted: object({ snapshotId: int, outboxId: int, jobId: str }),
   ThumbnailAccepted: object({ sessionId: int, generation: int, outboxId: int, jobId: str }),
   RetryFailedAccepted: object({ queue: QUEUE_NAME, retried: int }),
+  ModerationResult: object({ action: MODERATION_ACTION, snapshotId: int, sessionId: int, isHidden: bool, auditId: int }),
+  SnapshotRemoved: object({ action: { type: 'string', const: 'remove' }, snapshotId: int, sessionId: int, auditId: int, purgeOutboxId: int, purgeJobId: str }),
+  ModerationAuditEntry: MODERATION_AUDIT_ENTRY,
+  ModerationAuditPage: pageOf(MODERATION_AUDIT_ENTRY),
 };
 
 type Responses = typeof RESPONSE_SCHEMAS;
@@ -265,3 +294,7 @@ export type ApiAdminSnapshotPage = FromSchema<Responses['AdminSnapshotPage']>;
 export type ApiSnapshotRerunAccepted = FromSchema<Responses['SnapshotRerunAccepted']>;
 export type ApiThumbnailAccepted = FromSchema<Responses['ThumbnailAccepted']>;
 export type ApiRetryFailedAccepted = FromSchema<Responses['RetryFailedAccepted']>;
+export type ApiModerationResult = FromSchema<Responses['ModerationResult']>;
+export type ApiSnapshotRemoved = FromSchema<Responses['SnapshotRemoved']>;
+export type ApiModerationAuditEntry = FromSchema<Responses['ModerationAuditEntry']>;
+export type ApiModerationAuditPage = FromSchema<Responses['ModerationAuditPage']>;

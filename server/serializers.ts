@@ -1,4 +1,5 @@
 import type { CommunityRow } from '../db/community.js';
+import type { ModerationAuditEntry } from '../db/moderation.js';
 import type { SnapshotRef } from '../db/sessions.js';
 import { SNAPSHOT_STATUSES, type CategoryRow, type SessionMediaRow, type SessionRow, type SnapshotMediaRow, type SnapshotRow, type SnapshotStatus, type UserRow } from '../db/types.js';
 import { JOB_STATES, QUEUE_NAMES, outboxJobId, type JobState, type OutboxStatus, type QueueName } from '../workers/index.js';
@@ -11,9 +12,12 @@ import type {
   ApiCommunityItem,
   ApiCommunityPage,
   ApiCommunitySnapshotMedia,
+  ApiModerationAuditPage,
+  ApiModerationResult,
   ApiRetryFailedAccepted,
   ApiSession,
   ApiSessionMedia,
+  ApiSnapshotRemoved,
   ApiSnapshotRerunAccepted,
   ApiThumbnailAccepted,
   ApiUser,
@@ -102,6 +106,7 @@ export function communityItemToApi(row: CommunityRow): ApiCommunityItem {
     categoryId: row.category_id,
     isManualMode: row.is_manual_mode,
     isImported: row.is_imported,
+    isHidden: row.is_hidden,
     createdAt: (row.ready_at ?? row.created_at).toISOString(),
     user: { id: row.user_id, firstName: row.creator_first_name },
   };
@@ -207,4 +212,27 @@ export function thumbnailAcceptedToApi(sessionId: number, regeneration: { genera
 
 export function retryFailedToApi(queue: QueueName, retried: number): ApiRetryFailedAccepted {
   return { queue, retried };
+}
+
+export function moderationResultToApi(result: { action: ApiModerationResult['action']; snapshotId: number; sessionId: number; isHidden: boolean; auditId: number }): ApiModerationResult {
+  return { action: result.action, snapshotId: result.snapshotId, sessionId: result.sessionId, isHidden: result.isHidden, auditId: result.auditId };
+}
+
+export function snapshotRemovedToApi(result: { snapshotId: number; sessionId: number; auditId: number }, purgeOutboxId: number): ApiSnapshotRemoved {
+  return { action: 'remove', snapshotId: result.snapshotId, sessionId: result.sessionId, auditId: result.auditId, purgeOutboxId, purgeJobId: outboxJobId(purgeOutboxId) };
+}
+
+export function moderationAuditPageToApi(rows: ModerationAuditEntry[], total: number, page: number, pageSize: number): ApiModerationAuditPage {
+  const entries = rows.map((r) => ({
+    id: r.id,
+    action: r.action,
+    adminId: r.admin_id,
+    adminEmail: r.admin_email,
+    snapshotId: r.snapshot_id,
+    sessionId: r.session_id,
+    title: r.snapshot_title,
+    reason: r.reason,
+    createdAt: r.created_at.toISOString(),
+  }));
+  return pageToApi(entries, total, page, pageSize);
 }

@@ -11,6 +11,7 @@ const TABLES_BY_MIGRATION: Record<string, string[]> = {
   '20261127000300_create_sessions': ['session_media', 'sessions'],
   '20261127000400_create_community_snapshots': ['community_snapshot_media', 'community_snapshots'],
   '20261127000500_create_job_outbox': ['job_outbox'],
+  '20261201000500_add_moderation': ['moderation_audit'],
 };
 const ALL_TABLES = Object.values(TABLES_BY_MIGRATION).flat().sort();
 

@@ -165,6 +165,20 @@ describe('OpenAPI: every response matches the schema the served document gives i
     expectDocumented(await as(admin).post('/api/admin/queues/media/retry-failed'), 'post', '/api/admin/queues/{queue}/retry-failed', 202);
   });
 
+  it('admin: moderation (hide, unhide, remove, the audit)', async () => {
+    const sessionId = (await as(admin).post('/api/sessions', { title: 'Moderated', subreddits: 'pics', shareToCommunity: true }).expect(201)).body.id as number;
+    const snapshotId = ((await t.knex('community_snapshots').where({ session_id: sessionId }).first('id')) as { id: number }).id;
+    await t.knex('community_snapshots').where({ id: snapshotId }).update({ status: 'ready', ready_at: new Date() });
+    const reason = { reason: 'schema check' };
+    expectDocumented(await as(admin).post(`/api/admin/community/${snapshotId}/hide`, reason), 'post', '/api/admin/community/{id}/hide', 200);
+    const feed = expectDocumented<{ items: { id: number; isHidden: boolean }[] }>(await as(admin).get(`/api/community?creatorId=${admin.user.id}`), 'get', '/api/community', 200);
+    expect(feed.items).to.deep.include.members([{ ...feed.items.find((i) => i.id === snapshotId)!, isHidden: true }]);
+    expectDocumented(await as(admin).post(`/api/admin/community/${snapshotId}/unhide`, reason), 'post', '/api/admin/community/{id}/unhide', 200);
+    expectDocumented(await as(admin).post(`/api/admin/community/${snapshotId}/hide`, {}), 'post', '/api/admin/community/{id}/hide', 400);
+    expectDocumented(await t.http().delete(`/api/admin/community/${snapshotId}`).set('Cookie', admin.cookie).send(reason), 'delete', '/api/admin/community/{id}', 200);
+    expect(expectDocumented(await as(admin).get('/api/admin/audit?pageSize=2'), 'get', '/api/admin/audit', 200).items).to.have.length(2);
+  });
+
   it('errors: the envelope, with and without details', async () => {
     const invalid = expectDocumented(await as(user).patch(`/api/sessions/${plainId}`, { intervalMin: '4', bogus: 1 }), 'patch', '/api/sessions/{id}', 400);
     expect((invalid.details as { fields: unknown[] }).fields).to.have.length(2);

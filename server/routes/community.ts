@@ -1,10 +1,13 @@
 import Router from '@koa/router';
 import { findReadySnapshot, listCommunity, listSnapshotMedia } from '../../db/community.js';
 import type { Knex } from '../../db/knex.js';
+import { ADMIN_ROLES, type UserRow } from '../../db/types.js';
 import { fieldError, notFound } from '../errors.js';
 import { requireUser } from '../middleware/auth.js';
 import { communityDetailToApi, communityPageToApi } from '../serializers.js';
 import { parseId, parseIntParam, parseStringParam } from './params.js';
+
+const isAdmin = (user: UserRow | undefined): boolean => user !== undefined && ADMIN_ROLES.includes(user.role);
 
 /** The community feed: ready snapshots only, served from their durable copies. */
 export function communityRoutes(deps: { knex: Knex }): Router {
@@ -25,6 +28,7 @@ export function communityRoutes(deps: { knex: Knex }): Router {
       ...(subreddit ? { subreddit: subreddit.toLowerCase().replace(/^\/?r\//, '') } : {}),
       ...(creatorId ? { creatorId } : {}),
       ...(categoryRaw !== undefined ? { categoryId: parseId(categoryRaw, 'categoryId') } : {}),
+      includeHidden: isAdmin(ctx.state.user),
       limit: pageSize,
       offset: (page - 1) * pageSize,
     });
@@ -34,7 +38,8 @@ export function communityRoutes(deps: { knex: Knex }): Router {
   router.get('/sessions/:snapshotId', requireUser, async (ctx) => {
     const id = parseId(ctx.params.snapshotId, 'snapshotId');
     const row = await findReadySnapshot(deps.knex, id);
-    if (!row) throw notFound(`Community session ${id} not found`);
+    // A hidden item is shown to admins only; to anyone else it does not exist.
+    if (!row || (row.is_hidden && !isAdmin(ctx.state.user))) throw notFound(`Community session ${id} not found`);
     const media = await listSnapshotMedia(deps.knex, id);
     ctx.body = communityDetailToApi(row, media);
   });
