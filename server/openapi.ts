@@ -2,7 +2,7 @@ import { HTTP_SESSION_COOKIE } from './http-session-cookie.js';
 import { QUEUE_NAME, RESPONSE_SCHEMAS, SNAPSHOT_STATUS, type Schemas } from './schemas.js';
 import type { JsonSchema } from './validation.js';
 
-type ComponentName = 'CreateSession' | 'PatchSession' | 'Register' | 'Login' | 'Moderate' | keyof typeof RESPONSE_SCHEMAS;
+type ComponentName = 'CreateSession' | 'PatchSession' | 'Register' | 'Login' | 'LoginRedirect' | 'Moderate' | keyof typeof RESPONSE_SCHEMAS;
 
 const ref = (name: ComponentName): JsonSchema => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: JsonSchema): JsonSchema => ({ content: { 'application/json': { schema } } });
@@ -26,6 +26,7 @@ function components(schemas: Schemas): Record<ComponentName, unknown> {
     PatchSession: schemas.patchSession,
     Register: schemas.register,
     Login: schemas.login,
+    LoginRedirect: schemas.loginRedirect,
     Moderate: schemas.moderate,
     ...RESPONSE_SCHEMAS,
   };
@@ -67,6 +68,22 @@ export function buildOpenApi(schemas: Schemas): JsonSchema {
           responses: {
             '200': { description: 'Logged in; sets the connect.sid cookie', ...json(ref('User')) },
             '401': errorResponse('Invalid email or password'),
+            '429': errorResponse('Too many failed attempts from this address'),
+          },
+        },
+      },
+      '/api/login': {
+        post: {
+          security: [],
+          description: "The reference's alias of /api/auth/login, for form-style clients",
+          requestBody: sessionWrite(ref('LoginRedirect')),
+          responses: {
+            '302': {
+              description: 'Logged in; sets the connect.sid cookie; Location is `redirect` when it is a same-site path (one leading /), else /',
+              headers: { Location: { schema: { type: 'string' } } },
+            },
+            '400': COMMON_ERRORS['400'],
+            '401': errorResponse('Invalid credentials'),
             '429': errorResponse('Too many failed attempts from this address'),
           },
         },

@@ -86,6 +86,13 @@ export function buildSchemas(captionThemes: string[]) {
       required: ['email', 'password'],
       properties: { email: { type: 'string', maxLength: 254 }, password: { type: 'string', maxLength: 1024 } },
     }),
+    // The reference's POST /api/login: the same credentials, and where to send the browser after it.
+    loginRedirect: typedSchema({
+      type: 'object',
+      additionalProperties: false,
+      required: ['email', 'password'],
+      properties: { email: { type: 'string', maxLength: 254 }, password: { type: 'string', maxLength: 1024 }, redirect: { type: 'string', maxLength: 2048 } },
+    }),
     // The length is checked after trimming (1-500, server/services/moderation.ts); this bound only keeps a huge string out.
     moderate: typedSchema({
       type: 'object',

@@ -37,14 +37,17 @@ describe('auth', () => {
     const u = await registerUser(proxied);
     const ip = `198.51.100.${Math.floor(Math.random() * 250) + 1}`;
     for (let i = 0; i < 5; i++) {
-      const res = await proxied.http().post('/api/login').set('X-Forwarded-For', ip).send({ email: u.email, password: 'wrong-password' }).expect(401);
+      const res = await proxied.http().post(i % 2 ? '/api/login' : '/api/auth/login').set('X-Forwarded-For', ip).send({ email: u.email, password: 'wrong-password' }).expect(401);
       expect(res.headers['x-ratelimit-remaining']).to.equal(String(4 - i));
     }
     const limited = await proxied.http().post('/api/auth/login').set('X-Forwarded-For', ip).send({ email: u.email, password: u.password }).expect(429);
     expect(limited.body).to.include({ error: 'Too Many Requests', code: 'RATE_LIMITED' });
     expect(limited.body.retryAfter).to.be.a('number').greaterThan(0);
     expect(limited.headers['x-ratelimit-limit']).to.equal('5');
-    expect(limited.headers['x-ratelimit-reset']).to.match(/^\d+$/);
+    // An ISO 8601 time within the window, as the reference gives it.
+    const reset = Date.parse(limited.headers['x-ratelimit-reset'] as string);
+    expect(limited.headers['x-ratelimit-reset']).to.equal(new Date(reset).toISOString());
+    expect(reset).to.be.greaterThan(Date.now()).and.at.most(Date.now() + 15 * 60_000);
     // Another address is not affected.
     await proxied.http().post('/api/auth/login').set('X-Forwarded-For', '192.0.2.77').send({ email: u.email, password: u.password }).expect(200);
   });

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { createTestApp, registerUser } from './helpers/app.js';
+import { createTestApp, httpSessionCookie, registerUser } from './helpers/app.js';
 import { Client, expectEnvelope, type Body } from './helpers/session-state.js';
 
 /** Details of the reference API that its clients depend on, each checked against the running app. */
@@ -44,5 +44,52 @@ describe('parity with the reference API', () => {
     const res = await other.get(s.id);
     expect(res.status, res.text).to.equal(200);
     expect(res.body.session).to.include({ id: s.id, title: 'Shown', userId: owner.user.user.id, isPublic: true });
+  });
+
+  describe('POST /api/login (the reference alias)', () => {
+    const login = (body: Record<string, unknown>) => t.http().post('/api/login').send(body);
+
+    it('logs in, sets the cookie and redirects 302 to a same-site redirect path, or to /', async () => {
+      const u = owner.user;
+      for (const [redirect, location] of [
+        ['/library?tab=mine#top', '/library?tab=mine#top'],
+        [undefined, '/'],
+        ['/', '/'],
+      ] as const) {
+        const res = await login({ email: u.email, password: u.password, ...(redirect !== undefined ? { redirect } : {}) });
+        expect(res.status, res.text).to.equal(302);
+        expect(res.headers.location).to.equal(location);
+        const cookie = httpSessionCookie(res.headers['set-cookie']);
+        const me = await t.http().get('/api/auth/user').set('Cookie', cookie);
+        expect(me.status).to.equal(200);
+        expect(me.body).to.include({ id: u.user.id, email: u.email });
+      }
+    });
+
+    it('never redirects off the site: other hosts, schemes and odd paths go to /', async () => {
+      const u = owner.user;
+      for (const redirect of ['//evil.example/x', '/\\evil.example', 'https://evil.example/', 'javascript:alert(1)', 'relative/path', '', ' /x', '/x\ny']) {
+        const res = await login({ email: u.email, password: u.password, redirect });
+        expect(res.status, `${JSON.stringify(redirect)}: ${res.text}`).to.equal(302);
+        expect(res.headers.location, JSON.stringify(redirect)).to.equal('/');
+      }
+    });
+
+    it('answers 401 {"message": "Invalid credentials"} (in the error envelope) and sets no login cookie', async () => {
+      const res = await login({ email: owner.user.email, password: 'not-the-password', redirect: '/library' });
+      expect(res.status).to.equal(401);
+      expect(res.body).to.deep.equal({ error: 'Unauthorized', message: 'Invalid credentials', code: 'UNAUTHORIZED' });
+      expect(res.headers.location).to.equal(undefined);
+      expect(String(res.headers['set-cookie'] ?? '')).to.not.match(/connect\.sid=[^;]/);
+    });
+
+    it('POST /api/auth/login keeps its JSON answer', async () => {
+      const ok = await t.http().post('/api/auth/login').send({ email: owner.user.email, password: owner.user.password });
+      expect(ok.status).to.equal(200);
+      expect(ok.body).to.include({ id: owner.user.user.id, email: owner.user.email });
+      const bad = await t.http().post('/api/auth/login').send({ email: owner.user.email, password: 'not-the-password' });
+      expect(bad.status).to.equal(401);
+      expect(bad.body).to.deep.equal({ error: 'Unauthorized', message: 'Invalid email or password', code: 'UNAUTHORIZED' });
+    });
   });
 });

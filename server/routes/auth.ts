@@ -11,7 +11,7 @@ import { jsonBody } from '../middleware/json-body.js';
 import { requireUser } from '../middleware/auth.js';
 import type { Schemas } from '../schemas.js';
 import { userToApi } from '../serializers.js';
-import type { Validator } from '../validation.js';
+import type { TypedSchema, Validator } from '../validation.js';
 
 export interface AuthRoutesDeps {
   knex: Knex;
@@ -23,6 +23,14 @@ export interface AuthRoutesDeps {
 interface Credentials {
   email: string;
   password: string;
+}
+
+/**
+ * `redirect` when it is a path on this site (one leading `/`, not `//` or `/\`, which browsers read as
+ * another host; no whitespace or control characters), else `/`: the alias is no open redirect.
+ */
+export function sameSitePath(redirect: string | undefined): string {
+  return redirect !== undefined && /^\/(?![/\\])[^\s\x00-\x1f\x7f]*$/.test(redirect) ? redirect : '/';
 }
 
 async function startHttpSession(ctx: Context, user: UserRow): Promise<void> {
@@ -39,7 +47,8 @@ export function authRoutes(deps: AuthRoutesDeps): Router {
   function rateLimitHeaders(ctx: Context, failures: number, resetAt: Date): void {
     ctx.set('X-RateLimit-Limit', String(maxFailures));
     ctx.set('X-RateLimit-Remaining', String(Math.max(0, maxFailures - failures)));
-    ctx.set('X-RateLimit-Reset', String(Math.ceil(resetAt.getTime() / 1000)));
+    // An ISO 8601 time, as the reference and the API-wide limits (middleware/rate-limit.ts) give it.
+    ctx.set('X-RateLimit-Reset', resetAt.toISOString());
   }
 
   function tooMany(resetAt: Date): ApiError {
@@ -72,26 +81,38 @@ export function authRoutes(deps: AuthRoutesDeps): Router {
     ctx.body = userToApi(user);
   });
 
-  const login = async (ctx: Context): Promise<void> => {
+  /**
+   * Checks `{email, password}` (validated by `schema`) under the failed-login limit and starts a login
+   * session; a wrong email or password throws 401 with `failure`. Returns the user and the whole input.
+   */
+  async function logIn<T extends Credentials>(ctx: Context, schema: TypedSchema<T>, failure: string): Promise<{ user: UserRow; input: T }> {
     const key = `login:${ctx.ip}`;
     const before = await readFailures(deps.knex, key, windowMs);
     rateLimitHeaders(ctx, before.failures, before.resetAt);
     if (before.failures >= maxFailures) throw tooMany(before.resetAt);
 
-    const input = deps.validator.validate<Credentials>(deps.schemas.login, ctx.request.body);
+    const input = deps.validator.validate(schema, ctx.request.body);
     const user = await findUserByEmail(deps.knex, input.email);
     // Unknown email and wrong password take the same time and say the same thing.
     const ok = await verifyPassword(input.password, user?.password_hash ?? (await dummyPasswordHash()));
     if (!user || !ok) {
       const after = await recordFailure(deps.knex, key, windowMs);
       rateLimitHeaders(ctx, after.failures, after.resetAt);
-      throw unauthorized('Invalid email or password');
+      throw unauthorized(failure);
     }
     await startHttpSession(ctx, user);
+    return { user, input };
+  }
+
+  router.post('/api/auth/login', body, async (ctx) => {
+    const { user } = await logIn(ctx, deps.schemas.login, 'Invalid email or password');
     ctx.body = userToApi(user);
-  };
-  router.post('/api/auth/login', body, login);
-  router.post('/api/login', body, login);
+  });
+  // The reference's form-style alias: a redirect on success, its own wording on failure.
+  router.post('/api/login', body, async (ctx) => {
+    const { input } = await logIn(ctx, deps.schemas.loginRedirect, 'Invalid credentials');
+    ctx.redirect(sameSitePath(input.redirect));
+  });
 
   const logout = async (ctx: Context): Promise<void> => {
     ctx.session = null;
