@@ -1,15 +1,13 @@
 import http from 'node:http';
-import { existsSync } from 'node:fs';
 import { expect } from 'chai';
 import { chromium, type Browser } from 'playwright-core';
 import { pino } from 'pino';
 import { promote, registerUser, type TestUser } from './helpers/app.js';
+import { findChromium } from './helpers/chromium.js';
 import { createSession, outboxFor } from './helpers/flows.js';
 import { startJobStack, type JobStack } from './helpers/job-stack.js';
 import { waitFor } from './helpers/wait.js';
 import { createApp } from '../server/app.js';
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 describe('dashboard in a real browser (headless Chromium)', function () {
   this.timeout(120_000);
@@ -20,7 +18,9 @@ describe('dashboard in a real browser (headless Chromium)', function () {
   let admin: TestUser;
 
   before(async function () {
-    if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: .ci/run installs the Debian package "chromium"`);
+    // Where no browser is installed yet, findChromium installs one (apt-get), which takes minutes.
+    this.timeout(10 * 60_000);
+    const executablePath = await findChromium();
     stack = await startJobStack();
     await stack.startWorker();
     const app = createApp({ config: stack.config, knex: stack.knex, logger: pino({ level: 'silent' }), afterCommit: (ids) => stack.fast.submit(ids), queues: stack.producer, blobs: stack.blobs });
@@ -30,7 +30,7 @@ describe('dashboard in a real browser (headless Chromium)', function () {
     admin = await registerUser(stack.t);
     await promote(stack.t, admin);
     browser = await chromium.launch({
-      executablePath: CHROMIUM,
+      executablePath,
       args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     });
   });
