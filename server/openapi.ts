@@ -1,3 +1,4 @@
+import { COMMUNITY_CONTENT_TYPES, COMMUNITY_SORTS } from '../db/community.js';
 import { HTTP_SESSION_COOKIE } from './http-session-cookie.js';
 import { QUEUE_NAME, RESPONSE_SCHEMAS, SNAPSHOT_STATUS, type Schemas } from './schemas.js';
 import type { JsonSchema } from './validation.js';
@@ -140,11 +141,15 @@ export function buildOpenApi(schemas: Schemas): JsonSchema {
       '/api/community': {
         get: {
           parameters: [
-            queryParam('sort', { type: 'string', enum: ['new', 'top'], default: 'new' }),
-            queryParam('search', { type: 'string' }),
-            queryParam('subreddit', { type: 'string' }),
+            queryParam('sort', { type: 'string', enum: COMMUNITY_SORTS, default: 'new' }),
+            // The feed holds sessions: the media-only values give an empty page.
+            queryParam('contentType', { type: 'string', enum: COMMUNITY_CONTENT_TYPES, default: 'all' }),
+            queryParam('search', { type: 'string', maxLength: 200, description: 'A substring of the title or of the creator\'s name' }),
+            queryParam('subreddit', { type: 'string', maxLength: 64, description: 'A substring of any of its subreddit names' }),
+            queryParam('creator', { type: 'string', maxLength: 100, description: "A substring of the creator's first or last name" }),
             queryParam('creatorId', { type: 'string' }),
             queryParam('categoryId', { type: 'integer' }),
+            queryParam('categorySlug', { type: 'string', maxLength: 120 }),
             queryParam('page', { type: 'integer', minimum: 1, default: 1 }),
             queryParam('pageSize', { type: 'integer', minimum: 1, maximum: 100, default: 20 }),
           ],
@@ -160,6 +165,11 @@ export function buildOpenApi(schemas: Schemas): JsonSchema {
             '404': errorResponse('No such ready snapshot'),
           },
         },
+      },
+      '/api/community/sessions/{snapshotId}/like': {
+        parameters: [{ name: 'snapshotId', in: 'path', required: true, schema: { type: 'integer', minimum: 1 } }],
+        post: { responses: likeResponses('Liked (idempotent); the like count after it') },
+        delete: { responses: likeResponses('Not liked (idempotent); the like count after it') },
       },
       '/api/admin/overview': {
         get: { responses: { '200': { description: 'Queue counts, outbox backlog and oldest age, snapshots by status', ...json(ref('AdminOverview')) }, ...ADMIN_ERRORS } },
@@ -216,6 +226,10 @@ export function buildOpenApi(schemas: Schemas): JsonSchema {
       '/metrics': { get: { security: [], responses: { '200': { description: 'Prometheus text' } } } },
     },
   };
+}
+
+function likeResponses(description: string): JsonSchema {
+  return { '200': { description, ...json(ref('CommunityLike')) }, ...COMMON_ERRORS, '404': errorResponse('No such ready snapshot') };
 }
 
 const ADMIN_ERRORS = {

@@ -184,8 +184,12 @@ const COMMUNITY_ITEM = object({
   thumbnail: nullable(str),
   subreddits: arrayOf(str),
   categoryId: int,
+  categorySlug: str,
   isManualMode: bool,
   isImported: bool,
+  likeCount: int,
+  // The logged-in user's own like; false when nobody is logged in.
+  isLikedByUser: bool,
   // True only in an admin's view: nobody else is shown a hidden item.
   isHidden: bool,
   createdAt: dateTime,
@@ -264,6 +268,7 @@ export const RESPONSE_SCHEMAS = {
   CommunityItem: COMMUNITY_ITEM,
   CommunityPage: pageOf(COMMUNITY_ITEM),
   CommunitySnapshotMedia: SNAPSHOT_MEDIA_ITEM,
+  CommunityLike: object({ liked: bool, likeCount: int }),
   CommunityDetail: object({
     ...COMMUNITY_ITEM.properties,
     intervalMin: int,
@@ -294,6 +299,7 @@ export type ApiCategory = FromSchema<Responses['Category']>;
 export type ApiCommunityItem = FromSchema<Responses['CommunityItem']>;
 export type ApiCommunityPage = FromSchema<Responses['CommunityPage']>;
 export type ApiCommunitySnapshotMedia = FromSchema<Responses['CommunitySnapshotMedia']>;
+export type ApiCommunityLike = FromSchema<Responses['CommunityLike']>;
 export type ApiCommunityDetail = FromSchema<Responses['CommunityDetail']>;
 export type ApiAdminOverview = FromSchema<Responses['AdminOverview']>;
 export type ApiAdminSnapshot = FromSchema<Responses['AdminSnapshot']>;

@@ -1,3 +1,4 @@
+import type { LikeState } from '../db/community-likes.js';
 import type { CommunityRow } from '../db/community.js';
 import type { ModerationAuditEntry } from '../db/moderation.js';
 import type { SnapshotRef } from '../db/sessions.js';
@@ -10,6 +11,7 @@ import type {
   ApiCategory,
   ApiCommunityDetail,
   ApiCommunityItem,
+  ApiCommunityLike,
   ApiCommunityPage,
   ApiCommunitySnapshotMedia,
   ApiModerationAuditPage,
@@ -104,8 +106,11 @@ export function communityItemToApi(row: CommunityRow): ApiCommunityItem {
     thumbnail: row.thumbnail_url,
     subreddits: row.subreddits,
     categoryId: row.category_id,
+    categorySlug: row.category_slug,
     isManualMode: row.is_manual_mode,
     isImported: row.is_imported,
+    likeCount: row.like_count,
+    isLikedByUser: row.is_liked_by_user,
     isHidden: row.is_hidden,
     createdAt: (row.ready_at ?? row.created_at).toISOString(),
     user: { id: row.user_id, firstName: row.creator_first_name },
@@ -114,6 +119,10 @@ export function communityItemToApi(row: CommunityRow): ApiCommunityItem {
 
 export function communityPageToApi(rows: CommunityRow[], total: number, page: number, pageSize: number): ApiCommunityPage {
   return pageToApi(rows.map(communityItemToApi), total, page, pageSize);
+}
+
+export function likeToApi(state: LikeState): ApiCommunityLike {
+  return { liked: state.liked, likeCount: state.likeCount };
 }
 
 export function snapshotMediaToApi(row: SnapshotMediaRow): ApiCommunitySnapshotMedia {

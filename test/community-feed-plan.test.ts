@@ -33,10 +33,12 @@ async function seedFeed(knex: Knex): Promise<void> {
               FROM generate_series(1, :snapshots) i, c
             RETURNING *)
      INSERT INTO community_snapshots (session_id, user_id, title, subreddits, category_id, interval_min, interval_max, transition,
-                                      caption_theme, is_manual_mode, is_imported, status, media_count, copied_count, ready_at)
+                                      caption_theme, is_manual_mode, is_imported, status, media_count, copied_count, ready_at, like_count)
      SELECT id, user_id, title, subreddits, category_id, interval_min, interval_max, transition, caption_theme, is_manual_mode, is_imported,
             CASE WHEN id % 20 = 0 THEN 'pending' ELSE 'ready' END, id % 37, CASE WHEN id % 20 = 0 THEN 0 ELSE id % 37 END,
-            CASE WHEN id % 20 = 0 THEN NULL ELSE now() - ((id * 7919) % :snapshots) * interval '1 minute' END
+            CASE WHEN id % 20 = 0 THEN NULL ELSE now() - ((id * 7919) % :snapshots) * interval '1 minute' END,
+            -- Most snapshots unliked, a few liked a lot: the counts as the feed's orders read them.
+            CASE WHEN id % 9 = 0 THEN (id * 31) % 500 ELSE id % 3 END
        FROM s`,
     { users: USERS, words: WORDS, subreddits: SUBREDDITS, categories: CATEGORIES, snapshots: SNAPSHOTS },
   );
@@ -89,8 +91,12 @@ describe('community feed: every query reads its snapshots through an index', fun
     'no filter': () => ({}),
     creatorId: () => ({ creatorId: 'user_feed42' }),
     categoryId: () => ({ categoryId }),
-    subreddit: () => ({ subreddit: 'sub17' }),
-    search: () => ({ search: 'glacier' }),
+    categorySlug: () => ({ categorySlug: 'feed-3' }),
+    'subreddit (a substring of a name)': () => ({ subreddit: 'sub17' }),
+    'search (title)': () => ({ search: 'glacier' }),
+    'search (creator name)': () => ({ search: 'Feeder 42' }),
+    creator: () => ({ creator: 'feeder 42' }),
+    'contentType=sessions, logged in': () => ({ contentType: 'sessions', viewerId: 'user_feed7' }),
   };
 
   for (const sort of COMMUNITY_SORTS) {
@@ -111,5 +117,27 @@ describe('community feed: every query reads its snapshots through an index', fun
         }
       });
     }
+  }
+
+  // hot reads a bounded set of candidates; its pages must still be exactly the formula's order over
+  // every matching snapshot, here computed by brute force over the whole table.
+  for (const [name, filter] of Object.entries({ 'no filter': {}, 'search (title)': { search: 'glacier' } })) {
+    it(`sort=hot, ${name}: the first pages are exactly the formula's order over all ready snapshots`, async () => {
+      const pattern = (filter as { search?: string }).search;
+      // One transaction: now() is its start, so every query here ages the snapshots alike.
+      await knex.transaction(async (trx) => {
+        const { rows } = await trx.raw<{ rows: { id: number }[] }>(
+          `SELECT id FROM community_snapshots
+            WHERE status = 'ready' AND (CAST(? AS text) IS NULL OR title ILIKE '%' || ? || '%')
+            ORDER BY (like_count + 1) / power(greatest(extract(epoch from now() - ready_at), 0) / 3600 + 2, 1.5) DESC, ready_at DESC, id DESC
+            LIMIT 300`,
+          [pattern ?? null, pattern ?? null],
+        );
+        for (const [limit, offset] of [[20, 0], [100, 100], [50, 250]] as const) {
+          const page = await listCommunity(trx, { sort: 'hot', limit, offset, ...filter });
+          expect(page.rows.map((r) => r.id), `limit ${limit} offset ${offset}`).to.deep.equal(rows.slice(offset, offset + limit).map((r) => r.id));
+        }
+      });
+    });
   }
 });

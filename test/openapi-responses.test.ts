@@ -150,6 +150,21 @@ describe('OpenAPI: every response matches the schema the served document gives i
     expect(detail.media).to.have.length(2);
   });
 
+  it('community: like and unlike, the hot feed, a media-only page, and their errors', async () => {
+    const path = '/api/community/sessions/{snapshotId}/like';
+    const url = `/api/community/sessions/${readySnapshotId}/like`;
+    expect(expectDocumented(await as(admin).post(url), 'post', path, 200)).to.deep.equal({ liked: true, likeCount: 1 });
+    const top = expectDocumented<{ items: { id: number; likeCount: number; isLikedByUser: boolean }[] }>(await as(admin).get('/api/community?sort=hot&contentType=sessions'), 'get', '/api/community', 200);
+    expect(top.items.find((i) => i.id === readySnapshotId)).to.include({ likeCount: 1, isLikedByUser: true });
+    expectDocumented(await as(admin).get('/api/community?contentType=images'), 'get', '/api/community', 200);
+    expect(expectDocumented(await t.http().delete(url).set('Cookie', admin.cookie), 'delete', path, 200)).to.deep.equal({ liked: false, likeCount: 0 });
+    expectDocumented(await t.http().post(url), 'post', path, 401);
+    expectDocumented(await t.http().delete(url), 'delete', path, 401);
+    expectDocumented(await as(admin).post(`/api/community/sessions/${failedSnapshotId}/like`), 'post', path, 404);
+    expectDocumented(await as(admin).post('/api/community/sessions/0/like'), 'post', path, 400);
+    expectDocumented(await as(admin).get('/api/community?sort=best'), 'get', '/api/community', 400);
+  });
+
   it('admin: overview (with and without queues), snapshots, rerun, thumbnail, retry-failed', async () => {
     const overview = expectDocumented(await as(admin).get('/api/admin/overview'), 'get', '/api/admin/overview', 200);
     expect(overview.queues).to.have.keys(...QUEUE_NAMES);

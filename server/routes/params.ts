@@ -28,3 +28,11 @@ export function parseStringParam(value: unknown, name: string, maxLength = 200):
   if (value.includes('\u0000')) throw fieldError(name, 'must not contain the NUL character (%00)');
   return value;
 }
+
+/** An optional query parameter that must be one of a constant list of values. */
+export function parseEnumParam<const V extends string>(value: unknown, name: string, allowed: readonly V[]): V | undefined {
+  const given = parseStringParam(value, name);
+  if (given === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(given)) throw fieldError(name, `must be one of: ${allowed.map((v) => JSON.stringify(v)).join(', ')}`);
+  return given as V;
+}
