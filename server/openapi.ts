@@ -96,14 +96,14 @@ export function buildOpenApi(schemas: Schemas): JsonSchema {
         get: {
           parameters: [
             queryParam('categoryId', { type: 'integer' }),
-            queryParam('categorySlug', { type: 'string' }),
+            queryParam('categorySlug', { type: 'string', maxLength: 120 }),
             queryParam('page', { type: 'integer', minimum: 1, default: 1 }),
-            queryParam('pageSize', { type: 'integer', minimum: 1, maximum: 100, default: 100 }),
+            queryParam('pageSize', { type: 'integer', minimum: 1, maximum: 1000, description: 'Default 100 when paging (page or pageSize given); without either, every session up to 1,000' }),
           ],
           responses: {
             '200': {
-              description: 'Own sessions, newest first; the total is in X-Total-Count',
-              headers: { 'X-Total-Count': { schema: { type: 'integer' } } },
+              description: 'Own sessions, newest first; the total is in X-Total-Count, and Link rel="next" names the next page when there is one',
+              headers: { 'X-Total-Count': { schema: { type: 'integer' } }, Link: { schema: { type: 'string' }, description: 'RFC 8288: `</api/sessions?page=2&pageSize=1000>; rel="next"`' } },
               ...json({ type: 'array', items: ref('Session') }),
             },
             ...COMMON_ERRORS,

@@ -92,4 +92,52 @@ describe('parity with the reference API', () => {
       expect(bad.body).to.deep.equal({ error: 'Unauthorized', message: 'Invalid email or password', code: 'UNAUTHORIZED' });
     });
   });
+
+  describe('GET /api/sessions: no silent cut at 100', () => {
+    /** A fresh user with `count` sessions, written straight to the table (the API would take minutes). */
+    async function userWithSessions(count: number): Promise<Client> {
+      const c = new Client(t, await registerUser(t));
+      const template = await t.knex('sessions').where({ id: (await c.create()).id }).first('category_id', 'category_source', 'caption_theme');
+      await t.knex('sessions').where({ user_id: c.user.user.id }).delete();
+      const rows = Array.from({ length: count }, (_, i) => ({ ...template, user_id: c.user.user.id, title: `S${i}`, subreddits: ['pics'] }));
+      for (let i = 0; i < rows.length; i += 500) await t.knex('sessions').insert(rows.slice(i, i + 500));
+      return c;
+    }
+    const list = (c: Client, query = '') => t.http().get(`/api/sessions${query}`).set('Cookie', c.user.cookie);
+
+    it('without paging parameters returns every session (150 here), with X-Total-Count and no Link', async () => {
+      const c = await userWithSessions(150);
+      const res = await list(c);
+      expect(res.status).to.equal(200);
+      expect(res.body).to.be.an('array').with.length(150);
+      expect(res.headers['x-total-count']).to.equal('150');
+      expect(res.headers.link).to.equal(undefined);
+    });
+
+    it('past the cap of 1,000: X-Total-Count and a Link rel="next" that gives the rest, filters kept', async () => {
+      const c = await userWithSessions(1_001);
+      const first = await list(c, '?categorySlug=uncategorized');
+      expect(first.status).to.equal(200);
+      expect(first.body).to.have.length(1_000);
+      expect(first.headers['x-total-count']).to.equal('1001');
+      const link = /^<([^>]+)>; rel="next"$/.exec(first.headers.link as string);
+      expect(link, first.headers.link as string).to.not.equal(null);
+      const next = new URL(link![1]!, 'http://x');
+      expect([next.pathname, next.searchParams.get('categorySlug'), next.searchParams.get('page'), next.searchParams.get('pageSize')]).to.deep.equal(['/api/sessions', 'uncategorized', '2', '1000']);
+      const rest = await t.http().get(link![1]!).set('Cookie', c.user.cookie);
+      expect(rest.status).to.equal(200);
+      expect(rest.body).to.have.length(1);
+      expect(rest.headers.link).to.equal(undefined);
+      const all = new Set([...(first.body as Body[]), ...(rest.body as Body[])].map((s) => s.id));
+      expect(all.size).to.equal(1_001);
+    });
+  });
+
+  it('categorySlug takes up to 120 characters (an unknown one matches nothing); 121 is refused', async () => {
+    const ok = await t.http().get(`/api/sessions?categorySlug=${'a'.repeat(120)}`).set('Cookie', owner.user.cookie);
+    expect(ok.status, ok.text).to.equal(200);
+    expect(ok.body).to.deep.equal([]);
+    const tooLong = await t.http().get(`/api/sessions?categorySlug=${'a'.repeat(121)}`).set('Cookie', owner.user.cookie);
+    expectEnvelope(tooLong, 400, 'VALIDATION_ERROR');
+  });
 });

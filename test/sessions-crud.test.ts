@@ -212,8 +212,9 @@ describe('sessions API: create, list, read, delete; categories; OpenAPI', () => 
       const pages = await Promise.all([1, 2, 3].map((p) => list(`?page=${p}&pageSize=2`)));
       expect(pages.map((p) => ids(p.body))).to.deep.equal([[d.id, b.id], [a.id], []]);
       expect(pages.map((p) => p.headers['x-total-count'])).to.deep.equal(['3', '3', '3']);
+      expect(pages.map((p) => p.headers.link)).to.deep.equal(['</api/sessions?page=2&pageSize=2>; rel="next"', undefined, undefined]);
       expect(ids((await list('?pageSize=1&page=2')).body)).to.deep.equal([b.id]);
-      for (const bad of ['?pageSize=0', '?pageSize=101', '?page=0', '?page=x', '?pageSize=1.5']) {
+      for (const bad of ['?pageSize=0', '?pageSize=1001', '?page=0', '?page=x', '?pageSize=1.5']) {
         expectEnvelope(await list(bad), 400, 'VALIDATION_ERROR');
       }
     });

@@ -22,7 +22,11 @@ export interface SessionRoutesDeps {
   afterCommit: (outboxIds: number[]) => void;
 }
 
-export const SESSIONS_PAGE_SIZE = { default: 100, max: 100 };
+/**
+ * Without `page`/`pageSize` the list is every session up to `cap` (the reference's clients do not
+ * page); past it, and whenever paging is asked for, `X-Total-Count` and a `Link: rel="next"` say so.
+ */
+export const SESSIONS_PAGE_SIZE = { default: 100, max: 1_000, cap: 1_000 };
 
 export function sessionRoutes(deps: SessionRoutesDeps): Router {
   const router = new Router({ prefix: '/api/sessions' });
@@ -30,10 +34,11 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
   const body = jsonBody(deps.bodyLimitBytes);
 
   router.get('/', requireUser, async (ctx) => {
+    const paged = ctx.query.page !== undefined || ctx.query.pageSize !== undefined;
     const page = parseIntParam(ctx.query.page, 'page', 1, 1, 1_000_000);
-    const pageSize = parseIntParam(ctx.query.pageSize, 'pageSize', SESSIONS_PAGE_SIZE.default, 1, SESSIONS_PAGE_SIZE.max);
+    const pageSize = parseIntParam(ctx.query.pageSize, 'pageSize', paged ? SESSIONS_PAGE_SIZE.default : SESSIONS_PAGE_SIZE.cap, 1, SESSIONS_PAGE_SIZE.max);
     let categoryId = ctx.query.categoryId === undefined ? undefined : parseId(parseStringParam(ctx.query.categoryId, 'categoryId'), 'categoryId');
-    const slug = parseStringParam(ctx.query.categorySlug, 'categorySlug', 64);
+    const slug = parseStringParam(ctx.query.categorySlug, 'categorySlug', 120);
     if (slug !== undefined) {
       const category = await findCategoryBySlug(deps.knex, slug);
       // An unknown slug matches nothing, like an unknown id.
@@ -48,6 +53,7 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
     });
     const snapshots = await snapshotsForSessions(deps.knex, rows.map((r) => r.id));
     ctx.set('X-Total-Count', String(total));
+    if ((page - 1) * pageSize + rows.length < total) ctx.set('Link', nextPageLink(ctx.path, ctx.querystring, page + 1, pageSize));
     ctx.body = rows.map((r) => sessionToApi(r, snapshots.get(r.id)));
   });
 
@@ -90,4 +96,12 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
   });
 
   return router;
+}
+
+/** An RFC 8288 `Link` to the next page: the same query (filters kept) with its `page` and `pageSize`. */
+function nextPageLink(path: string, querystring: string, page: number, pageSize: number): string {
+  const query = new URLSearchParams(querystring);
+  query.set('page', String(page));
+  query.set('pageSize', String(pageSize));
+  return `<${path}?${query.toString()}>; rel="next"`;
 }
