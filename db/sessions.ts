@@ -2,7 +2,8 @@ import { prepared, type Knex } from './knex.js';
 import type { SessionMediaRow, SessionRow, SnapshotRow } from './types.js';
 
 /** A media item as a sync writes it (its order is its place in the list). */
-export type NewSessionMedia = Omit<SessionMediaRow, 'id' | 'session_id' | 'order'>;
+// A sync writes media by URL; only a saved copy's items reference a durable blob.
+export type NewSessionMedia = Omit<SessionMediaRow, 'id' | 'session_id' | 'order' | 'blob_sha256'> & { blob_sha256?: string | null };
 
 /** Columns a create or an update may set (everything but id, user, version and timestamps). */
 export type SessionChanges = Partial<

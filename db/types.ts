@@ -54,6 +54,8 @@ export interface SessionRow {
   thumbnail_generation: number;
   /** The newest generated thumbnail's blob name (also after a clear or a custom thumbnail); null if none. */
   thumbnail_blob: string | null;
+  /** A saved session's thumbnail: a reference to a durable blob (DESIGN §3); null otherwise. */
+  thumbnail_sha256: string | null;
   ai_prompt: string | null;
   caption_theme: string;
   is_public: boolean;
@@ -79,6 +81,8 @@ export interface SessionMediaRow {
   reddit_post_url: string | null;
   subreddit: string | null;
   order: number;
+  /** A saved session's media item: a reference to its durable blob (DESIGN §3); null otherwise. */
+  blob_sha256: string | null;
 }
 
 export interface SnapshotRow {
@@ -98,6 +102,8 @@ export interface SnapshotRow {
   source_thumbnail: string | null;
   thumbnail_blob_name: string | null;
   thumbnail_url: string | null;
+  /** The copied thumbnail's durable blob; null before it is copied and for snapshots of the old layout. */
+  thumbnail_sha256: string | null;
   status: SnapshotStatus;
   media_count: number;
   /** Equal to its rows in community_likes: changed only in the transaction that adds or removes one. */
@@ -131,6 +137,19 @@ export interface SnapshotMediaRow {
   checksum: string | null;
   order: number;
   copied_at: Date | null;
+  /** The copy's durable blob; null before it is copied and for items of the old layout (`snapshots/<id>/…`). */
+  blob_sha256: string | null;
+}
+
+/** One content-addressed durable blob (DESIGN §3): stored once, referenced by any number of copies. */
+export interface DurableBlobRow {
+  sha256: string;
+  blob_name: string;
+  content_type: string;
+  bytes: number;
+  created_at: Date;
+  /** When the collector found nothing referencing it; null while referenced (or not yet checked). */
+  unreferenced_since: Date | null;
 }
 
 export const OUTBOX_FINAL_STATES = ['completed', 'failed'] as const;

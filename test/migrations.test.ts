@@ -13,6 +13,7 @@ const TABLES_BY_MIGRATION: Record<string, string[]> = {
   '20261127000500_create_job_outbox': ['job_outbox'],
   '20261201000400_add_community_likes': ['community_likes'],
   '20261201000500_add_moderation': ['moderation_audit'],
+  '20261201000700_add_durable_blobs': ['durable_blobs'],
 };
 const ALL_TABLES = Object.values(TABLES_BY_MIGRATION).flat().sort();
 

@@ -35,6 +35,7 @@ function sessionRow(overrides: Partial<SessionRow> = {}): SessionRow {
     thumbnail_source: 'auto',
     thumbnail_generation: 4,
     thumbnail_blob: null,
+    thumbnail_sha256: null,
     ai_prompt: null,
     caption_theme: 'joi',
     is_public: false,
