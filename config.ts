@@ -8,6 +8,8 @@ export type NodeEnv = 'development' | 'test' | 'production';
 export interface Config {
   nodeEnv: NodeEnv;
   port: number;
+  /** Where users reach the app (`PUBLIC_BASE_URL`, no trailing slash): share links are built on it. */
+  publicBaseUrl: string;
   databaseUrl: string;
   /** Postgres connections each web process may hold (`DATABASE_POOL_MAX`). */
   databasePoolMax: number;
@@ -240,6 +242,10 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('AZURE_STORAGE_CONNECTION_STRING', 'is not an Azure Storage connection string');
   }
 
+  const port = int(env, 'PORT', 3000, 0, 65535);
+  const publicBaseUrl = url(env, 'PUBLIC_BASE_URL', `http://localhost:${port}`, ['http:', 'https:']).replace(/\/+$/, '');
+  if (/[?#]/.test(publicBaseUrl)) throw new ConfigError('PUBLIC_BASE_URL', 'must be a base URL without query or fragment');
+
   const backoffMs = int(env, 'JOB_BACKOFF_MS', 2_000, 1, 3_600_000);
   const maxBackoffMs = int(env, 'JOB_MAX_BACKOFF_MS', 10 * 60_000, 1, 24 * 3600_000);
   if (maxBackoffMs < backoffMs) throw new ConfigError('JOB_MAX_BACKOFF_MS', `must be at least JOB_BACKOFF_MS (${backoffMs}), got ${maxBackoffMs}`);
@@ -252,7 +258,8 @@ export function loadConfig(env: Env = process.env): Config {
 
   return {
     nodeEnv,
-    port: int(env, 'PORT', 3000, 0, 65535),
+    port,
+    publicBaseUrl,
     databaseUrl: url(env, 'DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/showrunner', ['postgres:', 'postgresql:']),
     databasePoolMax: int(env, 'DATABASE_POOL_MAX', 10, 1, 1000),
     redisUrl,

@@ -64,6 +64,8 @@ export interface SessionRow {
   is_manual_mode: boolean;
   is_imported: boolean;
   import_source: string | null;
+  /** What a saved copy was saved from (`community:<snapshot id>`); null otherwise. */
+  import_url: string | null;
   media_subreddits: string[] | null;
   version: number;
   created_at: Date;

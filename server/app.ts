@@ -17,6 +17,7 @@ import { healthRoutes } from './routes/health.js';
 import { metaRoutes } from './routes/meta.js';
 import { moderationRoutes } from './routes/moderation.js';
 import { sessionRoutes } from './routes/sessions.js';
+import { shareRoutes } from './routes/shares.js';
 import { buildSchemas } from './schemas.js';
 import { Validator } from './validation.js';
 
@@ -55,6 +56,7 @@ export function createApp(deps: AppDeps): Koa {
     metaRoutes({ knex, schemas }),
     authRoutes({ knex, config, validator, schemas }),
     communityRoutes({ knex }),
+    shareRoutes({ knex, publicBaseUrl: config.publicBaseUrl }),
     sessionRoutes({
       knex,
       validator,

@@ -138,6 +138,37 @@ export function buildOpenApi(schemas: Schemas): JsonSchema {
         },
         delete: { responses: { '204': { description: 'Deleted with its media, snapshot and blobs' }, ...COMMON_ERRORS, '404': errorResponse('No such session, or not yours') } },
       },
+      '/api/sessions/{id}/share': {
+        parameters: [idParam],
+        post: {
+          responses: {
+            '200': { description: 'The live share link (the same code every time); the session is now public', ...json(ref('ShareLink')) },
+            ...COMMON_ERRORS,
+            '404': errorResponse('No such session, or not yours'),
+          },
+        },
+        delete: { responses: { '204': { description: 'The share code is revoked (idempotent)' }, ...COMMON_ERRORS, '404': errorResponse('No such session, or not yours') } },
+      },
+      '/api/shared/{code}/preview': {
+        get: {
+          security: [],
+          parameters: [SHARE_CODE_PARAM],
+          responses: {
+            '200': { description: 'Title, thumbnail, media count and creator first name, for anyone holding the link', ...json(ref('SharePreview')) },
+            '404': errorResponse('Unknown, revoked or malformed code, or the session is no longer public'),
+          },
+        },
+      },
+      '/api/shared/{code}': {
+        get: {
+          parameters: [SHARE_CODE_PARAM],
+          responses: {
+            '200': { description: 'The shared session and its media, as GET /api/sessions/{id} shows them', ...json(ref('SessionDetail')) },
+            '401': COMMON_ERRORS['401'],
+            '404': errorResponse('Unknown, revoked or malformed code, or the session is no longer public'),
+          },
+        },
+      },
       '/api/community': {
         get: {
           parameters: [
@@ -227,6 +258,8 @@ export function buildOpenApi(schemas: Schemas): JsonSchema {
     },
   };
 }
+
+const SHARE_CODE_PARAM = { name: 'code', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
 
 function likeResponses(description: string): JsonSchema {
   return { '200': { description, ...json(ref('CommunityLike')) }, ...COMMON_ERRORS, '404': errorResponse('No such ready snapshot') };

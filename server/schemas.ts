@@ -289,11 +289,16 @@ export const RESPONSE_SCHEMAS = {
   SnapshotRemoved: object({ action: { type: 'string', const: 'remove' }, snapshotId: int, sessionId: int, auditId: int, purgeOutboxId: int, purgeJobId: str }),
   ModerationAuditEntry: MODERATION_AUDIT_ENTRY,
   ModerationAuditPage: pageOf(MODERATION_AUDIT_ENTRY),
+  ShareLink: object({ shareCode: { type: 'string', format: 'uuid' }, shareUrl: str }),
+  // All an anonymous holder of a share link is shown.
+  SharePreview: object({ title: str, thumbnail: nullable(str), mediaCount: int, creatorFirstName: nullable(str) }),
+  SavedToLibrary: object({ success: { type: 'boolean', const: true }, sessionId: int, reused: bool }),
 };
 
 type Responses = typeof RESPONSE_SCHEMAS;
 export type ApiSession = FromSchema<Responses['Session']>;
 export type ApiSessionMedia = FromSchema<Responses['SessionMedia']>;
+export type ApiSessionDetail = FromSchema<Responses['SessionDetail']>;
 export type ApiUser = FromSchema<Responses['User']>;
 export type ApiCategory = FromSchema<Responses['Category']>;
 export type ApiCommunityItem = FromSchema<Responses['CommunityItem']>;
@@ -311,3 +316,6 @@ export type ApiModerationResult = FromSchema<Responses['ModerationResult']>;
 export type ApiSnapshotRemoved = FromSchema<Responses['SnapshotRemoved']>;
 export type ApiModerationAuditEntry = FromSchema<Responses['ModerationAuditEntry']>;
 export type ApiModerationAuditPage = FromSchema<Responses['ModerationAuditPage']>;
+export type ApiShareLink = FromSchema<Responses['ShareLink']>;
+export type ApiSharePreview = FromSchema<Responses['SharePreview']>;
+export type ApiSavedToLibrary = FromSchema<Responses['SavedToLibrary']>;

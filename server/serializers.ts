@@ -2,6 +2,7 @@ import type { LikeState } from '../db/community-likes.js';
 import type { CommunityRow } from '../db/community.js';
 import type { ModerationAuditEntry } from '../db/moderation.js';
 import type { SnapshotRef } from '../db/sessions.js';
+import type { SharePreviewRow } from '../db/share-codes.js';
 import { SNAPSHOT_STATUSES, type CategoryRow, type SessionMediaRow, type SessionRow, type SnapshotMediaRow, type SnapshotRow, type SnapshotStatus, type UserRow } from '../db/types.js';
 import { JOB_STATES, QUEUE_NAMES, outboxJobId, type JobState, type OutboxStatus, type QueueName } from '../workers/index.js';
 import type {
@@ -18,7 +19,11 @@ import type {
   ApiModerationResult,
   ApiRetryFailedAccepted,
   ApiSession,
+  ApiSavedToLibrary,
+  ApiSessionDetail,
   ApiSessionMedia,
+  ApiShareLink,
+  ApiSharePreview,
   ApiSnapshotRemoved,
   ApiSnapshotRerunAccepted,
   ApiThumbnailAccepted,
@@ -67,6 +72,11 @@ export function mediaToApi(row: SessionMediaRow): ApiSessionMedia {
     subreddit: row.subreddit,
     order: row.order,
   };
+}
+
+/** `GET /api/sessions/:id`'s body: the session and its media in order (also what a share link opens). */
+export function sessionDetailToApi(row: SessionRow, snapshot: SnapshotRef | null | undefined, media: SessionMediaRow[]): ApiSessionDetail {
+  return { session: sessionToApi(row, snapshot), media: media.map(mediaToApi) };
 }
 
 export function userToApi(row: UserRow): ApiUser {
@@ -244,4 +254,17 @@ export function moderationAuditPageToApi(rows: ModerationAuditEntry[], total: nu
     createdAt: r.created_at.toISOString(),
   }));
   return pageToApi(entries, total, page, pageSize);
+}
+
+/** A session's share link: the code, and the page it opens under the public base URL. */
+export function shareLinkToApi(code: string, publicBaseUrl: string): ApiShareLink {
+  return { shareCode: code, shareUrl: `${publicBaseUrl}/shared/${code}` };
+}
+
+export function sharePreviewToApi(row: SharePreviewRow): ApiSharePreview {
+  return { title: row.title, thumbnail: row.thumbnail, mediaCount: row.media_count, creatorFirstName: row.creator_first_name };
+}
+
+export function savedToLibraryToApi(sessionId: number, reused: boolean): ApiSavedToLibrary {
+  return { success: true, sessionId, reused };
 }

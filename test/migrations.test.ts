@@ -14,6 +14,7 @@ const TABLES_BY_MIGRATION: Record<string, string[]> = {
   '20261201000400_add_community_likes': ['community_likes'],
   '20261201000500_add_moderation': ['moderation_audit'],
   '20261201000700_add_durable_blobs': ['durable_blobs'],
+  '20261201000800_add_share_codes_and_saves': ['share_codes'],
 };
 const ALL_TABLES = Object.values(TABLES_BY_MIGRATION).flat().sort();
 

@@ -165,6 +165,17 @@ describe('OpenAPI: every response matches the schema the served document gives i
     expectDocumented(await as(admin).get('/api/community?sort=best'), 'get', '/api/community', 400);
   });
 
+  it('share links: share, preview, read, revoke, and their errors', async () => {
+    const link = expectDocumented<{ shareCode: string }>(await as(user).post(`/api/sessions/${plainId}/share`), 'post', '/api/sessions/{id}/share', 200);
+    expectDocumented(await t.http().get(`/api/shared/${link.shareCode}/preview`), 'get', '/api/shared/{code}/preview', 200);
+    expect(expectDocumented(await as(admin).get(`/api/shared/${link.shareCode}`), 'get', '/api/shared/{code}', 200).media).to.have.length(2);
+    expectDocumented(await t.http().get(`/api/shared/${link.shareCode}`), 'get', '/api/shared/{code}', 401);
+    expectDocumented(await as(admin).post(`/api/sessions/${plainId}/share`), 'post', '/api/sessions/{id}/share', 404);
+    expect((await t.http().delete(`/api/sessions/${plainId}/share`).set('Cookie', user.cookie)).status).to.equal(204);
+    expectDocumented(await t.http().get(`/api/shared/${link.shareCode}/preview`), 'get', '/api/shared/{code}/preview', 404);
+    expectDocumented(await as(admin).get('/api/shared/not-a-code'), 'get', '/api/shared/{code}', 404);
+  });
+
   it('admin: overview (with and without queues), snapshots, rerun, thumbnail, retry-failed', async () => {
     const overview = expectDocumented(await as(admin).get('/api/admin/overview'), 'get', '/api/admin/overview', 200);
     expect(overview.queues).to.have.keys(...QUEUE_NAMES);

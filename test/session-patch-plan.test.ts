@@ -44,6 +44,7 @@ function sessionRow(overrides: Partial<SessionRow> = {}): SessionRow {
     is_manual_mode: false,
     is_imported: false,
     import_source: null,
+    import_url: null,
     media_subreddits: ['pics', 'aww'],
     version: 3,
     created_at: new Date('2026-11-01T10:00:00Z'),

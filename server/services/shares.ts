@@ -1,0 +1,28 @@
+import type { Knex } from '../../db/knex.js';
+import { ensureShareCode, revokeShareCode } from '../../db/share-codes.js';
+import { lockSession, updateSession } from '../../db/sessions.js';
+import type { UserRow } from '../../db/types.js';
+import { notFound } from '../errors.js';
+
+/**
+ * POST /api/sessions/:id/share: the session's live share code (the same one every time), and the
+ * session made public, in one transaction. Making it public is a user edit (version and updated_at
+ * move, as a PATCH of `isPublic` would); a session already public is left as it is.
+ */
+export async function shareSession(knex: Knex, user: UserRow, sessionId: number): Promise<string> {
+  return knex.transaction(async (trx) => {
+    const locked = await lockSession(trx, sessionId);
+    if (!locked || locked.session.user_id !== user.id) throw notFound(`Session ${sessionId} not found`);
+    if (!locked.session.is_public) await updateSession(trx, sessionId, { is_public: true });
+    return ensureShareCode(trx, sessionId);
+  });
+}
+
+/** DELETE /api/sessions/:id/share: revokes the live code, if any (idempotent); the session stays as it is. */
+export async function unshareSession(knex: Knex, user: UserRow, sessionId: number): Promise<void> {
+  await knex.transaction(async (trx) => {
+    const locked = await lockSession(trx, sessionId);
+    if (!locked || locked.session.user_id !== user.id) throw notFound(`Session ${sessionId} not found`);
+    await revokeShareCode(trx, sessionId);
+  });
+}
