@@ -6,8 +6,8 @@ export interface LikeState {
 }
 
 /**
- * Adds (`liked: true`) or removes the user's like of a ready snapshot, idempotently, and returns the
- * state after it; undefined when there is no such ready snapshot.
+ * Adds (`liked: true`) or removes the user's like of a ready, unhidden snapshot, idempotently, and
+ * returns the state after it; undefined when there is no such snapshot.
  *
  * One transaction: lock the snapshot row, insert or delete the like, and move `like_count` by one
  * only when a row really was inserted (ON CONFLICT DO NOTHING returned it) or deleted. The lock
@@ -17,7 +17,8 @@ export async function setLike(knex: Knex, userId: string, snapshotId: number, li
   return knex.transaction(async (trx) => {
     // FOR NO KEY UPDATE: it orders likes of this snapshot, and still lets other transactions'
     // foreign-key checks (KEY SHARE) on the row through.
-    const snapshot = (await trx('community_snapshots').where({ id: snapshotId, status: 'ready' }).forNoKeyUpdate().first('id', 'like_count')) as
+    // A hidden item is not in anyone's feed: it cannot be liked (or unliked) until it is shown again.
+    const snapshot = (await trx('community_snapshots').where({ id: snapshotId, status: 'ready', is_hidden: false }).forNoKeyUpdate().first('id', 'like_count')) as
       | { id: number; like_count: number }
       | undefined;
     if (!snapshot) return undefined;

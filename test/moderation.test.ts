@@ -113,6 +113,8 @@ describe('moderation: admins hide, unhide and remove community items, each audit
     const detail = await as(user).get(`/api/community/sessions/${snapshotId}`);
     expect(detail.status).to.equal(404);
     expect(detail.body.code).to.equal('NOT_FOUND');
+    // Nor can it be liked: that would tell a non-admin it exists.
+    expect((await as(user).post(`/api/community/sessions/${snapshotId}/like`)).status).to.equal(404);
 
     const adminFeed = await feedOf(admin);
     expect(adminFeed.items.find((i) => i.id === snapshotId)).to.include({ isHidden: true });
