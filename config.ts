@@ -36,6 +36,11 @@ export interface Config {
   logPretty: boolean;
   captionThemes: string[];
   loginRateLimit: { maxFailures: number; windowMs: number };
+  /**
+   * The API-wide limit on `/api/sessions*`, `/api/shared*` and `/api/community*` (by user, else by
+   * address), counted in Redis across web processes: `points` requests per `windowSeconds`; 0 turns it off.
+   */
+  apiRateLimit: { points: number; windowSeconds: number };
   bodyLimitBytes: number;
   /** Largest input image sharp will decode (width × height), against decompression bombs. */
   mediaMaxPixels: number;
@@ -283,6 +288,10 @@ export function loadConfig(env: Env = process.env): Config {
     loginRateLimit: {
       maxFailures: int(env, 'LOGIN_MAX_FAILURES', 5, 1, 10_000),
       windowMs: int(env, 'LOGIN_WINDOW_SECONDS', 15 * 60, 1, 24 * 3600) * 1000,
+    },
+    apiRateLimit: {
+      points: int(env, 'API_RATE_LIMIT', 100, 0, 1_000_000),
+      windowSeconds: int(env, 'API_RATE_LIMIT_WINDOW_SECONDS', 15 * 60, 1, 24 * 3600),
     },
     bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 100 * 1024, 1024, 10 * 1024 * 1024),
     mediaMaxPixels: int(env, 'MEDIA_MAX_PIXELS', 40_000_000, 1, 1_000_000_000),

@@ -2,13 +2,14 @@ import Koa from 'koa';
 import type { Config } from '../config.js';
 import type { Knex } from '../db/knex.js';
 import type { Logger } from '../logger.js';
-import type { BlobStore, JobProducer } from '../workers/index.js';
+import type { BlobStore, JobProducer, RedisClient } from '../workers/index.js';
 import './state.js';
 import { dashboard } from './dashboard.js';
 import { httpSessionMiddleware } from './http-session-cookie.js';
 import { createWebMetrics } from './metrics.js';
 import { loadUser } from './middleware/auth.js';
 import { errorHandler } from './middleware/error-handler.js';
+import { apiRateLimit } from './middleware/rate-limit.js';
 import { requestLog } from './middleware/request-log.js';
 import { adminRoutes } from './routes/admin.js';
 import { authRoutes } from './routes/auth.js';
@@ -31,6 +32,8 @@ export interface AppDeps {
   queues?: JobProducer;
   /** Blob storage, for readiness. */
   blobs?: BlobStore;
+  /** Redis for the API rate limit's counters, shared by the web processes (absent: each process counts alone). */
+  rateLimitRedis?: RedisClient;
 }
 
 /** Builds the Koa application; `main.ts` (or a test) decides where it listens. */
@@ -47,6 +50,15 @@ export function createApp(deps: AppDeps): Koa {
   app.use(errorHandler());
   app.use(httpSessionMiddleware(app, config, knex));
   app.use(loadUser(knex));
+  // After loadUser: a logged-in caller is counted by user, anyone else by address.
+  app.use(
+    apiRateLimit({
+      points: config.apiRateLimit.points,
+      windowSeconds: config.apiRateLimit.windowSeconds,
+      keyPrefix: `${config.queuePrefix}:api-rate`,
+      ...(deps.rateLimitRedis ? { redis: deps.rateLimitRedis } : {}),
+    }),
+  );
   if (deps.queues) for (const m of dashboard(deps.queues, { readOnly: config.dashboardReadOnly })) app.use(m);
 
   const routers = [

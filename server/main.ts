@@ -5,7 +5,7 @@ import { createKnex } from '../db/knex.js';
 import { assertMigrationsCurrent } from '../db/migrate.js';
 import { createLogger } from '../logger.js';
 import { onShutdownSignal, runMain } from '../lifecycle.js';
-import { BlobStore, createJobClient } from '../workers/index.js';
+import { BlobStore, createJobClient, createRedis } from '../workers/index.js';
 import { createApp } from './app.js';
 import { superviseWebProcesses } from './web-cluster.js';
 
@@ -16,7 +16,17 @@ async function main(config: Config): Promise<void> {
 
   const jobs = createJobClient(config, knex, logger, 'showrunner-web');
   const blobs = BlobStore.fromConnectionString(config.azureStorageConnectionString, config.blobContainers);
-  const app = createApp({ config, knex, logger, afterCommit: (ids) => jobs.fast.submit(ids), queues: jobs.producer, blobs });
+  // The API rate limit's counters: a connection of its own that fails fast, so a request never waits on Redis.
+  const rateLimitRedis = config.apiRateLimit.points > 0 ? createRedis(config.redisUrl, 'request', 'showrunner-web-rate-limit') : undefined;
+  const app = createApp({
+    config,
+    knex,
+    logger,
+    afterCommit: (ids) => jobs.fast.submit(ids),
+    queues: jobs.producer,
+    blobs,
+    ...(rateLimitRedis ? { rateLimitRedis } : {}),
+  });
   const server = http.createServer(app.callback());
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
@@ -42,6 +52,7 @@ async function main(config: Config): Promise<void> {
     clearInterval(idle);
     clearTimeout(grace);
     await jobs.close();
+    rateLimitRedis?.disconnect();
     await knex.destroy();
   });
 }

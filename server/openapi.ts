@@ -1,5 +1,6 @@
 import { COMMUNITY_CONTENT_TYPES, COMMUNITY_SORTS } from '../db/community.js';
 import { HTTP_SESSION_COOKIE } from './http-session-cookie.js';
+import { RATE_LIMITED_PATHS } from './middleware/rate-limit.js';
 import { QUEUE_NAME, RESPONSE_SCHEMAS, SNAPSHOT_STATUS, type Schemas } from './schemas.js';
 import type { JsonSchema } from './validation.js';
 
@@ -54,7 +55,7 @@ export function buildOpenApi(schemas: Schemas): JsonSchema {
       schemas: components(schemas),
     },
     security: [{ cookie: [] }],
-    paths: {
+    paths: withRateLimits({
       '/api/auth/register': {
         post: {
           security: [],
@@ -255,8 +256,34 @@ export function buildOpenApi(schemas: Schemas): JsonSchema {
       '/healthz': { get: { security: [], responses: { '200': { description: 'The process is alive' } } } },
       '/readyz': { get: { security: [], responses: { '200': { description: 'Postgres, Redis and blob storage reachable' }, '503': { description: 'Names what is unreachable' } } } },
       '/metrics': { get: { security: [], responses: { '200': { description: 'Prometheus text' } } } },
-    },
+    }),
   };
+}
+
+const RATE_LIMIT_HEADERS = {
+  'X-RateLimit-Limit': { description: 'Requests allowed per window (API_RATE_LIMIT)', schema: { type: 'integer' } },
+  'X-RateLimit-Remaining': { description: 'Requests left in this window', schema: { type: 'integer', minimum: 0 } },
+  'X-RateLimit-Reset': { description: 'When the window ends (ISO 8601)', schema: { type: 'string', format: 'date-time' } },
+};
+
+/** The API-wide limit (middleware/rate-limit.ts): its headers on every response of a limited path, and its 429. */
+function withRateLimits(paths: Record<string, JsonSchema>): Record<string, JsonSchema> {
+  for (const [path, item] of Object.entries(paths)) {
+    if (!RATE_LIMITED_PATHS.test(path)) continue;
+    for (const operation of Object.values(item)) {
+      const responses = (operation as { responses?: Record<string, JsonSchema> }).responses;
+      if (!responses) continue;
+      for (const [status, response] of Object.entries(responses)) {
+        responses[status] = { ...response, headers: { ...(response.headers as JsonSchema | undefined), ...RATE_LIMIT_HEADERS } };
+      }
+      responses['429'] = {
+        description: 'Too many requests in this window (by user, else by address); `retryAfter` and Retry-After in seconds',
+        headers: { ...RATE_LIMIT_HEADERS, 'Retry-After': { schema: { type: 'integer' } } },
+        ...json(ref('Error')),
+      };
+    }
+  }
+  return paths;
 }
 
 const SHARE_CODE_PARAM = { name: 'code', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };

@@ -11,10 +11,16 @@ export type RedisClient = Redis | Cluster;
  * Producers (the API's fast path, the relay, scripts) fail fast: no offline queue and a short connect
  * timeout, so a Redis outage surfaces at once as an error the outbox records. Workers block on Redis
  * and must never give up a command (BullMQ's production guide: `maxRetriesPerRequest: null`).
+ * Lookups on a request's own path (`request`: the API rate limits) fail faster still, no retry and a
+ * 500 ms command timeout, so a request never waits on a Redis that hangs; their caller has a fallback.
  */
-export function createRedis(url: string, role: 'producer' | 'worker', name: string): RedisClient {
+export function createRedis(url: string, role: 'producer' | 'worker' | 'request', name: string): RedisClient {
   const perCommand: RedisOptions =
-    role === 'producer' ? { maxRetriesPerRequest: 1, commandTimeout: 5_000 } : { maxRetriesPerRequest: null };
+    role === 'producer'
+      ? { maxRetriesPerRequest: 1, commandTimeout: 5_000 }
+      : role === 'request'
+        ? { maxRetriesPerRequest: 0, commandTimeout: 500 }
+        : { maxRetriesPerRequest: null };
   const offlineQueue = role === 'worker';
   // Reconnect forever with a capped delay; a Redis that comes back is used again without a restart.
   const retry = (times: number): number => Math.min(times * 200, 2_000);
