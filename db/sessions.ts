@@ -1,5 +1,5 @@
 import { prepared, type Knex } from './knex.js';
-import type { SessionMediaRow, SessionRow, SnapshotRow } from './types.js';
+import type { MediaPreviews, SessionMediaRow, SessionRow, SnapshotRow } from './types.js';
 
 /** A media item as a sync writes it (its order is its place in the list). */
 // A sync writes media by URL; only a saved copy's items reference a durable blob.
@@ -151,15 +151,33 @@ export async function replaceSessionMedia(trx: Knex.Transaction, sessionId: numb
   await trx('sessions').where({ id: sessionId }).update({ media_subreddits: subreddits });
 }
 
-/** The session's first image (a gif or video's still when there is no image), read with the session. */
-const THUMBNAIL_SOURCE_URL = `coalesce(
-  (SELECT m.media_url FROM session_media m WHERE m.session_id = s.id AND m.type = 'image' ORDER BY m."order" LIMIT 1),
-  (SELECT m.thumbnail FROM session_media m WHERE m.session_id = s.id AND m.thumbnail <> '' ORDER BY m."order" LIMIT 1)
-) AS source_url`;
+/**
+ * The session's first image (a gif or video's still when there is no image) with that item's
+ * listing previews, read with the session.
+ */
+const THUMBNAIL_SOURCE = `LEFT JOIN LATERAL (
+  SELECT c.url, c.previews FROM (
+    (SELECT m.media_url AS url, m.previews, 0 AS rank FROM session_media m
+      WHERE m.session_id = s.id AND m.type = 'image' ORDER BY m."order" LIMIT 1)
+    UNION ALL
+    (SELECT m.thumbnail, m.previews, 1 FROM session_media m
+      WHERE m.session_id = s.id AND m.thumbnail <> '' ORDER BY m."order" LIMIT 1)
+  ) c ORDER BY c.rank LIMIT 1
+) src ON true`;
 
-/** The session with the URL its thumbnail is rendered from (null when it has no media to show). */
-export async function findSessionWithThumbnailSource(knex: Knex, id: number): Promise<(SessionRow & { source_url: string | null }) | undefined> {
-  return knex('sessions as s').where('s.id', id).first('s.*', knex.raw(THUMBNAIL_SOURCE_URL)).options(prepared('thumbnail-session'));
+/**
+ * The session with the URL its thumbnail is rendered from (null when it has no media to show) and
+ * that item's listing previews (null when the listing gave none).
+ */
+export async function findSessionWithThumbnailSource(
+  knex: Knex,
+  id: number,
+): Promise<(SessionRow & { source_url: string | null; source_previews: MediaPreviews | null }) | undefined> {
+  return knex('sessions as s')
+    .joinRaw(THUMBNAIL_SOURCE)
+    .where('s.id', id)
+    .first('s.*', 'src.url as source_url', 'src.previews as source_previews')
+    .options(prepared('thumbnail-session-previews'));
 }
 
 /**

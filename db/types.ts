@@ -72,6 +72,19 @@ export interface SessionRow {
   updated_at: Date;
 }
 
+/** One size of a listing preview image. */
+export interface PreviewImage {
+  url: string;
+  width: number;
+  height: number;
+}
+
+/** A media item's listing preview: the source image's size and the same image at smaller sizes. */
+export interface MediaPreviews {
+  source: { width: number; height: number } | null;
+  resolutions: PreviewImage[];
+}
+
 export interface SessionMediaRow {
   id: number;
   session_id: number;
@@ -83,6 +96,8 @@ export interface SessionMediaRow {
   reddit_post_url: string | null;
   subreddit: string | null;
   order: number;
+  /** What the listing said about the item's preview (null: synced before previews were kept, or added by hand). */
+  previews: MediaPreviews | null;
   /** A saved session's media item: a reference to its durable blob (DESIGN §3); null otherwise. */
   blob_sha256: string | null;
 }

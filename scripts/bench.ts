@@ -12,7 +12,8 @@ table: median and spread over the repetitions, and each figure's ratio to its ba
   PATCH          req/s and p50/p99 of PATCH /api/sessions/:id (10,000 sessions, autocannon) at 8 and
                  32 connections; baseline: the same SQL transaction straight through pg
   job start      PATCH COMMIT → job active with idle workers; baseline: BullMQ add → active
-  thumbnails     jobs/s from 1920×1080 JPEGs on loopback; baseline: sharp alone, same parallelism
+  thumbnails     jobs/s from 1920×1080 JPEGs on loopback, listed with Reddit's renditions;
+                 baseline: sharp alone on the full-size JPEG, same parallelism
   snapshots      media/s and MB/s for 100 × 500 KB; baseline: the same uploads to the same Azurite
   memory         peak RSS of the web and worker processes
 It builds dist/ (npm run build) and runs the web and worker from it, as the Procfile does, with its
@@ -129,7 +130,7 @@ runScript(async () => {
       values: thumbs.map((t) => t.perSec),
       baseline: { name: `sharp ×${parallelism}`, values: rawThumbs.map((t) => t.perSec) },
       better: 'higher',
-      target: { text: 'ratio ≥ 0.8', met: (s) => (s.ratio ?? 0) >= 0.8 },
+      target: { text: 'ratio ≥ 1.0', met: (s) => (s.ratio ?? 0) >= 1.0 },
     });
 
     const items = 100;

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import sharp from 'sharp';
 import { registerUser } from './helpers/app.js';
 import { allDispatched, createSession, outboxFor, patch, serveImages } from './helpers/flows.js';
+import { resolutionPath } from './helpers/fixture-server.js';
 import { startJobStack, type JobStack } from './helpers/job-stack.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -205,5 +206,50 @@ describe('jobs: media sync and thumbnails (worker process)', function () {
     await serveImages(stack.fixture, 'dispatched', 1);
     const created = await createSession(stack.t, user, { title: 'All out', subreddits: 'dispatched' });
     await waitFor('all rows dispatched', () => allDispatched(stack.knex, created.id));
+  });
+
+  describe('the source a thumbnail is rendered from', () => {
+    // Reddit's renditions of a 1920×1080 image.
+    const REDDIT_WIDTHS = [
+      { width: 108, height: 60 },
+      { width: 216, height: 121 },
+      { width: 320, height: 180 },
+      { width: 640, height: 360 },
+      { width: 960, height: 540 },
+      { width: 1080, height: 607 },
+    ];
+
+    /** A session synced from one 1920×1080 image post with `previews`; returns the post's id and source path once the thumbnail is written. */
+    async function thumbnailFrom(subreddit: string, previews: { width: number; height: number }[]): Promise<{ id: string; source: string; thumbnail: string }> {
+      const user = await registerUser(stack.t);
+      const id = `${subreddit}${Math.random().toString(36).slice(2, 7)}`;
+      const source = `/media/${id}.jpg`;
+      await stack.fixture.image(source, { width: 1920, height: 1080, format: 'jpeg' });
+      stack.fixture.setListing([subreddit], [{ id, kind: 'image', path: source, previews }]);
+      const created = await createSession(stack.t, user, { title: 'Previews', subreddits: subreddit });
+      const thumbnail = await waitFor('the thumbnail', async () => (await stack.knex('sessions').where({ id: created.id }).first()).thumbnail as string | null);
+      return { id, source, thumbnail };
+    }
+
+    it('is the smallest listing preview that covers 640×360, and the sync keeps every preview with the source size', async () => {
+      const { id, source, thumbnail } = await thumbnailFrom('previewed', REDDIT_WIDTHS);
+      const served = REDDIT_WIDTHS.filter((size) => stack.fixture.hits(resolutionPath(id, size)) > 0);
+      expect(served, 'only the 640×360 preview was downloaded').to.deep.equal([{ width: 640, height: 360 }]);
+      expect(stack.fixture.hits(source), 'the full-size source was not downloaded').to.equal(0);
+      // The listing's `&amp;` was unescaped: the media host saw the query Reddit's CDN would.
+      expect(stack.fixture.lastRequest(resolutionPath(id, { width: 640, height: 360 }))?.url).to.match(/\?width=640&crop=smart&s=fixture$/);
+      expect(await sharp(Buffer.from(await (await fetch(thumbnail)).arrayBuffer())).metadata()).to.include({ format: 'webp', width: 640, height: 360 });
+
+      const [media] = await stack.knex('session_media').where({ reddit_post_id: id });
+      expect(media.previews.source).to.deep.equal({ width: 1920, height: 1080 });
+      expect(media.previews.resolutions.map((r: { width: number; height: number }) => ({ width: r.width, height: r.height }))).to.deep.equal(REDDIT_WIDTHS);
+    });
+
+    it('is the source when no preview covers 640×360', async () => {
+      const small = REDDIT_WIDTHS.filter((size) => size.width < 640);
+      const { id, source } = await thumbnailFrom('unpreviewed', small);
+      expect(stack.fixture.hits(source), 'the source was downloaded').to.equal(1);
+      expect(small.map((size) => stack.fixture.hits(resolutionPath(id, size)))).to.deep.equal([0, 0, 0]);
+    });
   });
 });

@@ -20,9 +20,15 @@ import { childrenOf, freePort, startServiceProcess, type ServiceProcess } from '
 
 export const SNAPSHOT_ITEM_BYTES = 500 * 1024;
 
+/** The renditions Reddit lists for a 1920×1080 image (`preview.images[].resolutions`). */
+export const PREVIEW_WIDTHS = [108, 216, 320, 640, 960, 1080];
+
 /**
- * A local media host: 1920×1080 JPEGs at `/img/<n>.jpg` and distinct ~500 KB files at
- * `/blob/<n>.jpg` (random bytes labelled image/jpeg: a snapshot copies bytes, it does not decode).
+ * A local media host: 1920×1080 JPEGs at `/img/<n>.jpg`, their smaller renditions at
+ * `/img/<n>-<width>.jpg`, a Reddit listing of `limit` such posts at `/r/<any>/hot.json` that
+ * describes the renditions as Reddit does (sizes, HTML-escaped URLs with a query), and distinct
+ * ~500 KB files at `/blob/<n>.jpg` (random bytes labelled image/jpeg: a snapshot copies bytes, it
+ * does not decode).
  */
 export interface MediaHost {
   baseUrl: string;
@@ -42,16 +48,51 @@ async function startMediaHost(): Promise<MediaHost> {
     if (!b) blobs.set(n, (b = randomBytes(SNAPSHOT_ITEM_BYTES)));
     return b;
   };
+  const heightAt = (width: number): number => Math.round((width * 1080) / 1920);
+  const renditions = new Map(
+    await Promise.all(PREVIEW_WIDTHS.map(async (w) => [w, await sharp(jpeg).resize(w, heightAt(w)).jpeg({ quality: 85 }).toBuffer()] as const)),
+  );
+  let baseUrl = '';
+  const listing = (limit: number): unknown => ({
+    kind: 'Listing',
+    data: {
+      children: Array.from({ length: limit }, (_, i) => ({
+        kind: 't3',
+        data: {
+          id: `bench${i}`,
+          title: `Bench ${i}`,
+          subreddit: 'bench',
+          permalink: `/r/bench/comments/bench${i}/x/`,
+          url: `${baseUrl}/img/${i}.jpg`,
+          post_hint: 'image',
+          preview: {
+            images: [
+              {
+                source: { url: `${baseUrl}/img/${i}.jpg`, width: 1920, height: 1080 },
+                resolutions: PREVIEW_WIDTHS.map((w) => ({ url: `${baseUrl}/img/${i}-${w}.jpg?width=${w}&amp;crop=smart&amp;s=bench`, width: w, height: heightAt(w) })),
+              },
+            ],
+          },
+        },
+      })),
+    },
+  });
   const server = http.createServer((req, res) => {
-    const m = /^\/(img|blob)\/(\d+)\.jpg$/.exec(req.url ?? '');
-    if (!m) return void res.writeHead(404).end();
-    const body = m[1] === 'img' ? jpeg : blob(Number(m[2]));
+    const url = new URL(req.url ?? '/', 'http://bench.invalid');
+    if (/^\/r\/[^/]+\/hot\.json$/.test(url.pathname)) {
+      const body = JSON.stringify(listing(Number(url.searchParams.get('limit') ?? 25)));
+      return void res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
+    }
+    const m = /^\/(img|blob)\/(\d+)(?:-(\d+))?\.jpg$/.exec(url.pathname);
+    const body = !m ? undefined : m[1] === 'blob' ? blob(Number(m[2])) : m[3] ? renditions.get(Number(m[3])) : jpeg;
+    if (!body) return void res.writeHead(404).end();
     res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': body.length }).end(body);
   });
   server.keepAliveTimeout = 30_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
-  return { baseUrl: `http://127.0.0.1:${port}`, jpeg, blob, close: () => new Promise((r) => server.close(() => r())) };
+  baseUrl = `http://127.0.0.1:${port}`;
+  return { baseUrl, jpeg, blob, close: () => new Promise((r) => server.close(() => r())) };
 }
 
 export interface Bench {

@@ -1,5 +1,6 @@
 import { Queue, Worker } from 'bullmq';
 import { outboxJobId, regenerateThumbnails } from '../../workers/index.js';
+import { listingToMedia, listingUrl, type MediaItem } from '../../workers/media/reddit.js';
 import { queueKeyPrefix } from '../../workers/queues/contracts.js';
 import { createRedis } from '../../workers/queues/connection.js';
 import { OutboxDispatcher } from '../../workers/outbox/dispatcher.js';
@@ -22,8 +23,8 @@ async function until<T>(what: string, probe: () => Promise<T | undefined | false
   }
 }
 
-/** Manual-mode sessions whose only media is the given URL (or none): jobs then touch nothing else. */
-async function manualSessions(bench: Bench, count: number, mediaUrl: ((i: number) => string) | null): Promise<number[]> {
+/** Manual-mode sessions whose only media is the given item (or none): jobs then touch nothing else. */
+async function manualSessions(bench: Bench, count: number, media: ((i: number) => MediaItem) | null): Promise<number[]> {
   const category = await bench.knex('categories').where({ is_default: true }).first('id');
   const rows: { id: number }[] = await bench.knex('sessions')
     .insert(
@@ -37,8 +38,13 @@ async function manualSessions(bench: Bench, count: number, mediaUrl: ((i: number
       })),
     )
     .returning('id');
-  if (mediaUrl) {
-    await bench.knex('session_media').insert(rows.map((r, i) => ({ session_id: r.id, media_url: mediaUrl(i), type: 'image', order: 0 })));
+  if (media) {
+    await bench.knex('session_media').insert(
+      rows.map((r, i) => {
+        const m = media(i);
+        return { session_id: r.id, media_url: m.mediaUrl, thumbnail: m.thumbnail, type: m.type, previews: m.previews, order: 0 };
+      }),
+    );
   }
   return rows.map((r) => r.id);
 }
@@ -113,9 +119,16 @@ export interface Rate {
   cpu: CpuShare;
 }
 
-/** Thumbnail jobs/s from 1920×1080 JPEGs on loopback, all queued at once, at the worker's concurrency. */
+/**
+ * Thumbnail jobs/s from 1920×1080 JPEGs on loopback, all queued at once, at the worker's concurrency.
+ * Each session's media item is what a sync keeps of the media host's listing (its renditions
+ * included), so the job picks its source as it would from Reddit's.
+ */
 export async function thumbnails(bench: Bench, count: number): Promise<Rate> {
-  const sessions = await manualSessions(bench, count, (i) => `${bench.media.baseUrl}/img/${i}.jpg`);
+  const base = bench.media.baseUrl;
+  const res = await fetch(listingUrl(base, ['bench'], count));
+  const items = listingToMedia(await res.json(), base, count);
+  const sessions = await manualSessions(bench, count, (i) => items[i]!);
   const regens = await regenerateThumbnails(bench.knex, sessions);
   const dispatcher = new OutboxDispatcher(bench.knex, bench.producer, pino({ level: 'silent' }), { maxBackoffMs: 1000 });
   const queue = bench.producer.queues.thumbnails;

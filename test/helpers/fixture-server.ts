@@ -12,6 +12,17 @@ export interface FixturePost {
   title?: string;
   /** Default: the listing's subreddits in turn. */
   subreddit?: string;
+  /**
+   * Smaller renditions of the post's preview image, listed in `preview.images[0].resolutions` as
+   * Reddit does (HTML-escaped URLs with a query) and served as generated JPEGs of that size at
+   * `resolutionPath(id, size)`. Default: none.
+   */
+  previews?: { width: number; height: number }[];
+}
+
+/** Where the fixture server serves a post's preview rendition of `size` (the listing adds a query). */
+export function resolutionPath(postId: string, size: { width: number; height: number }): string {
+  return `/preview/${postId}-${size.width}x${size.height}.jpg`;
 }
 
 export type FixtureHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
@@ -123,6 +134,11 @@ export async function startFixtureServer(): Promise<FixtureServer> {
           if (!routes.has(previewPath)) routes.set(previewPath, lazyImage('jpeg', `${post.id}-preview`, size));
           if (!routes.has(path)) routes.set(path, post.kind === 'gif' ? lazyImage('gif', post.id, size) : serveBytes(fakeVideo(), 'video/mp4'));
         }
+        const resolutions = (post.previews ?? []).map((p) => {
+          const at = resolutionPath(post.id, p);
+          if (!routes.has(at)) routes.set(at, lazyImage('jpeg', `${post.id}-${p.width}`, p));
+          return { url: `${url(at)}?width=${p.width}&amp;crop=smart&amp;s=fixture`, width: p.width, height: p.height };
+        });
         const video = post.kind === 'video';
         return {
           kind: 't3',
@@ -136,7 +152,7 @@ export async function startFixtureServer(): Promise<FixtureServer> {
             post_hint: video ? 'hosted:video' : 'image',
             is_video: video,
             over_18: false,
-            preview: { images: [{ id: post.id, source: { url: previewUrl, width: size.width, height: size.height }, resolutions: [] }], enabled: true },
+            preview: { images: [{ id: post.id, source: { url: previewUrl, width: size.width, height: size.height }, resolutions }], enabled: true },
             media: video ? { reddit_video: { fallback_url: mediaUrl, is_gif: false, width: size.width, height: size.height } } : null,
             thumbnail: previewUrl,
           },

@@ -1,4 +1,4 @@
-import type { MediaType } from '../../db/types.js';
+import type { MediaPreviews, MediaType, PreviewImage } from '../../db/types.js';
 
 /** A media item as the sync writes it to `session_media`. */
 export interface MediaItem {
@@ -9,6 +9,14 @@ export interface MediaItem {
   redditPostId: string;
   redditPostUrl: string;
   subreddit: string;
+  /** The listing's preview of the item (the source's size and smaller renditions), when it has one. */
+  previews: MediaPreviews | null;
+}
+
+interface RedditImage {
+  url?: unknown;
+  width?: unknown;
+  height?: unknown;
 }
 
 interface RedditPost {
@@ -21,7 +29,7 @@ interface RedditPost {
   is_video?: unknown;
   over_18?: unknown;
   thumbnail?: unknown;
-  preview?: { images?: { source?: { url?: unknown } }[] };
+  preview?: { images?: { source?: RedditImage; resolutions?: unknown }[] };
   media?: { reddit_video?: { fallback_url?: unknown; is_gif?: unknown } } | null;
   secure_media?: { reddit_video?: { fallback_url?: unknown; is_gif?: unknown } } | null;
 }
@@ -42,6 +50,28 @@ const httpUrl = (v: unknown): string | null => {
     return null;
   }
 };
+
+const dimension = (v: unknown): number | null => (typeof v === 'number' && Number.isInteger(v) && v > 0 && v <= 100_000 ? v : null);
+
+/** Reddit lists up to six renditions; anything past a few dozen is not a listing we trust. */
+const MAX_RESOLUTIONS = 32;
+
+/** The first preview image's source size and its renditions that have a usable URL and size. */
+function previewsOf(post: RedditPost): MediaPreviews | null {
+  const image = post.preview?.images?.[0];
+  if (!image) return null;
+  const width = dimension(image.source?.width);
+  const height = dimension(image.source?.height);
+  const resolutions: PreviewImage[] = [];
+  for (const r of Array.isArray(image.resolutions) ? (image.resolutions as RedditImage[]).slice(0, MAX_RESOLUTIONS) : []) {
+    const url = httpUrl(r?.url);
+    const w = dimension(r?.width);
+    const h = dimension(r?.height);
+    if (url && w && h) resolutions.push({ url, width: w, height: h });
+  }
+  const source = width && height ? { width, height } : null;
+  return source || resolutions.length > 0 ? { source, resolutions } : null;
+}
 
 const IMAGE_EXT = /\.(jpe?g|png|webp)(\?|$)/i;
 const GIF_EXT = /\.gif(\?|$)/i;
@@ -77,6 +107,7 @@ export function postToMedia(post: RedditPost, baseUrl: string): MediaItem | null
     redditPostId: id,
     redditPostUrl: permalink ? new URL(permalink, baseUrl).toString() : `${baseUrl}/comments/${id}`,
     subreddit: subreddit.toLowerCase(),
+    previews: previewsOf(post),
   };
 }
 

@@ -52,6 +52,7 @@ export async function syncSessionMedia(deps: ProcessorDeps, sessionId: number, f
         reddit_post_id: m.redditPostId,
         reddit_post_url: m.redditPostUrl,
         subreddit: m.subreddit,
+        previews: m.previews,
       })),
       subreddits,
     );

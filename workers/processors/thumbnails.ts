@@ -5,6 +5,7 @@ import type { SessionRow } from '../../db/types.js';
 import { coerceError } from '../../logger.js';
 import type { JobPayload } from '../queues/contracts.js';
 import { safeDownload } from '../lib/safe-fetch.js';
+import { pickThumbnailSource } from '../media/thumbnail-source.js';
 import { mediaAreCurrent, syncSessionMedia } from './media.js';
 import { fetchOptions, isImage, PermanentError, recordCompleted, type ProcessorDeps } from './deps.js';
 
@@ -58,10 +59,12 @@ export async function generateThumbnail(
     const after = staleness(session);
     if (after || !session) return after ?? { status: 'skipped', reason: 'missing' };
   }
-  const source = session.source_url;
-  if (!source) return { status: 'skipped', reason: 'no-media' };
+  if (!session.source_url) return { status: 'skipped', reason: 'no-media' };
+  const previews = session.source_previews;
+  const source = pickThumbnailSource({ url: session.source_url, ...previews?.source }, previews?.resolutions ?? [], THUMBNAIL_SIZE);
 
-  const download = await safeDownload(source, fetchOptions(deps, isImage));
+  // The same checks whichever size was picked: safe-fetch's limits and allowlist, then sharp's pixel limit.
+  const download = await safeDownload(source.url, fetchOptions(deps, isImage));
   const webp = await renderThumbnail(download.body, deps.config.mediaMaxPixels);
   const container = deps.blobs.containers.thumbnails;
   const blobName = thumbnailBlobName(sessionId, generation);
