@@ -2,21 +2,25 @@ import type { Middleware } from 'koa';
 import getRawBody from 'raw-body';
 import { ApiError, badRequest, payloadTooLarge, unsupportedMediaType, validationError } from '../errors.js';
 
+/** U+0000, or a UTF-16 surrogate without its pair: neither is text Postgres can store. */
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 /**
- * The JSON pointer of the first string (a value or a key) holding U+0000, or null. Postgres text
- * cannot store that character, so such a body would otherwise fail in the database with a 500.
- * Iterative, because a body within the size limit can still nest tens of thousands of levels deep.
+ * The JSON pointer of the first string (a value or a key) Postgres cannot store as text, or null:
+ * one holding U+0000 (the database would fail with a 500) or a lone surrogate (stored as U+FFFD, so
+ * an email or title would silently become another). Iterative, because a body within the size
+ * limit can still nest tens of thousands of levels deep.
  */
-function nulPointer(root: unknown): string | null {
+function unstorablePointer(root: unknown): string | null {
   const stack: [unknown, string][] = [[root, '']];
   while (stack.length > 0) {
     const [value, pointer] = stack.pop()!;
     if (typeof value === 'string') {
-      if (value.includes('\u0000')) return pointer;
+      if (UNSTORABLE.test(value)) return pointer;
     } else if (value !== null && typeof value === 'object') {
       for (const [key, child] of Object.entries(value)) {
         const at = `${pointer}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`;
-        if (key.includes('\u0000')) return at;
+        if (UNSTORABLE.test(key)) return at;
         stack.push([child, at]);
       }
     }
@@ -64,10 +68,13 @@ export function jsonBody(limitBytes: number): Middleware {
     } catch (e) {
       throw badRequest(`Malformed JSON in request body: ${(e as Error).message}`, 'INVALID_JSON');
     }
-    // JSON text can carry U+0000 only as the escape \u0000, so most bodies skip the walk.
-    const nul = text.includes('\\u0000') ? nulPointer(body) : null;
-    if (nul !== null) {
-      throw validationError([{ field: nul.split('/').slice(1).join('.'), pointer: nul, reason: 'must not contain the NUL character (\\u0000)' }]);
+    // JSON text can carry U+0000 or a lone surrogate only as an escape (\u0000, \ud800…): bodies
+    // without one skip the walk.
+    const bad = /\\u(?:0000|[dD][89a-fA-F])/.test(text) ? unstorablePointer(body) : null;
+    if (bad !== null) {
+      throw validationError([
+        { field: bad.split('/').slice(1).join('.'), pointer: bad, reason: 'must be well-formed text: no NUL character (\\u0000) and no unpaired surrogate' },
+      ]);
     }
     ctx.request.body = body;
     return next();
