@@ -81,6 +81,11 @@ export interface Config {
     outboxRetentionDays: number;
     /** Rows per DELETE statement: each batch is its own short statement. */
     batchSize: number;
+    /**
+     * A durable blob nothing references is deleted by the `durable-blobs` task once it has been
+     * unreferenced this long (`MEDIA_GC_GRACE_MINUTES`): a copy or save in flight has that long to reference it.
+     */
+    mediaGcGraceMinutes: number;
   };
   /** How long SIGTERM waits for in-flight requests and jobs before giving up on them. */
   shutdownGraceMs: number;
@@ -314,6 +319,7 @@ export function loadConfig(env: Env = process.env): Config {
       intervalMs: int(env, 'MAINTENANCE_INTERVAL_MS', 3600_000, 100, 7 * 24 * 3600_000),
       outboxRetentionDays: int(env, 'OUTBOX_RETENTION_DAYS', 7, 0, 3650),
       batchSize: int(env, 'MAINTENANCE_BATCH_SIZE', 5_000, 1, 100_000),
+      mediaGcGraceMinutes: int(env, 'MEDIA_GC_GRACE_MINUTES', 60, 0, 30 * 24 * 60),
     },
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 25_000, 0, 600_000),
     dashboardReadOnly: bool(env, 'DASHBOARD_READ_ONLY', false),

@@ -128,8 +128,9 @@ export async function listSnapshotItems(knex: Knex, snapshotId: number): Promise
 }
 
 /**
- * Records one copied item and counts it on the snapshot, in one statement, once even when two runs
- * copy the same item (the blob name is the same, and so is the blob). True when this call recorded it.
+ * Records one copied item (a reference to its durable blob: call in a transaction holding it) and
+ * counts it on the snapshot, in one statement, once even when two runs copy the same item (the
+ * bytes, and so the blob, are the same). True when this call recorded it.
  */
 export async function recordSnapshotItemCopied(
   knex: Knex,
@@ -141,7 +142,7 @@ export async function recordSnapshotItemCopied(
     .raw<{ rows: { recorded: number }[] }>(
       `WITH item AS (
          UPDATE community_snapshot_media
-            SET blob_name = ?, blob_url = ?, content_type = ?, bytes = ?, checksum = ?, copied_at = now()
+            SET blob_name = ?, blob_url = ?, content_type = ?, bytes = ?, checksum = ?, blob_sha256 = ?, copied_at = now()
           WHERE id = ? AND copied_at IS NULL
       RETURNING bytes)
        UPDATE community_snapshots
@@ -149,28 +150,29 @@ export async function recordSnapshotItemCopied(
               bytes_copied = bytes_copied + coalesce((SELECT sum(bytes) FROM item), 0)
         WHERE id = ?
     RETURNING (SELECT count(*) FROM item)::int AS recorded`,
-      [copy.blobName, copy.url, copy.contentType, copy.bytes, copy.sha256, itemId, snapshotId],
+      [copy.blobName, copy.url, copy.contentType, copy.bytes, copy.sha256, copy.sha256, itemId, snapshotId],
     )
     .options(prepared('snapshot-item-copied'));
   return (rows[0]?.recorded ?? 0) > 0;
 }
 
 /**
- * Ends the copy as `ready` (in the caller's transaction, with the snapshot locked). The thumbnail is
- * the one given, else the one the snapshot has, else its first copied image.
+ * Ends the copy as `ready` (in the caller's transaction, with the snapshot locked, and the given
+ * thumbnail's durable blob held). The thumbnail is the one given, else the one the snapshot has,
+ * else its first copied image (held by that item's reference).
  */
 export async function markSnapshotReady(
   trx: Knex.Transaction,
   snapshot: SnapshotRow,
-  thumbnail: { blobName: string; url: string } | null,
+  thumbnail: { blobName: string; url: string; sha256: string } | null,
 ): Promise<void> {
-  let chosen: { blobName: string | null; url: string | null } | null = thumbnail;
+  let chosen: { blobName: string | null; url: string | null; sha256: string | null } | null = thumbnail;
   if (!chosen && !snapshot.thumbnail_url) {
     const first = await trx<SnapshotMediaRow>('community_snapshot_media')
       .where({ snapshot_id: snapshot.id, type: 'image' })
       .orderBy('order')
-      .first('blob_url', 'blob_name');
-    chosen = { blobName: first?.blob_name ?? null, url: first?.blob_url ?? null };
+      .first('blob_url', 'blob_name', 'blob_sha256');
+    chosen = { blobName: first?.blob_name ?? null, url: first?.blob_url ?? null, sha256: first?.blob_sha256 ?? null };
   }
   await trx('community_snapshots')
     .where({ id: snapshot.id })
@@ -179,7 +181,7 @@ export async function markSnapshotReady(
       ready_at: trx.fn.now(),
       updated_at: trx.fn.now(),
       last_error: null,
-      ...(chosen ? { thumbnail_blob_name: chosen.blobName, thumbnail_url: chosen.url } : {}),
+      ...(chosen ? { thumbnail_blob_name: chosen.blobName, thumbnail_url: chosen.url, thumbnail_sha256: chosen.sha256 } : {}),
     });
 }
 
@@ -188,4 +190,51 @@ export async function recordSnapshotError(knex: Knex, id: number, reason: string
   const q = knex('community_snapshots').where({ id });
   if (final) q.whereNot({ status: 'ready' });
   await q.update({ last_error: reason.slice(0, 2000), updated_at: knex.fn.now(), ...(final ? { status: 'failed' } : {}) });
+}
+
+/** A snapshot copied before content addressing: its copied items and thumbnail still under `snapshots/<id>/`. */
+export interface LegacySnapshot {
+  id: number;
+  items: { id: number; blob_name: string; content_type: string | null; checksum: string | null }[];
+  /** The thumbnail's old blob, when it has one not moved yet. */
+  thumbnailBlobName: string | null;
+}
+
+/** Every snapshot with an item or thumbnail not moved to a durable blob yet, oldest first (`npm run media:migrate`). */
+export async function listLegacySnapshots(knex: Knex): Promise<LegacySnapshot[]> {
+  const items = (await knex('community_snapshot_media')
+    .whereNull('blob_sha256')
+    .whereNotNull('copied_at')
+    .where('blob_name', 'like', 'snapshots/%')
+    .orderBy(['snapshot_id', 'order'])
+    .select('snapshot_id', 'id', 'blob_name', 'content_type', 'checksum')) as (LegacySnapshot['items'][number] & { snapshot_id: number })[];
+  const thumbnails = (await knex('community_snapshots')
+    .whereNull('thumbnail_sha256')
+    .where('thumbnail_blob_name', 'like', 'snapshots/%')
+    .select('id', 'thumbnail_blob_name')) as { id: number; thumbnail_blob_name: string }[];
+  const byId = new Map<number, LegacySnapshot>();
+  const of = (id: number): LegacySnapshot => {
+    let s = byId.get(id);
+    if (!s) byId.set(id, (s = { id, items: [], thumbnailBlobName: null }));
+    return s;
+  };
+  for (const t of thumbnails) of(t.id).thumbnailBlobName = t.thumbnail_blob_name;
+  for (const { snapshot_id, ...item } of items) of(snapshot_id).items.push(item);
+  return [...byId.values()].sort((a, b) => a.id - b.id);
+}
+
+/** Points a legacy item at its durable blob (in a transaction holding it); a no-op once moved. */
+export async function moveLegacySnapshotItem(trx: Knex.Transaction, itemId: number, oldBlobName: string, blob: { sha256: string; blobName: string; url: string }): Promise<void> {
+  await trx('community_snapshot_media')
+    .where({ id: itemId, blob_name: oldBlobName })
+    .whereNull('blob_sha256')
+    .update({ blob_sha256: blob.sha256, blob_name: blob.blobName, blob_url: blob.url });
+}
+
+/** Points a legacy snapshot's thumbnail at its durable blob (in a transaction holding it); a no-op once moved. */
+export async function moveLegacySnapshotThumbnail(trx: Knex.Transaction, snapshotId: number, oldBlobName: string, blob: { sha256: string; blobName: string; url: string }): Promise<void> {
+  await trx('community_snapshots')
+    .where({ id: snapshotId, thumbnail_blob_name: oldBlobName })
+    .whereNull('thumbnail_sha256')
+    .update({ thumbnail_sha256: blob.sha256, thumbnail_blob_name: blob.blobName, thumbnail_url: blob.url });
 }

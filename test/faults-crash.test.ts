@@ -109,9 +109,11 @@ describe('faults: worker SIGKILLed during a snapshot', function () {
       expect(rows).to.have.length(ITEMS);
       expect(rows.every((r) => r.copied_at !== null && r.checksum !== null)).to.equal(true);
       expect(new Set(rows.map((r) => r.blob_name)).size).to.equal(ITEMS);
-      // The whole container: exactly this snapshot's blobs (one per item, one thumbnail), nothing else.
+      // The whole container: exactly this snapshot's durable blobs (one per item, one thumbnail), nothing else.
       const all = (await stack.blobs.list(stack.config.blobContainers.snapshots, '')).map((b) => b.name).sort();
-      expect(all).to.deep.equal([...rows.map((r) => r.blob_name as string), `snapshots/${snap.snapshotId}/thumbnail.jpg`].sort());
+      const { thumbnail_blob_name: thumbnail } = await stack.knex('community_snapshots').where({ id: snap.snapshotId }).first('thumbnail_blob_name');
+      expect(thumbnail).to.match(/^media\/sha256\//);
+      expect(all).to.deep.equal([...rows.map((r) => r.blob_name as string), thumbnail].sort());
       expect(await stack.knex('community_snapshots')).to.have.length(1);
       const job = await stack.job('snapshots', snap.outboxId);
       expect(job?.state).to.equal('completed');
@@ -154,8 +156,9 @@ describe('faults: worker SIGKILLed during a snapshot', function () {
       const ready = await stack.knex('community_snapshots').where({ id: snap.snapshotId }).first();
       expect(ready.status).to.equal('ready');
       expect(ready.copied_count).to.equal(ITEMS);
-      const blobs = await stack.blobs.list(stack.config.blobContainers.snapshots, `snapshots/${snap.snapshotId}/`);
-      expect(blobs.filter((b) => !b.name.includes('thumbnail'))).to.have.length(ITEMS);
+      const rows = await stack.knex('community_snapshot_media').where({ snapshot_id: snap.snapshotId });
+      expect(new Set(rows.map((r) => r.blob_name)).size).to.equal(ITEMS);
+      for (const r of rows) expect(await stack.blobs.exists(stack.config.blobContainers.snapshots, r.blob_name), r.blob_name).to.equal(true);
     });
   });
 });

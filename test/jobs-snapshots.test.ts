@@ -49,7 +49,7 @@ describe('jobs: community snapshots (worker process, Azurite)', function () {
       expect(m.redditPostId).to.equal(posts[i]!.id);
       const source = Buffer.from(await (await fetch(stack.fixture.url(posts[i]!.path!))).arrayBuffer());
       const copy = Buffer.from(await (await fetch(m.mediaUrl)).arrayBuffer());
-      expect(m.mediaUrl.startsWith(stack.blobs.url(container(), `snapshots/${snapshotId}/`))).to.equal(true);
+      expect(m.mediaUrl).to.equal(stack.blobs.url(container(), `media/sha256/${m.checksum.slice(0, 2)}/${m.checksum}.jpg`));
       expect(sha256(copy)).to.equal(sha256(source));
       expect(m.checksum).to.equal(sha256(source));
     }
@@ -66,7 +66,8 @@ describe('jobs: community snapshots (worker process, Azurite)', function () {
     await stack.t.http().get(`/api/community/sessions/${snapshotId}`).set('Cookie', user.cookie).expect(404);
     const feedAfter = await stack.t.http().get('/api/community').set('Cookie', user.cookie).expect(200);
     expect(feedAfter.body.items.map((i: { id: number }) => i.id)).to.not.include(snapshotId);
-    await waitFor('the snapshot blobs to be purged', async () => (await blobsUnder(`snapshots/${snapshotId}/`)).length === 0);
+    // Its references went with its rows; the blobs wait for the collector (test/durable-media.test.ts).
+    expect(await stack.knex('community_snapshot_media').where({ snapshot_id: snapshotId })).to.deep.equal([]);
   });
 
   it('share, unshare, share in quick succession → one live snapshot and no blob outside it', async () => {
@@ -90,8 +91,10 @@ describe('jobs: community snapshots (worker process, Azurite)', function () {
     const purgeRows = await stack.knex('job_outbox').where({ queue: 'snapshots', job_name: 'purge' }).whereRaw(`(payload->>'snapshotId')::int = ?`, [firstId]);
     expect(purgeRows).to.have.length(1);
     await waitFor('the purge to finish', async () => (await stack.job('snapshots', purgeRows[0].id))?.state === 'completed');
-    expect(await blobsUnder(`snapshots/${firstId}/`)).to.deep.equal([]);
-    expect((await blobsUnder(`snapshots/${liveId}/`)).filter((n) => !n.includes('thumbnail'))).to.have.length(3);
+    expect(await stack.knex('community_snapshot_media').where({ snapshot_id: firstId })).to.deep.equal([]);
+    const live = await stack.knex('community_snapshot_media').where({ snapshot_id: liveId });
+    expect(new Set(live.map((r) => r.blob_sha256)).size).to.equal(3);
+    for (const r of live) expect(await stack.blobs.exists(container(), r.blob_name), r.blob_name).to.equal(true);
   });
 
   it('the same snapshot job run twice (even at once) leaves the same blobs and rows, no duplicates', async () => {
@@ -118,16 +121,17 @@ describe('jobs: community snapshots (worker process, Azurite)', function () {
     const job = { data: { snapshotId: snapshot.id as number, sessionId: created.id }, attemptsMade: 0, opts: { attempts: 3 } };
     const results = await Promise.all([createSnapshot(stack.deps, job), createSnapshot(stack.deps, job)]);
     expect(results.map((r) => r.status)).to.include('ready');
-    const names = await blobsUnder(`snapshots/${snapshot.id}/`);
     const rows = await stack.knex('community_snapshot_media').where({ snapshot_id: snapshot.id }).orderBy('order');
+    const names = (await blobsUnder('media/sha256/')).filter((n) => rows.some((r) => r.blob_name === n));
     expect(rows).to.have.length(4);
     expect(rows.every((r) => r.copied_at !== null)).to.equal(true);
-    expect(names.filter((n) => !n.includes('thumbnail'))).to.have.length(4);
+    expect(names).to.have.length(4);
+    expect(await stack.knex('durable_blobs').whereIn('sha256', rows.map((r) => r.blob_sha256))).to.have.length(4);
 
     // A third run after it is ready changes nothing.
     const third = await createSnapshot(stack.deps, job);
     expect(third.status).to.equal('already-ready');
-    expect(await blobsUnder(`snapshots/${snapshot.id}/`)).to.deep.equal(names);
+    expect((await blobsUnder('media/sha256/')).filter((n) => rows.some((r) => r.blob_name === n))).to.deep.equal(names);
     expect(await stack.knex('community_snapshot_media').where({ snapshot_id: snapshot.id })).to.have.length(4);
   });
 

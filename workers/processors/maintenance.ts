@@ -3,6 +3,7 @@ import { pruneHttpSessions } from '../../db/http-sessions.js';
 import { deleteClosedRateLimitWindows } from '../../db/rate-limits.js';
 import type { JobName, MaintenanceTask } from '../queues/contracts.js';
 import type { ProcessorDeps } from './deps.js';
+import { collectDurableBlobs } from './durable-blobs.js';
 
 /**
  * One task's unit of work: delete up to `limit` rows (or blobs) past their keep-time in one short
@@ -15,6 +16,7 @@ export const MAINTENANCE_BATCHES: { [T in MaintenanceTask]: MaintenanceBatch } =
   'outbox-retention': (deps, limit) => deleteFinishedOutboxRows(deps.knex, deps.config.maintenance.outboxRetentionDays, limit),
   'expired-logins': (deps, limit) => pruneHttpSessions(deps.knex, limit),
   'closed-login-windows': (deps, limit) => deleteClosedRateLimitWindows(deps.knex, deps.config.loginRateLimit.windowMs, limit),
+  'durable-blobs': (deps, limit) => collectDurableBlobs(deps, limit),
 };
 
 export interface MaintenanceOutcome {

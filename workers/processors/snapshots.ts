@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { UnrecoverableError, type Job } from 'bullmq';
+import { holdDurableBlobs } from '../../db/durable-blobs.js';
 import { findSession, listSessionMedia } from '../../db/sessions.js';
 import {
   findSnapshot,
@@ -11,11 +13,13 @@ import {
   recordSnapshotItemCopied,
   snapshotHasMediaList,
 } from '../../db/snapshots.js';
+import type { Knex } from '../../db/knex.js';
 import type { SnapshotMediaRow, SnapshotRow } from '../../db/types.js';
 import { coerceError } from '../../logger.js';
 import type { JobPayload } from '../queues/contracts.js';
 import { safeDownload, type Downloaded } from '../lib/safe-fetch.js';
 import { Semaphore } from '../lib/semaphore.js';
+import { storeDurable, type StoredBlob } from '../storage/durable-media.js';
 import { mediaAreCurrent, syncSessionMedia } from './media.js';
 import { classify, fetchOptions, isImage, isMedia, PermanentError, recordCompleted, type ProcessorDeps } from './deps.js';
 
@@ -24,24 +28,36 @@ export type SnapshotResult =
   | { status: 'removed'; purged: number }
   | { status: 'already-ready' };
 
+/**
+ * Where snapshots made before content addressing keep their own copies (`snapshots/<id>/…`). New
+ * copies are durable blobs (`media/sha256/…`); `npm run media:migrate` moves the old ones.
+ */
 export const snapshotPrefix = (snapshotId: number): string => `snapshots/${snapshotId}/`;
 
-const EXTENSIONS: Record<string, string> = {
-  'image/jpeg': 'jpg',
-  'image/png': 'png',
-  'image/gif': 'gif',
-  'image/webp': 'webp',
-  'video/mp4': 'mp4',
-  'video/webm': 'webm',
-};
+/** A durable blob was collected between storing and referencing it (a whole grace period unreferenced): store it again. */
+class BlobCollectedError extends Error {}
 
-function extensionOf(contentType: string): string {
-  return EXTENSIONS[contentType.split(';')[0]!.trim().toLowerCase()] ?? 'bin';
-}
-
-/** `snapshots/<snapshotId>/<order>-<mediaId>.<ext>`: a rerun overwrites the same names. */
-export function snapshotBlobName(snapshotId: number, item: Pick<SnapshotMediaRow, 'order' | 'id' | 'source_media_id'>, contentType: string): string {
-  return `${snapshotPrefix(snapshotId)}${item.order}-${item.source_media_id ?? item.id}.${extensionOf(contentType)}`;
+/**
+ * Stores the content durably and runs `record` in a transaction holding its blob; stores again when
+ * the blob was collected in between (at most twice: a second collection means something is wrong).
+ */
+async function storeAndReference<T>(
+  deps: ProcessorDeps,
+  content: Downloaded,
+  record: (trx: Knex.Transaction, stored: StoredBlob) => Promise<T>,
+): Promise<{ stored: StoredBlob; result: T }> {
+  for (let attempt = 1; ; attempt++) {
+    const stored = await storeDurable(deps, content);
+    try {
+      const result = await deps.knex.transaction(async (trx) => {
+        if (!(await holdDurableBlobs(trx, [stored.sha256])).has(stored.sha256)) throw new BlobCollectedError(`durable blob ${stored.sha256} was collected before it was referenced`);
+        return record(trx, stored);
+      });
+      return { stored, result };
+    } catch (e) {
+      if (!(e instanceof BlobCollectedError) || attempt >= 2) throw e;
+    }
+  }
 }
 
 /**
@@ -69,7 +85,7 @@ async function fetchThumbnail(deps: ProcessorDeps, url: string): Promise<Downloa
     if (url.startsWith(ownPrefix)) {
       const name = decodeURIComponent(url.slice(ownPrefix.length).split('?')[0]!);
       const body = await deps.blobs.download(container, name);
-      return { url, body, bytes: body.length, contentType: 'image/webp', sha256: '' };
+      return { url, body, bytes: body.length, contentType: 'image/webp', sha256: createHash('sha256').update(body).digest('hex') };
     }
     return await safeDownload(url, fetchOptions(deps, isImage));
   } catch {
@@ -78,13 +94,13 @@ async function fetchThumbnail(deps: ProcessorDeps, url: string): Promise<Downloa
   }
 }
 
-/** Copies the snapshot's source thumbnail into its prefix; null when it has none (or it cannot be had). */
-async function copyThumbnail(deps: ProcessorDeps, snapshot: SnapshotRow): Promise<{ blobName: string; url: string } | null> {
+/**
+ * Stores the snapshot's source thumbnail as a durable blob (nothing uploaded when it is stored
+ * already); null when it has none (or it cannot be had). The reference is written by {@link finishSnapshot}.
+ */
+async function copyThumbnail(deps: ProcessorDeps, snapshot: SnapshotRow): Promise<Downloaded | null> {
   if (!snapshot.source_thumbnail || snapshot.thumbnail_url) return null;
-  const source = await fetchThumbnail(deps, snapshot.source_thumbnail);
-  if (!source) return null;
-  const blobName = `${snapshotPrefix(snapshot.id)}thumbnail.${extensionOf(source.contentType)}`;
-  return { blobName, url: (await deps.blobs.upload(deps.blobs.containers.snapshots, blobName, source.body, source.contentType)).url };
+  return fetchThumbnail(deps, snapshot.source_thumbnail);
 }
 
 interface ItemFailure {
@@ -110,18 +126,17 @@ async function copyItems(deps: ProcessorDeps, snapshotId: number, pending: Snaps
       try {
         if (deps.signal?.aborted) return;
         const download = await safeDownload(item.source_url, fetchOptions(deps, isMedia));
-        const blobName = snapshotBlobName(snapshotId, item, download.contentType);
         const releaseUpload = await uploads.acquire();
         releaseDownload();
         releaseDownload = () => undefined;
-        let url: string;
         try {
-          ({ url } = await deps.blobs.upload(deps.blobs.containers.snapshots, blobName, download.body, download.contentType));
+          const { result: recorded } = await storeAndReference(deps, download, (trx, stored) =>
+            recordSnapshotItemCopied(trx, snapshotId, item.id, { ...stored, contentType: download.contentType, bytes: download.bytes }),
+          );
+          if (recorded) bytes += download.bytes;
         } finally {
           releaseUpload();
         }
-        const copy = { blobName, url, contentType: download.contentType, bytes: download.bytes, sha256: download.sha256 };
-        if (await recordSnapshotItemCopied(deps.knex, snapshotId, item.id, copy)) bytes += download.bytes;
       } catch (e) {
         failures.push({ item, error: coerceError(e) });
       } finally {
@@ -140,23 +155,27 @@ function copyFailure(failures: ItemFailure[], total: number): Error {
   return anyRetryable ? new Error(message) : new PermanentError(message);
 }
 
-/** Marks the snapshot ready unless it was removed meanwhile; false when it was. */
-async function finishSnapshot(deps: ProcessorDeps, snapshotId: number, thumbnail: { blobName: string; url: string } | null): Promise<boolean> {
-  return deps.knex.transaction(async (trx) => {
+/** Marks the snapshot ready (referencing the stored thumbnail, if any) unless it was removed meanwhile; false when it was. */
+async function finishSnapshot(deps: ProcessorDeps, snapshotId: number, thumbnail: Downloaded | null): Promise<boolean> {
+  const finish = async (trx: Knex.Transaction, stored: StoredBlob | null): Promise<boolean> => {
     const locked = await lockSnapshot(trx, snapshotId);
     if (!locked) return false;
-    await markSnapshotReady(trx, locked, thumbnail);
+    await markSnapshotReady(trx, locked, stored);
     // The job's last database write: the completion record commits with it.
     await recordCompleted(deps, trx);
     return true;
-  });
+  };
+  if (!thumbnail) return deps.knex.transaction((trx) => finish(trx, null));
+  return (await storeAndReference(deps, thumbnail, finish)).result;
 }
 
 /**
  * snapshots:create. Copies every media item (and the thumbnail) into the community container with
- * bounded parallelism, recording blob name, URL, type, size and sha256; `pending → copying → ready`,
- * or `failed` naming the item once retries are exhausted. Items already copied are skipped, so a
- * rerun resumes. If the snapshot is removed meanwhile, it deletes what it wrote and ends.
+ * bounded parallelism, each stored once under its sha256 (DESIGN §3; bytes already stored are not
+ * uploaded again), recording the reference, blob name, URL, type, size and sha256;
+ * `pending → copying → ready`, or `failed` naming the item once retries are exhausted. Items already
+ * copied are skipped, so a rerun resumes. If the snapshot is removed meanwhile, it ends: what it
+ * stored is no longer referenced, and the collector deletes it after the grace period.
  */
 export async function createSnapshot(
   deps: ProcessorDeps,
@@ -189,7 +208,11 @@ export async function createSnapshot(
   }
 }
 
-/** snapshots:purge — every blob under the snapshot's prefix; idempotent. */
+/**
+ * snapshots:purge — the blobs of a snapshot made before content addressing (its own prefix);
+ * idempotent. Durable blobs are never deleted here: the removed rows dropped their references, and
+ * the `durable-blobs` maintenance task collects what nothing references any more.
+ */
 export async function purgeSnapshot(deps: ProcessorDeps, job: Pick<Job<JobPayload<'snapshots', 'purge'>>, 'data'>): Promise<{ deleted: number }> {
   return { deleted: await deps.blobs.deletePrefix(deps.blobs.containers.snapshots, snapshotPrefix(job.data.snapshotId)) };
 }

@@ -16,7 +16,7 @@ export type OutboxQueueName = (typeof OUTBOX_QUEUE_NAMES)[number];
  * function each (`workers/processors/maintenance.ts`, which the compiler holds to this list):
  * adding a task is a name here and its function there.
  */
-export const MAINTENANCE_TASKS = ['outbox-retention', 'expired-logins', 'closed-login-windows'] as const;
+export const MAINTENANCE_TASKS = ['outbox-retention', 'expired-logins', 'closed-login-windows', 'durable-blobs'] as const;
 export type MaintenanceTask = (typeof MAINTENANCE_TASKS)[number];
 
 export interface JobPayloads {
