@@ -191,5 +191,12 @@ describe('moderation: admins hide, unhide and remove community items, each audit
     expect((await t.knex('community_snapshots').where({ id: snapshotId }).first()).is_hidden).to.equal(false);
     const same = await t.http().post(`/api/admin/community/${snapshotId}/hide`).set('Cookie', admin.cookie).set('Host', 'mod.test').set('Origin', 'http://mod.test').send({ reason: 'x' });
     expect(same.status, same.text).to.equal(200);
+    // The other admin writes (rerun, regenerate, retry) are held to the same rule.
+    const outboxBefore = await t.knex('job_outbox').count<{ n: string }[]>({ n: '*' });
+    for (const path of [`/api/admin/snapshots/${snapshotId}/rerun`, `/api/admin/sessions/${(await t.knex('community_snapshots').where({ id: snapshotId }).first()).session_id}/thumbnail`]) {
+      const refused = await t.http().post(path).set('Cookie', admin.cookie).set('Origin', 'https://evil.example');
+      expect(refused.status, `${path}: ${refused.text}`).to.equal(403);
+    }
+    expect(await t.knex('job_outbox').count<{ n: string }[]>({ n: '*' }), 'no job was queued').to.deep.equal(outboxBefore);
   });
 });

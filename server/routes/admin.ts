@@ -5,6 +5,7 @@ import { findSession } from '../../db/sessions.js';
 import { SNAPSHOT_STATUSES, type SnapshotStatus } from '../../db/types.js';
 import { JOB_STATES, QUEUE_NAMES, isQueueName, outboxStatus, regenerateThumbnails, rerunSnapshots, type JobProducer } from '../../workers/index.js';
 import { conflict, fieldError, notFound, serviceUnavailable } from '../errors.js';
+import { refuseCrossSiteWrites } from '../dashboard.js';
 import { requireAdmin } from '../middleware/auth.js';
 import { adminOverviewToApi, adminSnapshotPageToApi, retryFailedToApi, snapshotRerunToApi, thumbnailAcceptedToApi } from '../serializers.js';
 import { parseId, parseIntParam, parseStringParam } from './params.js';
@@ -20,7 +21,9 @@ export interface AdminRoutesDeps {
 /** `/api/admin/*`: what operators need to see and put right, without touching the database by hand. */
 export function adminRoutes(deps: AdminRoutesDeps): Router {
   const router = new Router({ prefix: '/api/admin' });
-  router.use(requireAdmin);
+  // Writes from another site's page are refused, like every write under /admin (a request without
+  // Origin, such as curl's, is an operator's own).
+  router.use(requireAdmin, refuseCrossSiteWrites({ requireOrigin: false }));
 
   const queues = (): JobProducer => {
     if (!deps.queues) throw serviceUnavailable('Queues are not configured in this process');
