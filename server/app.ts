@@ -14,6 +14,7 @@ import { requestLog } from './middleware/request-log.js';
 import { adminRoutes } from './routes/admin.js';
 import { authRoutes } from './routes/auth.js';
 import { communityRoutes } from './routes/community.js';
+import { communitySaveRoutes } from './routes/community-saves.js';
 import { healthRoutes } from './routes/health.js';
 import { metaRoutes } from './routes/meta.js';
 import { moderationRoutes } from './routes/moderation.js';
@@ -69,6 +70,7 @@ export function createApp(deps: AppDeps): Koa {
     authRoutes({ knex, config, validator, schemas }),
     communityRoutes({ knex }),
     shareRoutes({ knex, publicBaseUrl: config.publicBaseUrl }),
+    communitySaveRoutes({ knex }),
     sessionRoutes({
       knex,
       validator,

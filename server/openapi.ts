@@ -203,6 +203,19 @@ export function buildOpenApi(schemas: Schemas): JsonSchema {
         post: { responses: likeResponses('Liked (idempotent); the like count after it') },
         delete: { responses: likeResponses('Not liked (idempotent); the like count after it') },
       },
+      '/api/community/sessions/{snapshotId}/save': {
+        parameters: [{ name: 'snapshotId', in: 'path', required: true, schema: { type: 'integer', minimum: 1 } }],
+        post: {
+          responses: {
+            '200': {
+              description: "A private copy in the caller's library referencing the item's durable media (no bytes move); saving again gives the same session with reused: true",
+              ...json(ref('SavedToLibrary')),
+            },
+            ...COMMON_ERRORS,
+            '404': errorResponse('No such ready, visible snapshot'),
+          },
+        },
+      },
       '/api/admin/overview': {
         get: { responses: { '200': { description: 'Queue counts, outbox backlog and oldest age, snapshots by status', ...json(ref('AdminOverview')) }, ...ADMIN_ERRORS } },
       },

@@ -176,6 +176,25 @@ describe('OpenAPI: every response matches the schema the served document gives i
     expectDocumented(await as(admin).get('/api/shared/not-a-code'), 'get', '/api/shared/{code}', 404);
   });
 
+  it('community: save to library, again (reused), and its errors', async () => {
+    const path = '/api/community/sessions/{snapshotId}/save';
+    const sessionId = await createSession({ title: 'Savable', subreddits: 'pics', shareToCommunity: true });
+    const snapshotId = ((await t.knex('community_snapshots').where({ session_id: sessionId }).first('id')) as { id: number }).id;
+    const hash = 'ab'.repeat(32);
+    const blobName = `media/sha256/ab/${hash}.jpg`;
+    await t.knex('durable_blobs').insert({ sha256: hash, blob_name: blobName, content_type: 'image/jpeg', bytes: 10 }).onConflict('sha256').ignore();
+    await t.knex('community_snapshot_media').insert({
+      snapshot_id: snapshotId, source_url: 'https://i.example.test/s.jpg', type: 'image', order: 0, blob_name: blobName,
+      blob_url: `https://blobs.example.test/${blobName}`, blob_sha256: hash, content_type: 'image/jpeg', bytes: 10, checksum: hash, copied_at: new Date(),
+    });
+    await t.knex('community_snapshots').where({ id: snapshotId }).update({ status: 'ready', ready_at: new Date(), media_count: 1, copied_count: 1 });
+    const saved = expectDocumented<{ sessionId: number }>(await as(admin).post(`/api/community/sessions/${snapshotId}/save`), 'post', path, 200);
+    expect(expectDocumented(await as(admin).post(`/api/community/sessions/${snapshotId}/save`), 'post', path, 200)).to.deep.equal({ success: true, sessionId: saved.sessionId, reused: true });
+    expectDocumented(await t.http().post(`/api/community/sessions/${snapshotId}/save`), 'post', path, 401);
+    expectDocumented(await as(admin).post(`/api/community/sessions/${failedSnapshotId}/save`), 'post', path, 404);
+    expectDocumented(await as(admin).post('/api/community/sessions/0/save'), 'post', path, 400);
+  });
+
   it('admin: overview (with and without queues), snapshots, rerun, thumbnail, retry-failed', async () => {
     const overview = expectDocumented(await as(admin).get('/api/admin/overview'), 'get', '/api/admin/overview', 200);
     expect(overview.queues).to.have.keys(...QUEUE_NAMES);
