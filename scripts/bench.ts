@@ -2,6 +2,8 @@ import os from 'node:os';
 import { jobStart, rawJobStart, rawSnapshot, rawThumbnails, snapshot, thumbnails, type Rate } from './bench/jobs.js';
 import { peakRssMb, startBench, type Bench, type CpuShare } from './bench/harness.js';
 import { patchLoad, rawTransactionLoad, seedSessions } from './bench/patch.js';
+import { scalePart } from './bench/scale.js';
+import { saveToLibrary } from './bench/save.js';
 import { renderCpuTable, renderTable, summarise, type CpuRow, type Figure } from './bench/stats.js';
 import { parseCli, runScript, UsageError } from './lib/cli.js';
 
@@ -15,20 +17,28 @@ table: median and spread over the repetitions, and each figure's ratio to its ba
   thumbnails     jobs/s from 1920×1080 JPEGs on loopback, listed with Reddit's renditions;
                  baseline: sharp alone on the full-size JPEG, same parallelism
   snapshots      media/s and MB/s for 100 × 500 KB; baseline: the same uploads to the same Azurite
+  save           save to library of an item of 200 media: p50/p99, and bytes moved (zero: storage
+                 and durable_blobs totals before and after); next to it, the share of a session of
+                 200 media already stored (PATCH → ready)
+  scale          p50/p99 of PATCH, the session list, the feed (new, top, hot, search, subreddit), the
+                 admin overview, /metrics, outbox:status and a relay pass on a year of data (1,000,000
+                 sessions, 100,000 snapshots, 5,000,000 finished outbox rows), each next to the same
+                 figure on a small database; the plans of their statements and the tables' sizes
+                 (seeding takes a few minutes)
   memory         peak RSS of the web and worker processes
 It builds dist/ (npm run build) and runs the web and worker from it, as the Procfile does, with its
 own database (<DATABASE_URL name>_bench), Redis prefix and Azurite, and removes them afterwards.
 The web runs WEB_CONCURRENCY processes (default here: one per core, as you would deploy it).
 A second table shows the CPU each process spent per operation.
   --quick   one short repetition of each (under 2 minutes)
-  --only <f>  run one part: patch, jobstart, thumbnails or snapshots (for profiling)
+  --only <f>  run one part: patch, jobstart, thumbnails, snapshots, save or scale (for profiling)
   --json    the results as JSON on stdout (the table goes to stderr)
   --help    this help
 Exits 1 if any request or job fails.`;
 
 runScript(async () => {
   const args = parseCli(HELP, { quick: { type: 'boolean' }, json: { type: 'boolean' }, only: { type: 'string' } });
-  const parts = ['patch', 'jobstart', 'thumbnails', 'snapshots'];
+  const parts = ['patch', 'jobstart', 'thumbnails', 'snapshots', 'save', 'scale'];
   if (args.only && !parts.includes(args.only)) throw new UsageError(`--only takes one of ${parts.join(', ')}`);
   const runs = (part: string): boolean => !args.only || args.only === part;
   const quick = args.quick ?? false;
@@ -41,6 +51,7 @@ runScript(async () => {
   const bench: Bench = await startBench(log);
   const figures: Figure[] = [];
   const cpuRows: CpuRow[] = [];
+  let scaleReport: string | undefined;
   try {
     const range = runs('patch') ? await seedSessions(bench) : { first: 0, last: 0 };
     if (runs('patch')) {
@@ -164,6 +175,32 @@ runScript(async () => {
     });
     if (runs('snapshots')) figures.push({ name: 'snapshot bytes', unit: 'MB/s', values: snaps.mb, baseline: { name: `blob uploads ×${copyParallelism}`, values: rawSnaps.mb }, better: 'higher' });
 
+    if (runs('save')) {
+      const saves = quick ? 20 : 100;
+      const figuresOf: Awaited<ReturnType<typeof saveToLibrary>>[] = [];
+      for (let r = 0; r < (quick ? 1 : 3); r++) {
+        log(`save to library repetition ${r + 1} (${saves} saves of 200 media)`);
+        figuresOf.push(await saveToLibrary(bench, 200, saves));
+      }
+      figures.push({ name: 'save 200 media p50', unit: 'ms', values: figuresOf.map((f) => f.saveP50), better: 'lower' });
+      figures.push({ name: 'save 200 media p99', unit: 'ms', values: figuresOf.map((f) => f.saveP99), better: 'lower' });
+      figures.push({
+        name: 'save bytes moved',
+        unit: 'bytes',
+        values: figuresOf.map((f) => f.bytesMoved),
+        better: 'lower',
+        target: { text: '= 0', met: (s) => s.median === 0 },
+      });
+      figures.push({ name: 'save blobs added', unit: 'blobs', values: figuresOf.map((f) => f.blobsAdded), better: 'lower', target: { text: '= 0', met: (s) => s.median === 0 } });
+      figures.push({ name: 'share 200 stored media', unit: 's', values: figuresOf.map((f) => f.shareStoredSeconds), better: 'lower' });
+    }
+
+    if (runs('scale')) {
+      const scale = await scalePart(bench, { quick, log });
+      figures.push(...scale.figures);
+      scaleReport = scale.report;
+    }
+
     // The web's supervisor holds little; the figure is its largest serving process.
     const webRss = peakRssMb(bench.web.child.pid);
     figures.push({ name: `web peak RSS (largest of ${webRss.length} processes)`, unit: 'MB', values: [Math.max(...webRss)], better: 'lower' });
@@ -179,7 +216,7 @@ runScript(async () => {
     `Showrunner bench (${quick ? 'quick' : 'full'}, ${reps} repetition(s)) on ${machine}, ${new Date().toISOString()}, ` +
     `${((Date.now() - started) / 1000).toFixed(0)} s; WEB_CONCURRENCY=${bench.env.WEB_CONCURRENCY}, WORKER_CONCURRENCY=${bench.config.workerConcurrency}`;
   const cpuTable = `Where the CPU went (ms per operation, median; "machine" is everything busy on the box):\n\n${renderCpuTable(cpuRows)}`;
-  const table = `${header}\n\n${renderTable(rows)}\n\n${cpuTable}`;
+  const table = `${header}\n\n${renderTable(rows)}\n\n${cpuTable}${scaleReport ? `\n\n${scaleReport}` : ''}`;
   if (args.json) {
     process.stderr.write(`${table}\n`);
     const cpu = cpuRows.map((r) => ({ run: r.run, per: r.perOp, ms: r.shares }));
