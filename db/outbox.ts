@@ -13,13 +13,32 @@ export async function listenForOutboxRows(client: { query(sql: string): Promise<
   await client.query('LISTEN job_outbox');
 }
 
-/** Writes the jobs inside the caller's transaction; returns the new row ids. */
-export async function insertOutboxJobs(trx: Knex.Transaction, jobs: OutboxJob[]): Promise<number[]> {
+/** A job as a transaction wrote it to the outbox: everything the fast path needs to add it without reading the row back. */
+export interface WrittenOutboxJob extends OutboxJob {
+  id: number;
+}
+
+/**
+ * What a committed transaction hands to the after-COMMIT dispatch: the jobs it wrote, or bare row
+ * ids (callers that only kept the ids; those rows are read back and locked before they are added).
+ */
+export type CommittedOutboxRow = WrittenOutboxJob | number;
+
+/** The row id of a committed outbox entry, whichever form it came in. */
+export const committedOutboxId = (row: CommittedOutboxRow): number => (typeof row === 'number' ? row : row.id);
+
+/** Writes the jobs inside the caller's transaction; returns them with their new row ids, in order. */
+export async function writeOutboxJobs(trx: Knex.Transaction, jobs: OutboxJob[]): Promise<WrittenOutboxJob[]> {
   if (jobs.length === 0) return [];
-  const rows = await trx('job_outbox')
+  const rows: { id: number }[] = await trx('job_outbox')
     .insert(jobs.map((j) => ({ queue: j.queue, job_name: j.name, payload: j.payload })))
     .returning('id');
-  return rows.map((r: { id: number }) => r.id);
+  return jobs.map((j, i) => ({ ...j, id: rows[i]!.id }));
+}
+
+/** Writes the jobs inside the caller's transaction; returns the new row ids. */
+export async function insertOutboxJobs(trx: Knex.Transaction, jobs: OutboxJob[]): Promise<number[]> {
+  return (await writeOutboxJobs(trx, jobs)).map((j) => j.id);
 }
 
 /** Which undispatched rows to claim: the ones a transaction just wrote, or the oldest that are due. */
@@ -36,20 +55,28 @@ export async function claimUndispatched(trx: Knex.Transaction, claim: OutboxClai
   return q.forUpdate().skipLocked();
 }
 
-export async function markDispatched(trx: Knex.Transaction, ids: number[]): Promise<void> {
+/**
+ * Marks rows whose jobs were added as dispatched. A row someone else marked first (the relay, after
+ * adding the same job id) keeps its first dispatch time and attempt count.
+ */
+export async function markDispatched(db: Knex | Knex.Transaction, ids: number[]): Promise<void> {
   if (ids.length === 0) return;
-  await trx('job_outbox').whereIn('id', ids).update({ dispatched_at: trx.fn.now(), attempts: trx.raw('attempts + 1'), last_error: null });
+  await db('job_outbox').whereIn('id', ids).whereNull('dispatched_at').update({ dispatched_at: db.fn.now(), attempts: db.raw('attempts + 1'), last_error: null });
 }
 
-/** Records a failed dispatch: the error, one more attempt, and when to try again (backoff in SQL). */
-export async function recordDispatchFailure(trx: Knex.Transaction, ids: number[], message: string, maxBackoffMs: number): Promise<void> {
-  await trx('job_outbox')
+/**
+ * Records a failed dispatch: the error, one more attempt, and when to try again (backoff in SQL).
+ * A row meanwhile dispatched by someone else is left as it is.
+ */
+export async function recordDispatchFailure(db: Knex | Knex.Transaction, ids: number[], message: string, maxBackoffMs: number): Promise<void> {
+  await db('job_outbox')
     .whereIn('id', ids)
+    .whereNull('dispatched_at')
     .update({
-      attempts: trx.raw('attempts + 1'),
+      attempts: db.raw('attempts + 1'),
       last_error: message.slice(0, 2000),
       // Exponential backoff per row, capped: 1s, 2s, 4s … up to maxBackoffMs.
-      next_attempt_at: trx.raw(`now() + least(?::int, 1000 * power(2, least(attempts, 20))::int) * interval '1 millisecond'`, [maxBackoffMs]),
+      next_attempt_at: db.raw(`now() + least(?::int, 1000 * power(2, least(attempts, 20))::int) * interval '1 millisecond'`, [maxBackoffMs]),
     });
 }
 

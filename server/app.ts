@@ -1,6 +1,7 @@
 import Koa from 'koa';
 import type { Config } from '../config.js';
 import type { Knex } from '../db/knex.js';
+import type { CommittedOutboxRow } from '../db/outbox.js';
 import type { Logger } from '../logger.js';
 import type { BlobStore, JobProducer, RedisClient } from '../workers/index.js';
 import './state.js';
@@ -28,7 +29,7 @@ export interface AppDeps {
   knex: Knex;
   logger: Logger;
   /** Receives the outbox rows each committed transaction wrote (the fast dispatch path). */
-  afterCommit?: (outboxIds: number[]) => void;
+  afterCommit?: (committed: readonly CommittedOutboxRow[]) => void;
   /** The queues, for the dashboard, the admin API, readiness and metrics (absent: those report it). */
   queues?: JobProducer;
   /** Blob storage, for readiness. */

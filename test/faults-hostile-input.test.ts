@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { createKnex, type Knex } from '../db/knex.js';
+import { committedOutboxId } from '../db/outbox.js';
 import { createTestApp, registerUser, type TestApp, type TestUser } from './helpers/app.js';
 import { cloneTestDatabase, dropTestDatabase } from './helpers/database.js';
 import { createSession } from './helpers/flows.js';
@@ -238,7 +239,7 @@ describe('faults: hostile PATCH bodies', function () {
   before(async () => {
     databaseUrl = await cloneTestDatabase();
     knex = createKnex({ databaseUrl, poolMax: 10, applicationName: 'showrunner-test-fuzz' });
-    t = createTestApp({ knex, deps: { afterCommit: (ids) => perRequest.getStore()?.outboxIds.push(...ids) } });
+    t = createTestApp({ knex, deps: { afterCommit: (rows) => perRequest.getStore()?.outboxIds.push(...rows.map(committedOutboxId)) } });
     const callback = t.app.callback();
     server = http.createServer((req, res) => {
       const store = stores.get(String(req.headers['x-fuzz-request']));

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { OUTBOX_QUEUE_NAMES } from '../workers/queues/contracts.js';
+import { OUTBOX_QUEUE_NAMES, outboxJobId } from '../workers/queues/contracts.js';
 import { registerUser } from './helpers/app.js';
 import { createSession, patch, serveImages } from './helpers/flows.js';
 import { startJobStack, type JobStack } from './helpers/job-stack.js';
@@ -68,6 +68,29 @@ describe('outbox: nothing lost, nothing doubled', function () {
       // maintenance queue's scheduled jobs come from no outbox row).
       expect(counts.reduce((a, b) => a + b, 0)).to.equal(rows.length);
       expect(worker.output()).to.not.match(/"level":50/);
+    });
+  });
+
+  describe("the API's after-COMMIT fast path, with no relay running", () => {
+    let stack: JobStack;
+    before(async () => {
+      stack = await startJobStack();
+    });
+    after(async () => stack?.close());
+
+    it('adds each job its transactions wrote under the row id, with the row payload, and marks every row dispatched once', async () => {
+      const user = await registerUser(stack.t);
+      // No worker: nothing but the API's fast path can dispatch these rows or mark them.
+      const sessions = await Promise.all(Array.from({ length: 12 }, (_, i) => createSession(stack.t, user, { title: `F${i}`, subreddits: 'fastpath' })));
+      await Promise.all(sessions.map((s) => patch(stack.t, user, s.id, { thumbnail: '' })));
+      await waitFor('every row marked dispatched', async () => (await stack.knex('job_outbox').whereNull('dispatched_at')).length === 0);
+      const rows = await stack.knex('job_outbox').orderBy('id');
+      expect(rows).to.have.length(12 * 3);
+      expect(rows.map((r) => r.attempts), 'one dispatch per row').to.deep.equal(rows.map(() => 1));
+      const jobs = await Promise.all(rows.map((r) => stack.producer.queues[r.queue as 'media' | 'thumbnails'].getJob(outboxJobId(r.id))));
+      expect(jobs.map((j) => j && { name: j.name, data: j.data })).to.deep.equal(rows.map((r) => ({ name: r.job_name, data: r.payload })));
+      const waiting = await Promise.all(OUTBOX_QUEUE_NAMES.map((q) => stack.producer.queues[q].getJobCountByTypes('waiting', 'active', 'delayed', 'completed', 'failed')));
+      expect(waiting.reduce((a, b) => a + b, 0), 'one job per row, no other').to.equal(rows.length);
     });
   });
 

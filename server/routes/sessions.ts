@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import { findCategoryBySlug } from '../../db/categories.js';
 import type { Knex } from '../../db/knex.js';
+import type { CommittedOutboxRow } from '../../db/outbox.js';
 import { findSession, listSessionMedia, listSessions, snapshotsForSessions } from '../../db/sessions.js';
 import { findSnapshotBySession } from '../../db/snapshots.js';
 import { notFound } from '../errors.js';
@@ -19,7 +20,7 @@ export interface SessionRoutesDeps {
   bodyLimitBytes: number;
   defaultCaptionTheme: string;
   /** Called after COMMIT with the outbox rows the transaction wrote. */
-  afterCommit: (outboxIds: number[]) => void;
+  afterCommit: (committed: readonly CommittedOutboxRow[]) => void;
 }
 
 /**
@@ -60,7 +61,7 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
   router.post('/', requireUser, body, async (ctx) => {
     const input = deps.validator.validate<CreateSessionBody>(deps.schemas.createSession, ctx.request.body);
     const result = await createSession(service, ctx.state.user!, input);
-    deps.afterCommit(result.outboxIds);
+    deps.afterCommit(result.outbox);
     ctx.status = 201;
     ctx.set('ETag', sessionEtag(result.session));
     ctx.set('Location', `/api/sessions/${result.session.id}`);
@@ -83,7 +84,7 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
     const input = deps.validator.validate<SessionBody>(deps.schemas.patchSession, ctx.request.body);
     const ifMatch = ctx.get('if-match') || undefined;
     const result = await patchSession(service, ctx.state.user!, id, input, ifMatch);
-    deps.afterCommit(result.outboxIds);
+    deps.afterCommit(result.outbox);
     ctx.set('ETag', sessionEtag(result.session));
     ctx.body = sessionToApi(result.session, result.snapshot);
   });
@@ -91,7 +92,7 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
   router.delete('/:id', requireUser, async (ctx) => {
     const id = parseId(ctx.params.id, 'id');
     const result = await deleteSession(service, ctx.state.user!, id);
-    deps.afterCommit(result.outboxIds);
+    deps.afterCommit(result.outbox);
     ctx.status = 204;
   });
 

@@ -1,5 +1,5 @@
 import type { Knex } from '../../db/knex.js';
-import { insertOutboxJobs, type OutboxJob } from '../../db/outbox.js';
+import { writeOutboxJobs, type OutboxJob, type WrittenOutboxJob } from '../../db/outbox.js';
 import { defaultCategory, findCategory } from '../../db/categories.js';
 import {
   deleteSessionRow,
@@ -20,8 +20,8 @@ import { assertIntervalOrder, normaliseSubreddits, normaliseThumbnailUrl, normal
 export interface SessionResult {
   session: SessionRow;
   snapshot: SnapshotRef | null;
-  /** Outbox rows written by the transaction, to dispatch after COMMIT. */
-  outboxIds: number[];
+  /** The jobs the transaction wrote to the outbox, with their row ids, to dispatch after COMMIT. */
+  outbox: WrittenOutboxJob[];
 }
 
 export interface SessionServiceDeps {
@@ -46,7 +46,7 @@ async function lookupCategory(trx: Knex.Transaction, categoryId: number | null):
 
 /**
  * Writes what the jobs of a session change need: the snapshot row a share creates or an unshare
- * removes, and the outbox rows. Returns the session's snapshot afterwards and the outbox ids.
+ * removes, and the outbox rows. Returns the session's snapshot afterwards and the jobs written.
  */
 async function writeJobs(
   trx: Knex.Transaction,
@@ -75,7 +75,7 @@ async function writeJobs(
       }
     }
   }
-  return { snapshot, outboxIds: await insertOutboxJobs(trx, outbox) };
+  return { snapshot, outbox: await writeOutboxJobs(trx, outbox) };
 }
 
 /** Creates a session with its first jobs (media sync, thumbnail, snapshot when shared), in one transaction. */
@@ -139,7 +139,7 @@ export async function patchSession(
     }
     const category = patch.categoryId === undefined ? undefined : await lookupCategory(trx, patch.categoryId);
     const plan = planSessionPatch(row, patch, { category, snapshot });
-    if (Object.keys(plan.changes).length === 0) return { session: row, snapshot, outboxIds: [] };
+    if (Object.keys(plan.changes).length === 0) return { session: row, snapshot, outbox: [] };
 
     const session = await updateSession(trx, id, plan.changes);
     return { session, ...(await writeJobs(trx, session, plan.jobs, snapshot)) };
@@ -147,7 +147,7 @@ export async function patchSession(
 }
 
 /** Deletes the session (media and snapshot rows cascade) and records the purge of its blobs. */
-export async function deleteSession(deps: SessionServiceDeps, user: UserRow, id: number): Promise<{ outboxIds: number[] }> {
+export async function deleteSession(deps: SessionServiceDeps, user: UserRow, id: number): Promise<{ outbox: WrittenOutboxJob[] }> {
   return deps.knex.transaction(async (trx) => {
     const locked = await lockSession(trx, id);
     if (!locked || locked.session.user_id !== user.id) throw notFound(`Session ${id} not found`);
@@ -155,6 +155,6 @@ export async function deleteSession(deps: SessionServiceDeps, user: UserRow, id:
     await deleteSessionRow(trx, id);
     const outbox: OutboxJob[] = [jobs.purgeThumbnails(id)];
     if (snapshot) outbox.push(jobs.purgeSnapshot(snapshot.id));
-    return { outboxIds: await insertOutboxJobs(trx, outbox) };
+    return { outbox: await writeOutboxJobs(trx, outbox) };
   });
 }

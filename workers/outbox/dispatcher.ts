@@ -1,5 +1,5 @@
 import type { Knex } from '../../db/knex.js';
-import { claimUndispatched, markDispatched, recordDispatchFailure, type OutboxClaim } from '../../db/outbox.js';
+import { claimUndispatched, markDispatched, recordDispatchFailure, type OutboxClaim, type WrittenOutboxJob } from '../../db/outbox.js';
 import { coerceError, type Logger } from '../../logger.js';
 import { isOutboxQueueName, outboxJobId, type OutboxQueueName } from '../queues/contracts.js';
 import type { JobProducer } from '../queues/producer.js';
@@ -32,6 +32,34 @@ export class OutboxDispatcher {
   async dispatchIds(ids: number[]): Promise<DispatchResult> {
     if (ids.length === 0) return { dispatched: 0, failed: 0 };
     return this.claimAndDispatch({ ids });
+  }
+
+  /**
+   * The fast path: adds jobs a transaction of this process just committed, straight from memory,
+   * and returns the ids of the rows it added; marking them dispatched is the caller's, later. No
+   * row is read or locked: a relay that adds one of them too uses the same job id, so it is still
+   * one job. On failure the rows get the same backoff as a failed claim; rows naming a queue this
+   * dispatcher does not know are left for the relay, which records why.
+   */
+  async addWritten(jobs: WrittenOutboxJob[]): Promise<number[]> {
+    const valid = jobs.filter((j) => isOutboxQueueName(j.queue));
+    if (valid.length === 0 || !this.producer.isReady()) return [];
+    const ids = valid.map((j) => j.id);
+    try {
+      await this.producer.addAll(valid.map((j) => ({ queue: j.queue as OutboxQueueName, name: j.name, data: j.payload, jobId: outboxJobId(j.id) })));
+    } catch (e) {
+      const error = coerceError(e);
+      await recordDispatchFailure(this.knex, ids, error.message, this.options.maxBackoffMs);
+      this.logger.warn({ err: error, outboxIds: ids }, 'outbox dispatch failed; rows stay queued for the relay');
+      return [];
+    }
+    for (const j of valid) this.logger.debug({ outboxId: j.id, queue: j.queue, jobName: j.name, jobId: outboxJobId(j.id) }, 'outbox row dispatched');
+    return ids;
+  }
+
+  /** Marks rows `addWritten` added as dispatched (one statement for any number of them). */
+  async markAdded(ids: number[]): Promise<void> {
+    await markDispatched(this.knex, ids);
   }
 
   /** The relay's path: up to `limit` rows that are due, oldest first. */

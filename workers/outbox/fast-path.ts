@@ -1,30 +1,63 @@
+import { committedOutboxId, type CommittedOutboxRow, type WrittenOutboxJob } from '../../db/outbox.js';
 import { coerceError, type Logger } from '../../logger.js';
 import type { OutboxDispatcher } from './dispatcher.js';
 
 /**
  * The API's after-COMMIT dispatch: started without delaying the response, never failing it
  * (undispatched rows are the relay's), and tracked so a graceful shutdown can wait for it.
+ *
+ * Jobs the transaction hands over are added to their queues from memory, without reading their
+ * rows back; the rows are marked dispatched afterwards, one UPDATE per tick for every row added
+ * since. A row the relay gets to before its mark is added again under the same job id, which is
+ * still one job. Bare ids (callers that kept only those) are claimed and dispatched as before.
  */
 export class FastDispatch {
   private readonly inFlight = new Set<Promise<void>>();
+  private unmarked: number[] = [];
+  private marking: Promise<void> | undefined;
 
   constructor(
     private readonly dispatcher: OutboxDispatcher,
     private readonly logger: Logger,
   ) {}
 
-  submit(outboxIds: number[]): void {
-    if (outboxIds.length === 0) return;
-    const p = this.dispatcher
-      .dispatchIds(outboxIds)
-      .then(() => undefined)
-      .catch((e: unknown) => this.logger.warn({ err: coerceError(e), outboxIds }, 'fast dispatch failed; the relay will retry'))
+  submit(committed: readonly CommittedOutboxRow[]): void {
+    if (committed.length === 0) return;
+    const written = committed.filter((r): r is WrittenOutboxJob => typeof r !== 'number');
+    const ids = committed.filter((r): r is number => typeof r === 'number');
+    if (written.length > 0) this.track(this.dispatcher.addWritten(written).then((added) => this.mark(added)), written);
+    if (ids.length > 0) this.track(this.dispatcher.dispatchIds(ids).then(() => undefined), ids);
+  }
+
+  /** Resolves when every dispatch started so far has settled and its rows' marks are written (or failed). */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.inFlight]);
+    await this.marking;
+  }
+
+  private track(work: Promise<void>, rows: readonly CommittedOutboxRow[]): void {
+    const p = work
+      .catch((e: unknown) => this.logger.warn({ err: coerceError(e), outboxIds: rows.map(committedOutboxId) }, 'fast dispatch failed; the relay will retry'))
       .finally(() => this.inFlight.delete(p));
     this.inFlight.add(p);
   }
 
-  /** Resolves when every dispatch started so far has settled. */
-  async drain(): Promise<void> {
-    await Promise.allSettled([...this.inFlight]);
+  /** Queues the rows for the next batch of marks; one batch is written at a time. */
+  private mark(ids: number[]): void {
+    if (ids.length === 0) return;
+    this.unmarked.push(...ids);
+    this.marking ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flushMarks());
+  }
+
+  private async flushMarks(): Promise<void> {
+    while (this.unmarked.length > 0) {
+      const ids = this.unmarked;
+      this.unmarked = [];
+      // Unmarked rows are the relay's to add again (the same job id): a failed mark costs a re-add, not a job.
+      await this.dispatcher
+        .markAdded(ids)
+        .catch((e: unknown) => this.logger.warn({ err: coerceError(e), outboxIds: ids }, 'could not mark outbox rows dispatched; the relay will'));
+    }
+    this.marking = undefined;
   }
 }
