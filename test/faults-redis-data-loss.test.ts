@@ -6,7 +6,8 @@ import type { OutboxRow } from '../db/types.js';
 import { registerUser } from './helpers/app.js';
 import { createSession, patch } from './helpers/flows.js';
 import { startJobStack, type JobStack } from './helpers/job-stack.js';
-import { freePort, startRedisServer, type RedisServer } from './helpers/redis-server.js';
+import { flushAll, forEachRedis, type OwnedRedis } from './helpers/redis-kinds.js';
+import { freePort } from './helpers/redis-server.js';
 import { maxOutboxId } from './helpers/session-state.js';
 import { waitFor } from './helpers/wait.js';
 import type { WorkerProcess } from './helpers/worker-process.js';
@@ -117,13 +118,13 @@ async function reconciled(port: number, outcome: string): Promise<number> {
  * run. Postgres is the system of record: the reconciler finds the rows whose jobs Redis no longer
  * has and dispatches them again under the same id, and every effect still happens exactly once.
  */
-describe('faults: Redis loses the jobs it acknowledged', function () {
+forEachRedis((kind) => describe(`faults: Redis loses the jobs it acknowledged${kind.suffix}`, function () {
   this.timeout(120_000);
-  let redis: RedisServer;
+  let redis: OwnedRedis;
   let stack: JobStack;
 
   before(async () => {
-    redis = await startRedisServer();
+    redis = await kind.startOwn();
     stack = await startJobStack({ redisUrl: redis.url, env: { ...RECONCILE_ENV, SNAPSHOT_COPY_PARALLELISM: '2' } });
   });
   afterEach(async () => stopWorkers(stack));
@@ -156,7 +157,7 @@ describe('faults: Redis loses the jobs it acknowledged', function () {
 
   it('FLUSHALL while jobs wait and run: every lost job runs again, every effect exactly once', async () => {
     await survivesLoss('flushall', async () => {
-      await stack.producer.redis.flushall();
+      await flushAll(stack.producer.redis);
     });
   });
 
@@ -174,7 +175,7 @@ describe('faults: Redis loses the jobs it acknowledged', function () {
     // No worker yet: every job waits in Redis, and all of them are lost.
     const sessions = await patchSessions(stack, 'twoworkers', 15, 2);
     await waitFor('every row dispatched', () => allDispatchedAfter(stack, mark));
-    await stack.producer.redis.flushall();
+    await flushAll(stack.producer.redis);
     await Promise.all([stack.startWorker(), stack.startWorker()]);
 
     const rows = await allFinished(stack, mark);
@@ -199,7 +200,7 @@ describe('faults: Redis loses the jobs it acknowledged', function () {
     expect(await reconciled(port, 'redispatched')).to.equal(0);
     await expectEffectsOnce(stack, sessions);
   });
-});
+}));
 
 /**
  * Rows dispatched before the completion record existed have no record: the upgrade marks them

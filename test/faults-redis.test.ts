@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { registerUser } from './helpers/app.js';
 import { createSession, patch } from './helpers/flows.js';
 import { startJobStack, type JobStack } from './helpers/job-stack.js';
-import { startRedisServer, type RedisServer } from './helpers/redis-server.js';
+import { forEachRedis, type OwnedRedis } from './helpers/redis-kinds.js';
 import { waitFor } from './helpers/wait.js';
 import { OUTBOX_QUEUE_NAMES } from '../workers/queues/contracts.js';
 
@@ -33,13 +33,13 @@ function plan(index: number): Step[] {
  * in an append-only file fsynced before each reply (how a queue's Redis should run), so what it
  * acknowledged before the kill is still there; what it did not is the outbox's to deliver.
  */
-describe('faults: Redis killed and restarted during 500 PATCHes', function () {
+forEachRedis((kind) => describe(`faults: Redis killed and restarted during 500 PATCHes${kind.suffix}`, function () {
   this.timeout(180_000);
-  let redis: RedisServer;
+  let redis: OwnedRedis;
   let stack: JobStack;
 
   before(async () => {
-    redis = await startRedisServer({ persist: true });
+    redis = await kind.startOwn({ persist: true });
     stack = await startJobStack({ redisUrl: redis.url, env: { SNAPSHOT_COPY_PARALLELISM: '2' } });
   });
   after(async () => {
@@ -158,4 +158,4 @@ describe('faults: Redis killed and restarted during 500 PATCHes', function () {
     }
     expect(worker.hasExited()).to.equal(false);
   });
-});
+}));

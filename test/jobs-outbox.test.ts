@@ -3,17 +3,17 @@ import { OUTBOX_QUEUE_NAMES, outboxJobId } from '../workers/queues/contracts.js'
 import { registerUser } from './helpers/app.js';
 import { createSession, patch, serveImages } from './helpers/flows.js';
 import { startJobStack, type JobStack } from './helpers/job-stack.js';
-import { startRedisServer, type RedisServer } from './helpers/redis-server.js';
+import { forEachRedis, type OwnedRedis } from './helpers/redis-kinds.js';
 import { waitFor } from './helpers/wait.js';
 
-describe('outbox: nothing lost, nothing doubled', function () {
+forEachRedis((kind) => describe(`outbox: nothing lost, nothing doubled${kind.suffix}`, function () {
   this.timeout(90_000);
 
   describe('Redis unreachable during PATCHes', () => {
-    let redis: RedisServer;
+    let redis: OwnedRedis;
     let stack: JobStack;
     before(async () => {
-      redis = await startRedisServer();
+      redis = await kind.startOwn();
       stack = await startJobStack({ redisUrl: redis.url });
     });
     after(async () => {
@@ -74,7 +74,7 @@ describe('outbox: nothing lost, nothing doubled', function () {
   describe("the API's after-COMMIT fast path, with no relay running", () => {
     let stack: JobStack;
     before(async () => {
-      stack = await startJobStack();
+      stack = await kind.jobStack();
     });
     after(async () => stack?.close());
 
@@ -97,7 +97,7 @@ describe('outbox: nothing lost, nothing doubled', function () {
   describe('two worker processes relaying one backlog', () => {
     let stack: JobStack;
     before(async () => {
-      stack = await startJobStack({ fastPath: false });
+      stack = await kind.jobStack({ fastPath: false });
     });
     after(async () => stack?.close());
 
@@ -122,4 +122,4 @@ describe('outbox: nothing lost, nothing doubled', function () {
       expect(total).to.equal(30);
     });
   });
-});
+}));

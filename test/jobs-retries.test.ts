@@ -5,7 +5,8 @@ import { createApp } from '../server/app.js';
 import { attemptsWithin, retryPolicyOf, retrySchedule } from '../workers/queues/retry-policy.js';
 import { promote, registerUser } from './helpers/app.js';
 import { createSession, outboxFor } from './helpers/flows.js';
-import { startJobStack, type JobStack } from './helpers/job-stack.js';
+import { type JobStack } from './helpers/job-stack.js';
+import { forEachRedis } from './helpers/redis-kinds.js';
 import { waitFor } from './helpers/wait.js';
 
 /**
@@ -13,12 +14,12 @@ import { waitFor } from './helpers/wait.js';
  * horizon; a permanent failure fails on its first attempt. The waits are minutes long here and the
  * test promotes each delayed retry itself, so it reads every wait BullMQ chose without waiting for one.
  */
-describe('jobs: retries over the horizon (worker process)', function () {
+forEachRedis((redis) => describe(`jobs: retries over the horizon (worker process)${redis.suffix}`, function () {
   this.timeout(120_000);
   let stack: JobStack;
 
   before(async () => {
-    stack = await startJobStack({ env: { JOB_BACKOFF_MS: '60000', JOB_MAX_BACKOFF_MS: '240000', JOB_RETRY_HORIZON_MS: '660000' } });
+    stack = await redis.jobStack({ env: { JOB_BACKOFF_MS: '60000', JOB_MAX_BACKOFF_MS: '240000', JOB_RETRY_HORIZON_MS: '660000' } });
     await stack.startWorker();
   });
   after(async () => stack?.close());
@@ -79,4 +80,4 @@ describe('jobs: retries over the horizon (worker process)', function () {
     });
     expect(job?.attemptsMade).to.equal(1);
   });
-});
+}));

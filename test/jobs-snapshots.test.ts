@@ -2,18 +2,19 @@ import { createHash } from 'node:crypto';
 import { expect } from 'chai';
 import { registerUser, type TestUser } from './helpers/app.js';
 import { createSession, outboxFor, patch, serveImages } from './helpers/flows.js';
-import { startJobStack, type JobStack } from './helpers/job-stack.js';
+import { type JobStack } from './helpers/job-stack.js';
+import { forEachRedis } from './helpers/redis-kinds.js';
 import { waitFor } from './helpers/wait.js';
 import { createSnapshot } from '../workers/processors/snapshots.js';
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
-describe('jobs: community snapshots (worker process, Azurite)', function () {
+forEachRedis((redis) => describe(`jobs: community snapshots (worker process, Azurite)${redis.suffix}`, function () {
   this.timeout(60_000);
   let stack: JobStack;
 
   before(async () => {
-    stack = await startJobStack();
+    stack = await redis.jobStack();
     await stack.startWorker();
   });
   after(async () => stack?.close());
@@ -153,4 +154,4 @@ describe('jobs: community snapshots (worker process, Azurite)', function () {
     expect(snap.last_error).to.match(/item 1/).and.to.match(/gone-for-good\.jpg/).and.to.match(/404/);
     expect(snap.attempts).to.equal(1);
   });
-});
+}));

@@ -12,9 +12,12 @@ export interface RedisCluster {
   /** `redis-cluster://127.0.0.1:p1,127.0.0.1:p2,…`: REDIS_URL for this cluster. */
   url: string;
   ports: number[];
-  /** SIGKILLs every node: the whole cluster is unreachable. Their data stays (append-only, fsynced). */
+  /**
+   * SIGKILLs every node: the whole cluster is unreachable. Their data stays (append-only, fsynced)
+   * unless the cluster was started with `persist: false`.
+   */
   stop(): Promise<void>;
-  /** Starts every node again on its port, and waits for `cluster_state:ok`. */
+  /** Starts every node again on its port (and its `nodes.conf`, so the same cluster), and waits for `cluster_state:ok`. */
   start(): Promise<void>;
   /** Stops the nodes and removes their data folders. */
   destroy(): Promise<void>;
@@ -22,12 +25,22 @@ export interface RedisCluster {
   cli(port: number, ...args: string[]): Promise<string>;
 }
 
+export interface RedisClusterOptions {
+  /**
+   * Keep each node's data in an append-only file fsynced before every reply (default true). Without
+   * it a stop and start is a restart without persistence: the same cluster (each node keeps its
+   * `nodes.conf`, so its slots), every key gone.
+   */
+  persist?: boolean;
+}
+
 /**
  * A test-owned Redis Cluster of `masters` masters and no replicas: `redis-server --cluster-enabled yes`
  * processes on free ports, joined with `redis-cli --cluster create`, each keeping its data and its
  * `nodes.conf` in a folder of its own so a stop and start brings back the same cluster.
  */
-export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
+export async function startRedisCluster(masters = 3, options: RedisClusterOptions = {}): Promise<RedisCluster> {
+  const persistence = options.persist === false ? ['--appendonly', 'no'] : ['--appendonly', 'yes', '--appendfsync', 'always'];
   const ports: number[] = [];
   while (ports.length < masters) {
     const port = await freePort();
@@ -49,7 +62,7 @@ export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
         const child = spawn(
           'redis-server',
           ['--port', String(port), '--bind', '127.0.0.1', '--dir', dirs[i]!, '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf',
-            '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--maxmemory-policy', 'noeviction'],
+            '--save', '', ...persistence, '--maxmemory-policy', 'noeviction'],
           { stdio: 'ignore' },
         );
         return child;
@@ -86,4 +99,23 @@ export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
     throw e;
   }
   return cluster;
+}
+
+let shared: Promise<RedisCluster> | undefined;
+
+/**
+ * One three-master cluster for the whole mocha run, started on first use (so a run without cluster
+ * tests starts none) and stopped by the global teardown. Suites on it keep apart by queue prefix, as
+ * they do on the local Redis; a suite that stops, empties or restarts Redis starts a cluster of its own.
+ */
+export function sharedRedisCluster(): Promise<RedisCluster> {
+  shared ??= startRedisCluster(3, { persist: false });
+  return shared;
+}
+
+/** Removes the shared cluster, if this run started one. */
+export async function destroySharedRedisCluster(): Promise<void> {
+  const cluster = await shared?.catch(() => undefined);
+  shared = undefined;
+  await cluster?.destroy();
 }
