@@ -1,3 +1,4 @@
+import { boundedCount, boundedCountQuery } from './counts.js';
 import type { Knex } from './knex.js';
 import type { SnapshotMediaRow, SnapshotRow } from './types.js';
 
@@ -35,6 +36,12 @@ export const COMMUNITY_CONTENT_TYPES = Object.keys(FEED_CONTENT_TYPES) as Commun
  * reach a page (see `hotCandidates`); it sets how high the like count an older snapshot needs is.
  */
 const HOT_WINDOW = 1000;
+
+/**
+ * The feed's `total` is exact up to this many matching snapshots and the planner's estimate above
+ * it, so a feed of a year's snapshots is not counted row by row on every page.
+ */
+export const FEED_EXACT_TOTAL = 1000;
 
 /** Every value `sort` may take, for the route's validation and the OpenAPI enum. */
 export const COMMUNITY_SORTS = Object.keys(FEED_ORDERS) as CommunitySort[];
@@ -82,11 +89,12 @@ export function communityQueries(knex: Knex, filter: CommunityFilter) {
   // Written as the predicate of community_feed_visible, so the plain feed's count is that index's.
   if (!filter.includeHidden) base.andWhereRaw('NOT s.is_hidden');
   // Creators are matched first, once (ARRAY(...) is an InitPlan), so that "user_id = ANY(...)" is an
-  // index condition on community_snapshots_user rather than a per-row subquery.
+  // index condition on community_snapshots_user rather than a per-row subquery. Both forms are found
+  // through users_full_name_trgm: a substring of either name is a substring of the full name.
   const creatorsNamed = (pattern: string, fullName: boolean) =>
     knex.raw(
-      `ARRAY(SELECT id FROM users WHERE first_name ILIKE ? OR last_name ILIKE ?${fullName ? " OR concat_ws(' ', first_name, last_name) ILIKE ?" : ''})`,
-      fullName ? [pattern, pattern, pattern] : [pattern, pattern],
+      `ARRAY(SELECT id FROM users WHERE user_full_name(first_name, last_name) ILIKE ?${fullName ? '' : ' AND (first_name ILIKE ? OR last_name ILIKE ?)'})`,
+      fullName ? [pattern] : [pattern, pattern, pattern],
     );
   if (filter.search) {
     const pattern = `%${escapeLike(filter.search)}%`;
@@ -119,8 +127,11 @@ export function communityQueries(knex: Knex, filter: CommunityFilter) {
   return {
     page: filter.sort === 'hot' ? feedRows(hotCandidates(knex, base, filter.offset + filter.limit)) : feedRows(base.clone()),
     // No join: user_id is NOT NULL and references users, so every snapshot has exactly one creator,
-    // and without the join the count of a whole feed is an index-only scan of a feed index.
-    count: base.clone().count<{ count: number }[]>({ count: '*' }).first(),
+    // and without the join the count of a whole feed is an index-only scan of a feed index, which
+    // stops after FEED_EXACT_TOTAL + 1 rows.
+    count: boundedCountQuery(knex, base, FEED_EXACT_TOTAL),
+    /** The matching snapshots, unordered: what the count counts (and what an estimate is asked of). */
+    matching: base,
   };
 }
 
@@ -172,9 +183,9 @@ function hotCandidates(knex: Knex, base: Knex.QueryBuilder, rank: number): Knex.
 /** Ready snapshots for the community feed, with their creators' first names and categories' slugs. */
 export async function listCommunity(knex: Knex, filter: CommunityFilter): Promise<{ rows: CommunityRow[]; total: number }> {
   if (filter.contentType && !FEED_CONTENT_TYPES[filter.contentType]) return { rows: [], total: 0 };
-  const { page, count } = communityQueries(knex, filter);
-  const [rows, counted] = await Promise.all([page, count]);
-  return { rows: rows as CommunityRow[], total: Number(counted?.count ?? 0) };
+  const { page, matching } = communityQueries(knex, filter);
+  const [rows, counted] = await Promise.all([page, boundedCount(knex, matching, FEED_EXACT_TOTAL)]);
+  return { rows: rows as CommunityRow[], total: counted.count };
 }
 
 export async function findReadySnapshot(knex: Knex, id: number, viewerId?: string): Promise<CommunityRow | undefined> {

@@ -1,3 +1,4 @@
+import { boundedCount } from './counts.js';
 import { prepared, type Knex } from './knex.js';
 import { SNAPSHOT_STATUSES, type SessionMediaRow, type SessionRow, type SnapshotMediaRow, type SnapshotRow, type SnapshotStatus } from './types.js';
 
@@ -27,12 +28,18 @@ export async function findSnapshotBySession(knex: Knex, sessionId: number): Prom
   return knex<SnapshotRow>('community_snapshots').where({ session_id: sessionId }).first();
 }
 
-/** How many snapshots are in each status (every status present, 0 when none). */
+/** Status counts are exact up to this many snapshots each and the planner's estimate above it. */
+export const SNAPSHOT_STATUS_EXACT_COUNT = 1000;
+
+/**
+ * How many snapshots are in each status (every status present, 0 when none): one bounded count per
+ * status on community_snapshots_status, so the ready snapshots of a year are not counted one by one.
+ */
 export async function countSnapshotsByStatus(knex: Knex): Promise<Record<SnapshotStatus, number>> {
-  const rows = await knex('community_snapshots').select('status').count<{ status: SnapshotStatus; count: string }[]>({ count: '*' }).groupBy('status');
-  const counts = Object.fromEntries(SNAPSHOT_STATUSES.map((s) => [s, 0])) as Record<SnapshotStatus, number>;
-  for (const r of rows) counts[r.status] = Number(r.count);
-  return counts;
+  const counted = await Promise.all(
+    SNAPSHOT_STATUSES.map(async (status) => [status, (await boundedCount(knex, knex('community_snapshots').where({ status }), SNAPSHOT_STATUS_EXACT_COUNT)).count] as const),
+  );
+  return Object.fromEntries(counted) as Record<SnapshotStatus, number>;
 }
 
 /** A page of snapshots, newest first, optionally of one status, with the total. */

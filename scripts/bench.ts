@@ -2,6 +2,7 @@ import os from 'node:os';
 import { jobStart, rawJobStart, rawSnapshot, rawThumbnails, snapshot, thumbnails, type Rate } from './bench/jobs.js';
 import { peakRssMb, startBench, type Bench, type CpuShare } from './bench/harness.js';
 import { patchLoad, rawTransactionLoad, seedSessions } from './bench/patch.js';
+import { scalePart } from './bench/scale.js';
 import { saveToLibrary } from './bench/save.js';
 import { renderCpuTable, renderTable, summarise, type CpuRow, type Figure } from './bench/stats.js';
 import { parseCli, runScript, UsageError } from './lib/cli.js';
@@ -19,20 +20,25 @@ table: median and spread over the repetitions, and each figure's ratio to its ba
   save           save to library of an item of 200 media: p50/p99, and bytes moved (zero: storage
                  and durable_blobs totals before and after); next to it, the share of a session of
                  200 media already stored (PATCH → ready)
+  scale          p50/p99 of PATCH, the session list, the feed (new, top, hot, search, subreddit), the
+                 admin overview, /metrics, outbox:status and a relay pass on a year of data (1,000,000
+                 sessions, 100,000 snapshots, 5,000,000 finished outbox rows), each next to the same
+                 figure on a small database; the plans of their statements and the tables' sizes
+                 (seeding takes a few minutes)
   memory         peak RSS of the web and worker processes
 It builds dist/ (npm run build) and runs the web and worker from it, as the Procfile does, with its
 own database (<DATABASE_URL name>_bench), Redis prefix and Azurite, and removes them afterwards.
 The web runs WEB_CONCURRENCY processes (default here: one per core, as you would deploy it).
 A second table shows the CPU each process spent per operation.
   --quick   one short repetition of each (under 2 minutes)
-  --only <f>  run one part: patch, jobstart, thumbnails, snapshots or save (for profiling)
+  --only <f>  run one part: patch, jobstart, thumbnails, snapshots, save or scale (for profiling)
   --json    the results as JSON on stdout (the table goes to stderr)
   --help    this help
 Exits 1 if any request or job fails.`;
 
 runScript(async () => {
   const args = parseCli(HELP, { quick: { type: 'boolean' }, json: { type: 'boolean' }, only: { type: 'string' } });
-  const parts = ['patch', 'jobstart', 'thumbnails', 'snapshots', 'save'];
+  const parts = ['patch', 'jobstart', 'thumbnails', 'snapshots', 'save', 'scale'];
   if (args.only && !parts.includes(args.only)) throw new UsageError(`--only takes one of ${parts.join(', ')}`);
   const runs = (part: string): boolean => !args.only || args.only === part;
   const quick = args.quick ?? false;
@@ -45,6 +51,7 @@ runScript(async () => {
   const bench: Bench = await startBench(log);
   const figures: Figure[] = [];
   const cpuRows: CpuRow[] = [];
+  let scaleReport: string | undefined;
   try {
     const range = runs('patch') ? await seedSessions(bench) : { first: 0, last: 0 };
     if (runs('patch')) {
@@ -188,6 +195,12 @@ runScript(async () => {
       figures.push({ name: 'share 200 stored media', unit: 's', values: figuresOf.map((f) => f.shareStoredSeconds), better: 'lower' });
     }
 
+    if (runs('scale')) {
+      const scale = await scalePart(bench, { quick, log });
+      figures.push(...scale.figures);
+      scaleReport = scale.report;
+    }
+
     // The web's supervisor holds little; the figure is its largest serving process.
     const webRss = peakRssMb(bench.web.child.pid);
     figures.push({ name: `web peak RSS (largest of ${webRss.length} processes)`, unit: 'MB', values: [Math.max(...webRss)], better: 'lower' });
@@ -203,7 +216,7 @@ runScript(async () => {
     `Showrunner bench (${quick ? 'quick' : 'full'}, ${reps} repetition(s)) on ${machine}, ${new Date().toISOString()}, ` +
     `${((Date.now() - started) / 1000).toFixed(0)} s; WEB_CONCURRENCY=${bench.env.WEB_CONCURRENCY}, WORKER_CONCURRENCY=${bench.config.workerConcurrency}`;
   const cpuTable = `Where the CPU went (ms per operation, median; "machine" is everything busy on the box):\n\n${renderCpuTable(cpuRows)}`;
-  const table = `${header}\n\n${renderTable(rows)}\n\n${cpuTable}`;
+  const table = `${header}\n\n${renderTable(rows)}\n\n${cpuTable}${scaleReport ? `\n\n${scaleReport}` : ''}`;
   if (args.json) {
     process.stderr.write(`${table}\n`);
     const cpu = cpuRows.map((r) => ({ run: r.run, per: r.perOp, ms: r.shares }));

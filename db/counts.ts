@@ -1,0 +1,29 @@
+import type { Knex } from './knex.js';
+
+/** A count that is exact up to a bound and the planner's estimate above it. */
+export interface BoundedCount {
+  count: number;
+  exact: boolean;
+}
+
+/**
+ * The query's rows counted, at most `exactUpTo + 1` of them: a count that reads no more rows
+ * however large the table grows. Built and not run, so a test can EXPLAIN it.
+ */
+export function boundedCountQuery(knex: Knex, rows: Knex.QueryBuilder, exactUpTo: number) {
+  const matching = rows.clone().clearSelect().clearOrder().select(knex.raw('1')).limit(exactUpTo + 1);
+  return knex.from(matching.as('matching')).count<{ count: number }[]>({ count: '*' }).first();
+}
+
+/**
+ * Counts the query's rows exactly up to `exactUpTo`; above it, the planner's estimate of the
+ * whole count (an EXPLAIN, which reads statistics rather than rows), never less than `exactUpTo + 1`.
+ */
+export async function boundedCount(knex: Knex, rows: Knex.QueryBuilder, exactUpTo: number): Promise<BoundedCount> {
+  const counted = Number((await boundedCountQuery(knex, rows, exactUpTo))?.count ?? 0);
+  if (counted <= exactUpTo) return { count: counted, exact: true };
+  const { sql, bindings } = rows.clone().clearSelect().clearOrder().select(knex.raw('1')).toSQL();
+  const { rows: plan } = await knex.raw<{ rows: { 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }[] }>(`EXPLAIN (FORMAT JSON) ${sql}`, bindings);
+  const estimate = Math.round(plan[0]?.['QUERY PLAN'][0].Plan['Plan Rows'] ?? 0);
+  return { count: Math.max(exactUpTo + 1, estimate), exact: false };
+}
