@@ -1,6 +1,8 @@
 import os from 'node:os';
+import { completionRecordPart } from './bench/completion.js';
 import { jobStart, rawJobStart, rawSnapshot, rawThumbnails, snapshot, thumbnails, type Rate } from './bench/jobs.js';
 import { peakRssMb, startBench, type Bench, type CpuShare } from './bench/harness.js';
+import { housekeepingPart } from './bench/housekeeping.js';
 import { patchLoad, rawTransactionLoad, seedSessions } from './bench/patch.js';
 import { scalePart } from './bench/scale.js';
 import { saveToLibrary } from './bench/save.js';
@@ -25,20 +27,25 @@ table: median and spread over the repetitions, and each figure's ratio to its ba
                  sessions, 100,000 snapshots, 5,000,000 finished outbox rows), each next to the same
                  figure on a small database; the plans of their statements and the tables' sizes
                  (seeding takes a few minutes)
+  completion     what the outbox completion record costs: job start p99 and thumbnails/s with the
+                 worker restarted with OUTBOX_COMPLETION_RECORD=off, then on; baseline: off
+  housekeeping   PATCH p99 @8 while the outbox-retention task deletes 100,000 finished old rows;
+                 baseline: the same load without it
   memory         peak RSS of the web and worker processes
 It builds dist/ (npm run build) and runs the web and worker from it, as the Procfile does, with its
 own database (<DATABASE_URL name>_bench), Redis prefix and Azurite, and removes them afterwards.
 The web runs WEB_CONCURRENCY processes (default here: one per core, as you would deploy it).
 A second table shows the CPU each process spent per operation.
   --quick   one short repetition of each (under 2 minutes)
-  --only <f>  run one part: patch, jobstart, thumbnails, snapshots, save or scale (for profiling)
+  --only <f>  run one part: patch, jobstart, thumbnails, snapshots, save, scale, completion or
+              housekeeping (for profiling)
   --json    the results as JSON on stdout (the table goes to stderr)
   --help    this help
 Exits 1 if any request or job fails.`;
 
 runScript(async () => {
   const args = parseCli(HELP, { quick: { type: 'boolean' }, json: { type: 'boolean' }, only: { type: 'string' } });
-  const parts = ['patch', 'jobstart', 'thumbnails', 'snapshots', 'save', 'scale'];
+  const parts = ['patch', 'jobstart', 'thumbnails', 'snapshots', 'save', 'scale', 'completion', 'housekeeping'];
   if (args.only && !parts.includes(args.only)) throw new UsageError(`--only takes one of ${parts.join(', ')}`);
   const runs = (part: string): boolean => !args.only || args.only === part;
   const quick = args.quick ?? false;
@@ -53,7 +60,7 @@ runScript(async () => {
   const cpuRows: CpuRow[] = [];
   let scaleReport: string | undefined;
   try {
-    const range = runs('patch') ? await seedSessions(bench) : { first: 0, last: 0 };
+    const range = runs('patch') || runs('housekeeping') ? await seedSessions(bench) : { first: 0, last: 0 };
     if (runs('patch')) {
       // Warm-up at the higher concurrency: every pooled connection of every web process gets used
       // (and prepares its statements) and each process's JIT settles before anything is measured.
@@ -205,6 +212,9 @@ runScript(async () => {
     const webRss = peakRssMb(bench.web.child.pid);
     figures.push({ name: `web peak RSS (largest of ${webRss.length} processes)`, unit: 'MB', values: [Math.max(...webRss)], better: 'lower' });
     figures.push({ name: 'worker peak RSS', unit: 'MB', values: [Math.max(...peakRssMb(bench.worker.child.pid))], better: 'lower', target: { text: '< 300 MB', met: (s) => s.median < 300 } });
+    // Last: they restart the worker, whose peak RSS is taken above.
+    if (runs('completion')) figures.push(...(await completionRecordPart(bench, { quick, reps, log })));
+    if (runs('housekeeping')) figures.push(...(await housekeepingPart(bench, range, { quick, reps, log })));
   } finally {
     log('cleaning up');
     await bench.close();

@@ -73,7 +73,9 @@ async function main(config: Config): Promise<void> {
     batchSize: config.outbox.batchSize,
     onReconciled: (outcome) => metrics.recordReconciled(outcome),
   });
-  reconciler.start();
+  // Without completion records every dispatched row would look lost: no reconciler then (measuring only).
+  if (config.outbox.completionRecord) reconciler.start();
+  else logger.warn('OUTBOX_COMPLETION_RECORD=off: no completion records and no reconciler; a job Redis loses stays lost (for measuring only)');
   logger.info({ concurrency: config.workerConcurrency, metricsPort, config: describeConfig(config) }, 'worker started');
 
   onShutdownSignal(logger, async () => {

@@ -43,7 +43,7 @@ async function recordFinished(
   log: Logger,
 ): Promise<void> {
   const outboxId = parseOutboxJobId(job.id);
-  if (outboxId === undefined) return;
+  if (outboxId === undefined || !deps.config.outbox.completionRecord) return;
   await recordOutboxFinished(deps.knex, outboxId, outcome).catch((e: unknown) =>
     log.warn({ err: coerceError(e), outcome: outcome.state }, 'could not record the job finished on its outbox row'),
   );
@@ -76,7 +76,7 @@ function processorFor(queue: QueueName, deps: ProcessorDeps, stopping: AbortSign
     if (!handler) throw classify(new Error(`unknown job name "${job.name}" on queue ${queue}`));
     const outboxId = parseOutboxJobId(job.id);
     // Per run: a handler whose last write records the completion itself marks it here.
-    const completion: JobCompletion | undefined = outboxId === undefined ? undefined : { outboxId, recorded: false };
+    const completion: JobCompletion | undefined = outboxId === undefined || !deps.config.outbox.completionRecord ? undefined : { outboxId, recorded: false };
     const jobDeps: ProcessorDeps = { ...deps, logger: log, signal: stopping, ...(completion ? { completion } : {}) };
     log.info({ attempt: job.attemptsMade + 1, data: job.data }, 'job started');
     try {

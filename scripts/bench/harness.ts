@@ -181,8 +181,9 @@ export async function startBench(log: (line: string) => void): Promise<Bench> {
     worker,
     webUrl,
     user: { id: created!.id, email: created!.email, password, cookie },
-    async close() {
-      await Promise.allSettled([web.stop(), worker.stop()]);
+    async close(this: Bench) {
+      // this.worker: a part may have restarted the worker (scripts/bench/completion.ts).
+      await Promise.allSettled([web.stop(), this.worker.stop()]);
       for (const q of Object.values(producer.queues)) await q.obliterate({ force: true }).catch(() => undefined);
       await producer.close();
       await Promise.allSettled([azurite.stop(), media.close()]);

@@ -1,0 +1,39 @@
+import { startServiceProcess } from '../lib/child-process.js';
+import type { Bench } from './harness.js';
+import { jobStart, thumbnails } from './jobs.js';
+import type { Figure } from './stats.js';
+
+/**
+ * Replaces the bench's worker with one started with `OUTBOX_COMPLETION_RECORD=on|off`, from the same
+ * build and environment otherwise. Off is for measuring only: no completion records, no reconciler.
+ */
+export async function restartWorkerWithRecord(bench: Bench, record: 'on' | 'off'): Promise<void> {
+  await bench.worker.stop();
+  bench.worker = await startServiceProcess('workers/main.ts', { ...bench.env, OUTBOX_COMPLETION_RECORD: record }, '"worker started"', { timeoutMs: 60_000, compiled: true });
+}
+
+/**
+ * What the completion record costs: job start p99 and thumbnail throughput with the worker restarted
+ * with the record off, then on, in turn for each repetition (so drift on a shared machine falls on
+ * both alike). Each row's baseline is the same figure with the record off.
+ */
+export async function completionRecordPart(bench: Bench, options: { quick: boolean; reps: number; log: (line: string) => void }): Promise<Figure[]> {
+  const samples = options.quick ? 30 : 100;
+  const thumbCount = options.quick ? 40 : 120;
+  const p99 = { on: [] as number[], off: [] as number[] };
+  const rate = { on: [] as number[], off: [] as number[] };
+  for (let r = 0; r < options.reps; r++) {
+    for (const record of ['off', 'on'] as const) {
+      options.log(`completion record ${record}: repetition ${r + 1}/${options.reps} (restarting the worker)`);
+      await restartWorkerWithRecord(bench, record);
+      await jobStart(bench, 5);
+      await thumbnails(bench, 12);
+      p99[record].push((await jobStart(bench, samples)).p99);
+      rate[record].push((await thumbnails(bench, thumbCount)).perSec);
+    }
+  }
+  return [
+    { name: 'job start p99, completion record on', unit: 'ms', values: p99.on, baseline: { name: 'record off', values: p99.off }, better: 'lower' },
+    { name: 'thumbnails, completion record on', unit: 'jobs/s', values: rate.on, baseline: { name: 'record off', values: rate.off }, better: 'higher' },
+  ];
+}
