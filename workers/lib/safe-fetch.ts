@@ -4,6 +4,8 @@ import { lookup as dnsLookup } from 'node:dns/promises';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
+import type { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { nonPublicAddressKind } from './address-policy.js';
 
 /**
@@ -50,6 +52,9 @@ export interface Downloaded {
   /** Hex SHA-256 of the body. */
   sha256: string;
 }
+
+/** What {@link safeDownloadTo} wrote to its sink: a {@link Downloaded} without the body. */
+export type StreamedDownload = Omit<Downloaded, 'body'>;
 
 export type DownloadFailure =
   | 'bad_url'
@@ -114,7 +119,13 @@ interface Hop {
   addresses: LookupAddress[];
 }
 
-type HopResult = { kind: 'redirect'; location: string } | { kind: 'done'; downloaded: Downloaded };
+type HopResult<T> = { kind: 'redirect'; location: string } | { kind: 'done'; body: T };
+
+/**
+ * Reads a response whose head passed the checks. The in-memory and the streaming download differ
+ * only here; both must stop at `maxBytes` whatever the server declared.
+ */
+type BodyReader<T> = (res: http.IncomingMessage, url: URL, contentType: string, options: SafeFetchOptions) => Promise<T>;
 
 class ConnectTimeout extends Error {}
 
@@ -294,24 +305,59 @@ function checkResponseHead(res: http.IncomingMessage, url: URL, options: SafeFet
   return contentType;
 }
 
+/** Counts and hashes the body's chunks as they pass, failing once it exceeds `maxBytes`. */
+function bodyMeter(url: URL, options: SafeFetchOptions): { take: (chunk: Buffer) => void; bytes: () => number; sha256: () => string } {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  return {
+    take: (chunk) => {
+      bytes += chunk.length;
+      // Stop reading at once (the caller destroys the response): a hostile server must not make us
+      // take an unbounded body.
+      if (bytes > options.maxBytes) throw tooLarge(url, options, `aborted after ${bytes} bytes`);
+      hash.update(chunk);
+    },
+    bytes: () => bytes,
+    sha256: () => hash.digest('hex'),
+  };
+}
+
 /** Reads and hashes the body, never holding more than `maxBytes` whatever the server declared. */
 async function readBody(res: http.IncomingMessage, url: URL, contentType: string, options: SafeFetchOptions): Promise<Downloaded> {
-  const hash = createHash('sha256');
+  const meter = bodyMeter(url, options);
   const chunks: Buffer[] = [];
-  let bytes = 0;
   for await (const chunk of res as AsyncIterable<Buffer>) {
-    bytes += chunk.length;
-    // Stop reading at once (the caller destroys the response): a hostile server must not make us
-    // buffer an unbounded body.
-    if (bytes > options.maxBytes) throw tooLarge(url, options, `aborted after ${bytes} bytes`);
-    hash.update(chunk);
+    meter.take(chunk);
     chunks.push(chunk);
   }
-  return { url: url.href, contentType, bytes, body: Buffer.concat(chunks, bytes), sha256: hash.digest('hex') };
+  const bytes = meter.bytes();
+  return { url: url.href, contentType, bytes, body: Buffer.concat(chunks, bytes), sha256: meter.sha256() };
+}
+
+/**
+ * Streams the body into the sink `open` makes (called once the head passed the checks, so a refused
+ * response opens nothing), hashing it on the way, with backpressure: memory holds a few chunks, not
+ * the body. On failure the sink is destroyed; what it holds is the caller's to discard.
+ */
+function streamBody(open: () => Writable): BodyReader<StreamedDownload> {
+  return async (res, url, contentType, options) => {
+    const meter = bodyMeter(url, options);
+    await pipeline(
+      res,
+      async function* (source: AsyncIterable<Buffer>) {
+        for await (const chunk of source) {
+          meter.take(chunk);
+          yield chunk;
+        }
+      },
+      open(),
+    );
+    return { url: url.href, contentType, bytes: meter.bytes(), sha256: meter.sha256() };
+  };
 }
 
 /** One request to the hop's checked addresses: a redirect to follow, or a body read within the limits. */
-async function fetchHop(hop: Hop, settings: HopSettings): Promise<HopResult> {
+async function fetchHop<T>(hop: Hop, settings: HopSettings, read: BodyReader<T>): Promise<HopResult<T>> {
   const res = await sendRequest(hop, settings);
   try {
     const location = res.headers.location;
@@ -320,7 +366,7 @@ async function fetchHop(hop: Hop, settings: HopSettings): Promise<HopResult> {
       return { kind: 'redirect', location };
     }
     const contentType = checkResponseHead(res, hop.url, settings.options);
-    return { kind: 'done', downloaded: await readBody(res, hop.url, contentType, settings.options) };
+    return { kind: 'done', body: await read(res, hop.url, contentType, settings.options) };
   } catch (e) {
     // Whatever went wrong, the connection goes: its unread rest must not be reused or buffered.
     res.destroy();
@@ -394,7 +440,21 @@ function asDownloadError(e: unknown, url: string, limits: DownloadLimits, timedO
  * Downloads `url` into memory within `options`' limits. Throws {@link DownloadError} whose `reason`
  * and `retryable` tell the job what happened and whether another attempt could succeed.
  */
-export async function safeDownload(url: string, options: SafeFetchOptions): Promise<Downloaded> {
+export function safeDownload(url: string, options: SafeFetchOptions): Promise<Downloaded> {
+  return download(url, options, readBody);
+}
+
+/**
+ * {@link safeDownload} into a stream instead of memory (same checks, limits and errors): the body
+ * goes to the sink `open` makes once a response is accepted, hashed on the way; resolves when the
+ * sink has finished. After a failure the sink may hold part of a body: the caller discards it.
+ */
+export function safeDownloadTo(url: string, options: SafeFetchOptions, open: () => Writable): Promise<StreamedDownload> {
+  return download(url, options, streamBody(open));
+}
+
+/** Follows redirects within the limits, checking every hop, and reads the accepted body with `read`. */
+async function download<T>(url: string, options: SafeFetchOptions, read: BodyReader<T>): Promise<T> {
   const limits: DownloadLimits = {
     timeoutMs: options.timeoutMs ?? 30_000,
     connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
@@ -413,8 +473,8 @@ export async function safeDownload(url: string, options: SafeFetchOptions): Prom
       origin ??= target.origin;
       const headers = hopHeaders(options.headers, origin === target.origin);
       const hop = await resolveHop(target, options, signal);
-      const result = await fetchHop(hop, { options, headers, signal, connectTimeoutMs: limits.connectTimeoutMs });
-      if (result.kind === 'done') return result.downloaded;
+      const result = await fetchHop(hop, { options, headers, signal, connectTimeoutMs: limits.connectTimeoutMs }, read);
+      if (result.kind === 'done') return result.body;
       if (redirects >= limits.maxRedirects) {
         throw new DownloadError('too_many_redirects', current, `GET ${url} redirected more than ${limits.maxRedirects} times (last: ${current})`);
       }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
 import { UnrecoverableError, type Job } from 'bullmq';
 import { holdDurableBlobs } from '../../db/durable-blobs.js';
 import { findSession, listSessionMedia } from '../../db/sessions.js';
@@ -17,9 +18,10 @@ import type { Knex } from '../../db/knex.js';
 import type { SnapshotMediaRow, SnapshotRow } from '../../db/types.js';
 import { coerceError } from '../../logger.js';
 import type { JobPayload } from '../queues/contracts.js';
-import { safeDownload, type Downloaded } from '../lib/safe-fetch.js';
+import { safeDownload, safeDownloadTo, type Downloaded } from '../lib/safe-fetch.js';
 import { Semaphore } from '../lib/semaphore.js';
-import { storeDurable, type StoredBlob } from '../storage/durable-media.js';
+import { withSpoolFile } from '../lib/spool-file.js';
+import { storeDurable, type DurableContent, type StoredBlob } from '../storage/durable-media.js';
 import { mediaAreCurrent, syncSessionMedia } from './media.js';
 import { classify, fetchOptions, isImage, isMedia, PermanentError, recordCompleted, type ProcessorDeps } from './deps.js';
 
@@ -43,7 +45,7 @@ class BlobCollectedError extends Error {}
  */
 async function storeAndReference<T>(
   deps: ProcessorDeps,
-  content: Downloaded,
+  content: DurableContent,
   record: (trx: Knex.Transaction, stored: StoredBlob) => Promise<T>,
 ): Promise<{ stored: StoredBlob; result: T }> {
   for (let attempt = 1; ; attempt++) {
@@ -109,10 +111,14 @@ interface ItemFailure {
 }
 
 /**
- * Copies the items not copied yet, each recorded as soon as it is stored. Two stages, each
- * `parallelism` wide: downloads run ahead of uploads, so the storage always has the next body ready
- * (a download holds its permit until its upload starts, which bounds memory to twice the
- * parallelism). Returns the bytes this run recorded and the items that failed.
+ * Copies the items not copied yet, each recorded as soon as it is stored. An item streams from its
+ * source through a sha256 into a spool file on local disk (its blob name is the hash, known only at
+ * the end), then, unless the hash is stored already, streams from that file to its content address;
+ * the file goes when the item is done or fails. Memory holds stream buffers (tens of KB per item in
+ * flight), whatever the items' sizes; the disk holds at most twice the parallelism of spool files,
+ * each at most `MEDIA_MAX_BYTES`. Two stages, each `parallelism` wide: downloads run ahead of
+ * uploads, so the storage always has the next file ready (a download holds its permit until its
+ * upload starts). Returns the bytes this run recorded and the items that failed.
  */
 async function copyItems(deps: ProcessorDeps, snapshotId: number, pending: SnapshotMediaRow[]): Promise<{ bytes: number; failures: ItemFailure[] }> {
   const parallelism = deps.config.jobs.snapshotCopyParallelism;
@@ -125,18 +131,20 @@ async function copyItems(deps: ProcessorDeps, snapshotId: number, pending: Snaps
       let releaseDownload = await downloads.acquire();
       try {
         if (deps.signal?.aborted) return;
-        const download = await safeDownload(item.source_url, fetchOptions(deps, isMedia));
-        const releaseUpload = await uploads.acquire();
-        releaseDownload();
-        releaseDownload = () => undefined;
-        try {
-          const { result: recorded } = await storeAndReference(deps, download, (trx, stored) =>
-            recordSnapshotItemCopied(trx, snapshotId, item.id, { ...stored, contentType: download.contentType, bytes: download.bytes }),
-          );
-          if (recorded) bytes += download.bytes;
-        } finally {
-          releaseUpload();
-        }
+        await withSpoolFile(async (file) => {
+          const download = await safeDownloadTo(item.source_url, fetchOptions(deps, isMedia), () => createWriteStream(file));
+          const releaseUpload = await uploads.acquire();
+          releaseDownload();
+          releaseDownload = () => undefined;
+          try {
+            const { result: recorded } = await storeAndReference(deps, { ...download, file }, (trx, stored) =>
+              recordSnapshotItemCopied(trx, snapshotId, item.id, { ...stored, contentType: download.contentType, bytes: download.bytes }),
+            );
+            if (recorded) bytes += download.bytes;
+          } finally {
+            releaseUpload();
+          }
+        });
       } catch (e) {
         failures.push({ item, error: coerceError(e) });
       } finally {

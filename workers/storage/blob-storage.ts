@@ -134,6 +134,16 @@ export class BlobStore {
     return { url: this.url(container, name) };
   }
 
+  /**
+   * Writes (or overwrites) a block blob from a local file, streamed: memory holds the read stream's
+   * buffers, not the file. Each attempt (the SDK retries) reads the file again from the start.
+   */
+  async uploadFile(container: string, name: string, file: string, contentType: string): Promise<{ url: string }> {
+    const blob = this.container(container).getBlockBlobClient(name);
+    await this.run(`upload ${container}/${name}`, () => blob.uploadFile(file, { blobHTTPHeaders: { blobContentType: contentType } }));
+    return { url: this.url(container, name) };
+  }
+
   /** The blob's durable public URL (it need not exist yet). `name` '' gives the container's URL with a trailing slash. */
   url(container: string, name: string): string {
     return `${this.container(container).url.replace(/\/+$/, '')}/${escapeName(name)}`;

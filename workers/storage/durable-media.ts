@@ -21,13 +21,11 @@ export function durableBlobName(sha256: string, contentType: string): string {
   return `media/sha256/${sha256.slice(0, 2)}/${sha256}.${extensionOf(contentType)}`;
 }
 
-/** Bytes to store durably, with their sha256 already computed (and checked against the limits). */
-export interface DurableContent {
-  body: Buffer;
-  sha256: string;
-  contentType: string;
-  bytes: number;
-}
+/**
+ * Bytes to store durably, with their sha256 already computed (and checked against the limits): in
+ * memory (`body`) or in a local file (`file`, uploaded as a stream).
+ */
+export type DurableContent = { sha256: string; contentType: string; bytes: number } & ({ body: Buffer } | { file: string });
 
 export interface StoredBlob {
   sha256: string;
@@ -50,7 +48,11 @@ export async function storeDurable(deps: { knex: Knex; blobs: BlobStore }, conte
     return { sha256: content.sha256, blobName: known.blob_name, url: deps.blobs.url(container, known.blob_name), uploaded: 0 };
   }
   const blobName = known?.blob_name ?? durableBlobName(content.sha256, content.contentType);
-  const { url } = await deps.blobs.upload(container, blobName, content.body, known?.content_type ?? content.contentType);
+  const contentType = known?.content_type ?? content.contentType;
+  const { url } =
+    'file' in content
+      ? await deps.blobs.uploadFile(container, blobName, content.file, contentType)
+      : await deps.blobs.upload(container, blobName, content.body, contentType);
   await insertDurableBlob(deps.knex, { sha256: content.sha256, blob_name: blobName, content_type: content.contentType, bytes: content.bytes });
   return { sha256: content.sha256, blobName, url, uploaded: content.bytes };
 }
