@@ -7,16 +7,19 @@ export interface StoredHttpSession {
   user: UserRow | null;
 }
 
+const READ_HTTP_SESSION = `SELECT s.data AS session_data, u.* FROM http_sessions s LEFT JOIN users u ON u.id = s.user_id
+  WHERE s.id_hash = ? AND s.expires_at > CURRENT_TIMESTAMP LIMIT 1`;
+
 /** Reads a live (unexpired) session by the hash of its id, with its user. */
 export async function readHttpSession(knex: Knex, idHash: string): Promise<StoredHttpSession | null> {
-  const row = await knex('http_sessions as s')
-    .leftJoin('users as u', 'u.id', 's.user_id')
-    .where('s.id_hash', idHash)
-    .andWhere('s.expires_at', '>', knex.fn.now())
-    .first(knex.raw('s.data AS session_data'), 'u.*')
+  // Every authenticated request runs this: SQL text rather than the query builder, which would
+  // compile the same statement again each time.
+  const { rows } = await knex
+    .raw<{ rows: (UserRow & { session_data: Record<string, unknown> })[] }>(READ_HTTP_SESSION, [idHash])
     .options(prepared('http-session-read'));
+  const row = rows[0];
   if (!row) return null;
-  const { session_data: data, ...user } = row as UserRow & { session_data: Record<string, unknown> };
+  const { session_data: data, ...user } = row;
   return { data, user: user.id ? (user as UserRow) : null };
 }
 

@@ -30,6 +30,12 @@ export async function insertSession(
 
 export type SnapshotRef = Pick<SnapshotRow, 'id' | 'status'>;
 
+// The statements of every PATCH are SQL text rather than query-builder calls: the builder would
+// compile the same statement again on each request, a good part of the API's CPU under load.
+const LOCK_SESSION = `SELECT s.*, cs.id AS snapshot_id, cs.status AS snapshot_status
+  FROM sessions s LEFT JOIN community_snapshots cs ON cs.session_id = s.id
+  WHERE s.id = ? LIMIT 1 FOR UPDATE OF s`;
+
 /**
  * Locks the session row for the rest of the transaction and reads its live snapshot in the same
  * round trip (every PATCH needs both).
@@ -38,17 +44,12 @@ export async function lockSession(
   trx: Knex.Transaction,
   id: number,
 ): Promise<{ session: SessionRow; snapshot: SnapshotRef | null } | undefined> {
-  const row = await trx('sessions as s')
-    .leftJoin('community_snapshots as cs', 'cs.session_id', 's.id')
-    .where('s.id', id)
-    .forUpdate('s')
-    .first('s.*', 'cs.id as snapshot_id', 'cs.status as snapshot_status')
+  const { rows } = await trx
+    .raw<{ rows: (SessionRow & { snapshot_id: number | null; snapshot_status: SnapshotRow['status'] | null })[] }>(LOCK_SESSION, [id])
     .options(prepared('session-lock'));
+  const row = rows[0];
   if (!row) return undefined;
-  const { snapshot_id: snapshotId, snapshot_status: status, ...session } = row as SessionRow & {
-    snapshot_id: number | null;
-    snapshot_status: SnapshotRow['status'] | null;
-  };
+  const { snapshot_id: snapshotId, snapshot_status: status, ...session } = row;
   return { session, snapshot: snapshotId === null || status === null ? null : { id: snapshotId, status } };
 }
 
@@ -61,18 +62,23 @@ export async function findSession(knex: Knex, id: number): Promise<SessionRow | 
  * the same millisecond still give distinct, increasing timestamps).
  */
 export async function updateSession(trx: Knex.Transaction, id: number, changes: SessionChanges): Promise<SessionRow> {
-  const [row] = await trx<SessionRow>('sessions')
-    .where({ id })
-    .update({
-      ...changes,
-      version: trx.raw('version + 1'),
-      updated_at: trx.raw("greatest(now(), updated_at + interval '1 millisecond')"),
-    } as Record<string, unknown>)
-    .returning('*')
-    // The SQL depends only on which columns change, in this order.
-    .options(prepared(`session-update:${Object.keys(changes).join(',')}`));
-  return row!;
+  const columns = Object.keys(changes) as (keyof SessionChanges)[];
+  // The SQL depends only on which columns change, in this order.
+  const key = columns.join(',');
+  let sql = updateStatements.get(key);
+  if (sql === undefined) {
+    // Column names come from SessionChanges' keys (the plan's), never from a request.
+    const set = columns.map((c) => `"${c}" = ?, `).join('');
+    sql = `UPDATE sessions SET ${set}version = version + 1, updated_at = greatest(now(), updated_at + interval '1 millisecond') WHERE id = ? RETURNING *`;
+    updateStatements.set(key, sql);
+  }
+  const values = columns.map((c) => changes[c]);
+  const { rows } = await trx.raw<{ rows: SessionRow[] }>(sql, [...values, id] as Knex.RawBinding[]).options(prepared(`session-update:${key}`));
+  return rows[0]!;
 }
+
+/** The UPDATE of each changed-column list (a few dozen at most: one per combination clients send). */
+const updateStatements = new Map<string, string>();
 
 export async function deleteSessionRow(trx: Knex.Transaction, id: number): Promise<void> {
   await trx('sessions').where({ id }).del();
