@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import { createRequire } from 'node:module';
@@ -19,6 +19,38 @@ import { startAzurite, type AzuriteHandle } from '../lib/azurite.js';
 import { childrenOf, freePort, startServiceProcess, type ServiceProcess } from '../lib/child-process.js';
 
 export const SNAPSHOT_ITEM_BYTES = 500 * 1024;
+/** The large items at `/big/<n>.jpg`: 25 MB, under the default `MEDIA_MAX_BYTES` (25 MiB). */
+export const BIG_ITEM_BYTES = 25 * 1000 * 1000;
+
+/**
+ * Item `n` of {@link BIG_ITEM_BYTES}, made as it is sent: 1 MiB of a seeded hash chain per block,
+ * each block stamped with `n` and its index, so every block of every item differs and nothing big
+ * is committed or kept in memory.
+ */
+function serveBigItem(base: Buffer, n: number, res: http.ServerResponse): void {
+  res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': BIG_ITEM_BYTES });
+  let sent = 0;
+  const pump = (): void => {
+    while (sent < BIG_ITEM_BYTES) {
+      const block = Buffer.from(base.subarray(0, Math.min(base.length, BIG_ITEM_BYTES - sent)));
+      block.write(`${n}:${sent}:`, 0, 'latin1');
+      sent += block.length;
+      if (!res.write(block)) return void res.once('drain', pump);
+    }
+    res.end();
+  };
+  pump();
+}
+
+function hashChain(bytes: number, seed: string): Buffer {
+  const out = Buffer.alloc(bytes);
+  let h = createHash('sha256').update(seed).digest();
+  for (let at = 0; at < bytes; at += h.length) {
+    h.copy(out, at);
+    h = createHash('sha256').update(h).digest();
+  }
+  return out;
+}
 
 /** The renditions Reddit lists for a 1920×1080 image (`preview.images[].resolutions`). */
 export const PREVIEW_WIDTHS = [108, 216, 320, 640, 960, 1080];
@@ -28,7 +60,7 @@ export const PREVIEW_WIDTHS = [108, 216, 320, 640, 960, 1080];
  * `/img/<n>-<width>.jpg`, a Reddit listing of `limit` such posts at `/r/<any>/hot.json` that
  * describes the renditions as Reddit does (sizes, HTML-escaped URLs with a query), and distinct
  * ~500 KB files at `/blob/<n>.jpg` (random bytes labelled image/jpeg: a snapshot copies bytes, it
- * does not decode).
+ * does not decode), and distinct 25 MB ones at `/big/<n>.jpg`, generated as they are sent.
  */
 export interface MediaHost {
   baseUrl: string;
@@ -48,6 +80,7 @@ async function startMediaHost(): Promise<MediaHost> {
     if (!b) blobs.set(n, (b = randomBytes(SNAPSHOT_ITEM_BYTES)));
     return b;
   };
+  const bigBase = hashChain(1024 * 1024, 'bench-big');
   const heightAt = (width: number): number => Math.round((width * 1080) / 1920);
   const renditions = new Map(
     await Promise.all(PREVIEW_WIDTHS.map(async (w) => [w, await sharp(jpeg).resize(w, heightAt(w)).jpeg({ quality: 85 }).toBuffer()] as const)),
@@ -83,6 +116,8 @@ async function startMediaHost(): Promise<MediaHost> {
       const body = JSON.stringify(listing(Number(url.searchParams.get('limit') ?? 25)));
       return void res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
     }
+    const big = /^\/big\/(\d+)\.jpg$/.exec(url.pathname);
+    if (big) return serveBigItem(bigBase, Number(big[1]), res);
     const m = /^\/(img|blob)\/(\d+)(?:-(\d+))?\.jpg$/.exec(url.pathname);
     const body = !m ? undefined : m[1] === 'blob' ? blob(Number(m[2])) : m[3] ? renditions.get(Number(m[3])) : jpeg;
     if (!body) return void res.writeHead(404).end();
@@ -201,6 +236,11 @@ async function buildDist(): Promise<void> {
       err ? reject(new Error(`npm run build failed:\n${stdout}${stderr}`)) : resolve(),
     );
   });
+}
+
+/** Sets a process's peak resident memory (VmHWM) back to its current one, to measure one run's peak. */
+export function resetPeakRss(pid: number | undefined): void {
+  if (pid) writeFileSync(`/proc/${pid}/clear_refs`, '5');
 }
 
 /** Peak resident memory (VmHWM) of a process, in MB, and of each of its children (the web's processes). */

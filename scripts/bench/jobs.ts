@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import sharp from 'sharp';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { quantile } from './stats.js';
-import { cpuMeter, type Bench, type CpuShare } from './harness.js';
+import { cpuMeter, peakRssMb, resetPeakRss, type Bench, type CpuShare } from './harness.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -178,11 +178,14 @@ export interface Throughput {
   cpu: CpuShare;
 }
 
-/** A snapshot of `count` media of ~500 KB: share → ready, through the API and a worker. */
-export async function snapshot(bench: Bench, count: number, rep: number): Promise<Throughput> {
+/**
+ * A snapshot of `count` media of ~500 KB (`big`: 25 MB): share → ready, through the API and a
+ * worker. The same `rep` names the same media, so a second run re-shares stored bytes.
+ */
+export async function snapshot(bench: Bench, count: number, rep: number, kind: 'blob' | 'big' = 'blob'): Promise<Throughput> {
   const [sessionId] = await manualSessions(bench, 1, null);
   await bench.knex('session_media').insert(
-    Array.from({ length: count }, (_, i) => ({ session_id: sessionId, media_url: `${bench.media.baseUrl}/blob/${rep * 1000 + i}.jpg`, type: 'image', order: i })),
+    Array.from({ length: count }, (_, i) => ({ session_id: sessionId, media_url: `${bench.media.baseUrl}/${kind}/${rep * 1000 + i}.jpg`, type: 'image', order: i })),
   );
   const started = Date.now();
   const meter = cpuMeter(bench);
@@ -210,6 +213,16 @@ export async function snapshot(bench: Bench, count: number, rep: number): Promis
     process.stderr.write(`snapshot: total ${seconds}s, queued→active ${job!.processedOn! - (row.created_at as Date).getTime()}ms, active→done ${job!.finishedOn! - job!.processedOn!}ms\n`);
   }
   return { itemsPerSec: count / seconds, mbPerSec: Number(snap.bytes_copied) / 1e6 / seconds, cpu };
+}
+
+/**
+ * The worker's peak RSS (MB) while it copies one snapshot of `count` 25 MB media, all in flight at
+ * once (downloads ahead of uploads: twice `SNAPSHOT_COPY_PARALLELISM`); the peak is reset first.
+ */
+export async function bigSnapshotPeakRss(bench: Bench, count: number, rep: number): Promise<{ peakMb: number; mbPerSec: number }> {
+  resetPeakRss(bench.worker.child.pid);
+  const { mbPerSec } = await snapshot(bench, count, rep, 'big');
+  return { peakMb: peakRssMb(bench.worker.child.pid)[0]!, mbPerSec };
 }
 
 /** The raw limit: uploading the same bytes to the same Azurite with @azure/storage-blob, same parallelism. */
