@@ -113,17 +113,16 @@ export function communityQueries(knex: Knex, filter: CommunityFilter) {
   // An unknown slug is NULL: it matches nothing, like an unknown id.
   if (filter.categorySlug !== undefined) base.andWhereRaw('s.category_id = (SELECT id FROM categories WHERE slug = ?)', [filter.categorySlug]);
   const order = [...FEED_ORDERS[filter.sort], 's.id'].map((key) => `${key} DESC`).join(', ');
+  // The page is ordered and cut among snapshots alone, then joined to its creators and categories:
+  // joined first, the planner would read every user (and category) for the rows it then sorts,
+  // which grows with the data (a `hot` window, or a broad subreddit filter).
   const feedRows = (rows: Knex.QueryBuilder) =>
-    rows
+    knex
+      .from(rows.select('s.*').orderByRaw(order).limit(filter.limit).offset(filter.offset).as('s'))
       .join('users as u', 'u.id', 's.user_id')
       .join('categories as c', 'c.id', 's.category_id')
-      .select('s.*', 'u.first_name as creator_first_name', 'c.slug as category_slug')
-      .select(
-        likedBy(knex, filter.viewerId),
-      )
-      .orderByRaw(order)
-      .limit(filter.limit)
-      .offset(filter.offset);
+      .select('s.*', 'u.first_name as creator_first_name', 'c.slug as category_slug', likedBy(knex, filter.viewerId))
+      .orderByRaw(order);
   return {
     page: filter.sort === 'hot' ? feedRows(hotCandidates(knex, base, filter.offset + filter.limit)) : feedRows(base.clone()),
     // No join: user_id is NOT NULL and references users, so every snapshot has exactly one creator,

@@ -5,6 +5,7 @@ import { cloneTestDatabase, dropTestDatabase } from './helpers/database.js';
 
 const SNAPSHOTS = 50_000;
 const USERS = 500;
+const QUIET_USERS = 20_000;
 const CATEGORIES = 20;
 const SUBREDDITS = 200;
 const WORDS = ['aurora', 'harbor', 'meadow', 'canyon', 'glacier', 'lantern', 'orchid', 'tundra', 'willow', 'zephyr'];
@@ -20,6 +21,13 @@ async function seedFeed(knex: Knex): Promise<void> {
     `INSERT INTO users (id, email, first_name, password_hash)
      SELECT 'user_feed' || i, 'feed' || i || '@example.test', 'Feeder ' || i, 'not-a-hash' FROM generate_series(1, ?) i`,
     [USERS],
+  );
+  // Most accounts share nothing: the users table is much larger than the set of creators, so a page
+  // that read all of it to find its 20 creators would show here.
+  await knex.raw(
+    `INSERT INTO users (id, email, first_name, password_hash)
+     SELECT 'user_quiet' || i, 'quiet' || i || '@example.test', 'Quiet ' || i, 'not-a-hash' FROM generate_series(1, ?) i`,
+    [QUIET_USERS],
   );
   await knex.raw(`INSERT INTO categories (slug, name) SELECT 'feed-' || i, 'Feed ' || i FROM generate_series(1, ?) i`, [CATEGORIES]);
   // One statement: the sessions, then a snapshot of each. Ready times are scattered (7919 is prime)
@@ -53,19 +61,21 @@ interface PlanNode {
   Plans?: PlanNode[];
 }
 
-/** Every node of the plan that reads community_snapshots, as "<node type> <index or indexes>". */
-function snapshotScans(node: PlanNode): string[] {
+/** Every node of the plan that reads `table`, as "<node type> <index or indexes>". */
+function scansOf(node: PlanNode, table: string): string[] {
   // A bitmap heap scan names no index itself: its bitmap index scans below it do.
   const indexes = (n: PlanNode): string[] => (n['Index Name'] ? [n['Index Name']] : (n.Plans ?? []).flatMap(indexes));
-  const own = node['Relation Name'] === 'community_snapshots' ? [[node['Node Type'], ...indexes(node)].join(' ')] : [];
-  return [...own, ...(node.Plans ?? []).flatMap(snapshotScans)];
+  const own = node['Relation Name'] === table ? [[node['Node Type'], ...indexes(node)].join(' ')] : [];
+  return [...own, ...(node.Plans ?? []).flatMap((child) => scansOf(child, table))];
 }
 
-async function explain(knex: Knex, query: Knex.QueryBuilder): Promise<string[]> {
+/** The plan's reads of community_snapshots and of users (a page joins its creators). */
+async function explain(knex: Knex, query: Knex.QueryBuilder): Promise<{ snapshots: string[]; users: string[] }> {
   // The builder's own SQL and bindings, sent as the app sends them: parameters, not inlined values.
   const { sql, bindings } = query.toSQL();
   const { rows } = await knex.raw<{ rows: { 'QUERY PLAN': [{ Plan: PlanNode }] }[] }>(`EXPLAIN (FORMAT JSON) ${sql}`, bindings);
-  return snapshotScans(rows[0]!['QUERY PLAN'][0].Plan);
+  const plan = rows[0]!['QUERY PLAN'][0].Plan;
+  return { snapshots: scansOf(plan, 'community_snapshots'), users: scansOf(plan, 'users') };
 }
 
 describe('community feed: every query reads its snapshots through an index', function () {
@@ -101,19 +111,21 @@ describe('community feed: every query reads its snapshots through an index', fun
 
   for (const sort of COMMUNITY_SORTS) {
     for (const [name, filter] of Object.entries(filters)) {
-      it(`sort=${sort}, ${name}: neither the page nor the count scans community_snapshots sequentially`, async () => {
+      it(`sort=${sort}, ${name}: neither the page nor the count scans community_snapshots (or users) sequentially`, async () => {
         const feed: CommunityFilter = { sort, limit: 20, offset: 0, ...filter() };
         // The fixture matches each filter more than a page's worth, so every plan has real work to do.
         const { rows, total } = await listCommunity(knex, feed);
         expect(rows).to.have.length(20);
         expect(total).to.be.above(20);
         const { page, count } = communityQueries(knex, feed);
-        for (const [query, scans] of [
+        for (const [query, { snapshots, users }] of [
           ['page', await explain(knex, page)],
           ['count', await explain(knex, count)],
         ] as const) {
-          expect(scans, `${query} reads community_snapshots`).to.not.be.empty;
-          expect(scans.filter((s) => s.startsWith('Seq Scan')), `${query}: ${scans.join(', ')}`).to.deep.equal([]);
+          expect(snapshots, `${query} reads community_snapshots`).to.not.be.empty;
+          expect(snapshots.filter((s) => s.startsWith('Seq Scan')), `${query}: ${snapshots.join(', ')}`).to.deep.equal([]);
+          // The page's creators are looked up for its rows only, not read whole.
+          expect(users.filter((s) => s.startsWith('Seq Scan')), `${query} reads users: ${users.join(', ')}`).to.deep.equal([]);
         }
       });
     }
