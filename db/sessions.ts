@@ -58,10 +58,12 @@ export async function findSession(knex: Knex, id: number): Promise<SessionRow | 
 }
 
 /**
- * Applies the changes, bumps the version and moves `updated_at` forward (strictly: two changes in
- * the same millisecond still give distinct, increasing timestamps).
+ * Applies the changes to the locked row `current`, bumps the version and moves `updated_at` forward
+ * (strictly: two changes in the same millisecond still give distinct, increasing timestamps).
+ * Returns the row as written: `current` with the changes, and the version and time Postgres gave it
+ * (only those two come back: parsing the whole row again was a measurable part of a PATCH's CPU).
  */
-export async function updateSession(trx: Knex.Transaction, id: number, changes: SessionChanges): Promise<SessionRow> {
+export async function updateSession(trx: Knex.Transaction, current: SessionRow, changes: SessionChanges): Promise<SessionRow> {
   const columns = Object.keys(changes) as (keyof SessionChanges)[];
   // The SQL depends only on which columns change, in this order.
   const key = columns.join(',');
@@ -69,12 +71,16 @@ export async function updateSession(trx: Knex.Transaction, id: number, changes: 
   if (sql === undefined) {
     // Column names come from SessionChanges' keys (the plan's), never from a request.
     const set = columns.map((c) => `"${c}" = ?, `).join('');
-    sql = `UPDATE sessions SET ${set}version = version + 1, updated_at = greatest(now(), updated_at + interval '1 millisecond') WHERE id = ? RETURNING *`;
+    sql = `UPDATE sessions SET ${set}version = version + 1, updated_at = greatest(now(), updated_at + interval '1 millisecond') WHERE id = ? RETURNING version, updated_at`;
     updateStatements.set(key, sql);
   }
   const values = columns.map((c) => changes[c]);
-  const { rows } = await trx.raw<{ rows: SessionRow[] }>(sql, [...values, id] as Knex.RawBinding[]).options(prepared(`session-update:${key}`));
-  return rows[0]!;
+  const { rows } = await trx
+    .raw<{ rows: Pick<SessionRow, 'version' | 'updated_at'>[] }>(sql, [...values, current.id] as Knex.RawBinding[])
+    .options(prepared(`session-update:${key}`));
+  const written = rows[0];
+  if (!written) throw new Error(`session ${current.id} vanished under its row lock`);
+  return { ...current, ...changes, version: written.version, updated_at: written.updated_at };
 }
 
 /** The UPDATE of each changed-column list (a few dozen at most: one per combination clients send). */

@@ -61,7 +61,7 @@ export async function removeSnapshot(knex: Knex, admin: UserRow, snapshotId: num
     // The session first, then its snapshot: the order a PATCH takes them in, so the two cannot deadlock.
     const locked = await lockSession(trx, snapshot.session_id);
     if (!locked || locked.snapshot?.id !== snapshotId || !(await deleteSnapshotById(trx, snapshotId))) throw missing();
-    if (locked.session.share_to_community) await updateSession(trx, locked.session.id, { share_to_community: false });
+    if (locked.session.share_to_community) await updateSession(trx, locked.session, { share_to_community: false });
     const outboxIds = await insertOutboxJobs(trx, [jobs.purgeSnapshot(snapshotId)]);
     const auditId = await insertModerationAudit(trx, {
       admin_id: admin.id,

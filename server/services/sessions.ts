@@ -141,7 +141,7 @@ export async function patchSession(
     const plan = planSessionPatch(row, patch, { category, snapshot });
     if (Object.keys(plan.changes).length === 0) return { session: row, snapshot, outbox: [] };
 
-    const session = await updateSession(trx, id, plan.changes);
+    const session = await updateSession(trx, row, plan.changes);
     return { session, ...(await writeJobs(trx, session, plan.jobs, snapshot)) };
   });
 }

@@ -13,7 +13,7 @@ export async function shareSession(knex: Knex, user: UserRow, sessionId: number)
   return knex.transaction(async (trx) => {
     const locked = await lockSession(trx, sessionId);
     if (!locked || locked.session.user_id !== user.id) throw notFound(`Session ${sessionId} not found`);
-    if (!locked.session.is_public) await updateSession(trx, sessionId, { is_public: true });
+    if (!locked.session.is_public) await updateSession(trx, locked.session, { is_public: true });
     return ensureShareCode(trx, sessionId);
   });
 }
