@@ -9,6 +9,7 @@ import { startJobStack, type JobStack } from './helpers/job-stack.js';
 import { flushAll, forEachRedis, type OwnedRedis } from './helpers/redis-kinds.js';
 import { freePort } from './helpers/redis-server.js';
 import { maxOutboxId } from './helpers/session-state.js';
+import { expectDurableSnapshotBlobs } from './helpers/durable-blobs.js';
 import { waitFor } from './helpers/wait.js';
 import type { WorkerProcess } from './helpers/worker-process.js';
 
@@ -80,7 +81,6 @@ async function allFinished(stack: JobStack, mark: number): Promise<OutboxRow[]> 
 /** Each session: its current generation's thumbnail, one blob; its snapshot ready with exactly its blobs. */
 async function expectEffectsOnce(stack: JobStack, sessions: number[]): Promise<void> {
   const thumbnails = stack.config.blobContainers.thumbnails;
-  const community = stack.config.blobContainers.snapshots;
   for (const id of sessions) {
     const session = await stack.knex('sessions').where({ id }).first();
     const name = `thumbnails/sessions/${id}/${session.thumbnail_generation}.webp`;
@@ -92,9 +92,7 @@ async function expectEffectsOnce(stack: JobStack, sessions: number[]): Promise<v
     expect(snapshot.status, `snapshot ${snapshot.id}: ${snapshot.last_error}`).to.equal('ready');
     const media = await stack.knex('community_snapshot_media').where({ snapshot_id: snapshot.id });
     expect(media, `snapshot ${snapshot.id}: one row per item`).to.have.length(IMAGES_PER_LISTING);
-    const expected = [...new Set([...media.map((m) => m.blob_name as string), snapshot.thumbnail_blob_name as string])].sort();
-    const blobs = (await stack.blobs.list(community, `snapshots/${snapshot.id}/`)).map((b) => b.name).sort();
-    expect(blobs, `snapshot ${snapshot.id}: exactly its blobs`).to.deep.equal(expected);
+    await expectDurableSnapshotBlobs(stack, snapshot);
   }
 }
 

@@ -4,6 +4,7 @@ import { registerUser } from './helpers/app.js';
 import { createSession, patch, serveImages } from './helpers/flows.js';
 import { startJobStack, type JobStack } from './helpers/job-stack.js';
 import { forEachRedis, type OwnedRedis } from './helpers/redis-kinds.js';
+import { expectDurableSnapshotBlobs } from './helpers/durable-blobs.js';
 import { waitFor } from './helpers/wait.js';
 
 forEachRedis((kind) => describe(`outbox: nothing lost, nothing doubled${kind.suffix}`, function () {
@@ -60,8 +61,8 @@ forEachRedis((kind) => describe(`outbox: nothing lost, nothing doubled${kind.suf
         const snapshots = await stack.knex('community_snapshots').where({ session_id: s.id });
         expect(snapshots).to.have.length(1);
         expect(snapshots[0].status).to.equal('ready');
-        const blobs = await stack.blobs.list(stack.config.blobContainers.snapshots, `snapshots/${snapshots[0].id}/`);
-        expect(blobs.filter((b) => !b.name.includes('thumbnail'))).to.have.length(1);
+        expect(await stack.knex('community_snapshot_media').where({ snapshot_id: snapshots[0].id })).to.have.length(1);
+        await expectDurableSnapshotBlobs(stack, snapshots[0]);
       }
       const counts = await Promise.all(OUTBOX_QUEUE_NAMES.map((q) => stack.producer.queues[q].getJobCountByTypes('completed', 'failed', 'waiting', 'active', 'delayed')));
       // The restarted Redis is empty: exactly the relayed rows' jobs are there, no more (the

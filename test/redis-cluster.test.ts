@@ -6,6 +6,7 @@ import { promote, registerUser, type TestUser } from './helpers/app.js';
 import { createSession, outboxFor, patch, serveImages } from './helpers/flows.js';
 import { startJobStack, type JobStack } from './helpers/job-stack.js';
 import { startRedisCluster, type RedisCluster } from './helpers/redis-cluster.js';
+import { expectDurableSnapshotBlobs } from './helpers/durable-blobs.js';
 import { waitFor } from './helpers/wait.js';
 import { createApp } from '../server/app.js';
 import { QUEUE_NAMES, queueKeyPrefix } from '../workers/queues/contracts.js';
@@ -64,8 +65,8 @@ describe('Redis Cluster: three masters, one hash tag per queue', function () {
       const row = await stack.knex('community_snapshots').where({ session_id: created.id }).first();
       return row?.status === 'ready' ? row : undefined;
     });
-    const blobs = await stack.blobs.list(stack.config.blobContainers.snapshots, `snapshots/${snapshot.id}/`);
-    expect(blobs.filter((b) => !b.name.includes('thumbnail'))).to.have.length(2);
+    expect(await stack.knex('community_snapshot_media').where({ snapshot_id: snapshot.id })).to.have.length(2);
+    await expectDurableSnapshotBlobs(stack, snapshot);
     for (const row of await outboxFor(stack.knex, created.id)) expect((await stack.job(row.queue as 'media', row.id))?.state, `${row.queue} outbox-${row.id}`).to.equal('completed');
 
     // Every key of a queue, on whichever master, is in that queue's one slot.
