@@ -1,4 +1,4 @@
-import { prepared, type Knex } from './knex.js';
+import { preparedQuery, type Knex } from './knex.js';
 import type { UserRow } from './types.js';
 
 export interface StoredHttpSession {
@@ -8,16 +8,13 @@ export interface StoredHttpSession {
 }
 
 const READ_HTTP_SESSION = `SELECT s.data AS session_data, u.* FROM http_sessions s LEFT JOIN users u ON u.id = s.user_id
-  WHERE s.id_hash = ? AND s.expires_at > CURRENT_TIMESTAMP LIMIT 1`;
+  WHERE s.id_hash = $1 AND s.expires_at > CURRENT_TIMESTAMP LIMIT 1`;
 
 /** Reads a live (unexpired) session by the hash of its id, with its user. */
 export async function readHttpSession(knex: Knex, idHash: string): Promise<StoredHttpSession | null> {
   // Every authenticated request runs this: SQL text rather than the query builder, which would
-  // compile the same statement again each time.
-  const { rows } = await knex
-    .raw<{ rows: (UserRow & { session_data: Record<string, unknown> })[] }>(READ_HTTP_SESSION, [idHash])
-    .options(prepared('http-session-read'));
-  const row = rows[0];
+  // compile the same statement again each time, and straight through node-postgres.
+  const [row] = await preparedQuery<UserRow & { session_data: Record<string, unknown> }>(knex, 'http-session-read', READ_HTTP_SESSION, [idHash]);
   if (!row) return null;
   const { session_data: data, ...user } = row;
   return { data, user: user.id ? (user as UserRow) : null };

@@ -1,4 +1,4 @@
-import { prepared, type Knex } from './knex.js';
+import { prepared, preparedQuery, type Knex } from './knex.js';
 import type { MediaPreviews, SessionMediaRow, SessionRow, SnapshotRow } from './types.js';
 
 /** A media item as a sync writes it (its order is its place in the list). */
@@ -30,11 +30,12 @@ export async function insertSession(
 
 export type SnapshotRef = Pick<SnapshotRow, 'id' | 'status'>;
 
-// The statements of every PATCH are SQL text rather than query-builder calls: the builder would
-// compile the same statement again on each request, a good part of the API's CPU under load.
+// The statements of every PATCH are SQL text run straight through node-postgres (preparedQuery)
+// rather than query-builder calls: the builder would compile the same statement again on each
+// request, and knex's query path cost about as much CPU again, a good part of the API's under load.
 const LOCK_SESSION = `SELECT s.*, cs.id AS snapshot_id, cs.status AS snapshot_status
   FROM sessions s LEFT JOIN community_snapshots cs ON cs.session_id = s.id
-  WHERE s.id = ? LIMIT 1 FOR UPDATE OF s`;
+  WHERE s.id = $1 LIMIT 1 FOR UPDATE OF s`;
 
 /**
  * Locks the session row for the rest of the transaction and reads its live snapshot in the same
@@ -44,10 +45,12 @@ export async function lockSession(
   trx: Knex.Transaction,
   id: number,
 ): Promise<{ session: SessionRow; snapshot: SnapshotRef | null } | undefined> {
-  const { rows } = await trx
-    .raw<{ rows: (SessionRow & { snapshot_id: number | null; snapshot_status: SnapshotRow['status'] | null })[] }>(LOCK_SESSION, [id])
-    .options(prepared('session-lock'));
-  const row = rows[0];
+  const [row] = await preparedQuery<SessionRow & { snapshot_id: number | null; snapshot_status: SnapshotRow['status'] | null }>(
+    trx,
+    'session-lock',
+    LOCK_SESSION,
+    [id],
+  );
   if (!row) return undefined;
   const { snapshot_id: snapshotId, snapshot_status: status, ...session } = row;
   return { session, snapshot: snapshotId === null || status === null ? null : { id: snapshotId, status } };
@@ -70,15 +73,12 @@ export async function updateSession(trx: Knex.Transaction, current: SessionRow, 
   let sql = updateStatements.get(key);
   if (sql === undefined) {
     // Column names come from SessionChanges' keys (the plan's), never from a request.
-    const set = columns.map((c) => `"${c}" = ?, `).join('');
-    sql = `UPDATE sessions SET ${set}version = version + 1, updated_at = greatest(now(), updated_at + interval '1 millisecond') WHERE id = ? RETURNING version, updated_at`;
+    const set = columns.map((c, i) => `"${c}" = $${i + 2}, `).join('');
+    sql = `UPDATE sessions SET ${set}version = version + 1, updated_at = greatest(now(), updated_at + interval '1 millisecond') WHERE id = $1 RETURNING version, updated_at`;
     updateStatements.set(key, sql);
   }
   const values = columns.map((c) => changes[c]);
-  const { rows } = await trx
-    .raw<{ rows: Pick<SessionRow, 'version' | 'updated_at'>[] }>(sql, [...values, current.id] as Knex.RawBinding[])
-    .options(prepared(`session-update:${key}`));
-  const written = rows[0];
+  const [written] = await preparedQuery<Pick<SessionRow, 'version' | 'updated_at'>>(trx, `session-update:${key}`, sql, [current.id, ...values]);
   if (!written) throw new Error(`session ${current.id} vanished under its row lock`);
   return { ...current, ...changes, version: written.version, updated_at: written.updated_at };
 }
