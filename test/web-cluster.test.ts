@@ -59,14 +59,11 @@ describe('WEB_CONCURRENCY: several web processes behind one port', function () {
     web = await startWebProcess({ ...stack.env, WEB_CONCURRENCY: '2' });
     expect(childrenOf(web.child.pid!)).to.have.length(2);
     for (let i = 0; i < 10; i++) expect((await getOnNewConnection(web.baseUrl, '/healthz')).status).to.equal(200);
-    const servedBy = new Set(
-      web
-        .output()
-        .split('\n')
-        .filter((l) => l.includes('"path":"/healthz"'))
-        .map((l) => (JSON.parse(l) as { pid: number }).pid),
-    );
-    expect(servedBy.size, 'both processes served requests').to.equal(2);
+    // Request lines are written in batches (up to 4 KB or 250 ms): wait for all ten.
+    const healthzLines = (): string[] => web!.output().split('\n').filter((l) => l.includes('"path":"/healthz"'));
+    await waitFor('the ten request lines', () => healthzLines().length === 10, { timeoutMs: 5_000 });
+    const pids = new Set(healthzLines().map((l) => (JSON.parse(l) as { pid: number }).pid));
+    expect(pids.size, 'both processes served requests').to.equal(2);
 
     // Three jobs waiting, and no worker to take them: each process reads 3 from Redis.
     for (let i = 0; i < 3; i++) await stack.producer.queues.media.add('sync', { sessionId: 1_000_000 + i });
