@@ -94,7 +94,9 @@ runScript(async () => {
         values: ours.p99,
         baseline: { name: 'pg transaction', values: raw.p99 },
         better: 'lower',
-        ...(connections === 32 ? { target: { text: '< 50 ms', met: (s) => s.median < 50 } } : {}),
+        // A ratio, not milliseconds: this machine's absolute latency swings by 2× from day to day,
+        // while the raw transaction measured in the same run moves with it (issue 14).
+        ...(connections === 32 ? { target: { text: 'ratio ≥ 0.67', met: (s) => (s.ratio ?? 0) >= 0.67 } } : {}),
       });
       cpuRows.push({ run: `PATCH @${connections}`, perOp: 'request', shares: ours.cpu });
       cpuRows.push({ run: `pg transaction @${connections}`, perOp: 'transaction', shares: raw.cpu });
@@ -121,7 +123,7 @@ runScript(async () => {
       values: start.p99,
       baseline: { name: 'BullMQ add → active', values: rawStart.p99 },
       better: 'lower',
-      target: { text: '< 25 ms', met: (s) => s.median < 25 },
+      target: { text: '< 10 ms', met: (s) => s.median < 10 },
     });
 
     const thumbCount = quick ? 40 : 120;
