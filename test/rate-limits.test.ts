@@ -4,6 +4,7 @@ import { createTestApp, httpSessionCookie, registerUser, type TestApp } from './
 import { startJobStack, type JobStack } from './helpers/job-stack.js';
 import { startRedisServer, type RedisServer } from './helpers/redis-server.js';
 import { startWebProcess, type WebProcess } from './helpers/web-process.js';
+import { waitFor } from './helpers/wait.js';
 
 interface Answer {
   status: number;
@@ -73,7 +74,8 @@ describe('API rate limits (the reference: 100 / 15 min on /api/sessions*, /api/s
         expect(res.status, res.body).to.equal(200);
         remaining.push(String(res.headers['x-ratelimit-remaining']));
       }
-      expect(pidsServing(web, '/api/sessions'), 'both processes served requests').to.have.property('size', 2);
+      // Request lines reach the output in batches (up to 250 ms later): wait for both processes' lines.
+      await waitFor('request lines from both web processes', () => pidsServing(web!, '/api/sessions').size === 2, { timeoutMs: 5_000 });
       // One counter: the remaining count goes down by one per request, whichever process answered.
       expect(remaining).to.deep.equal(['9', '8', '7', '6', '5', '4', '3', '2', '1', '0']);
       // Consecutive connections go to different processes: both refuse.
