@@ -138,11 +138,12 @@ describe('snapshot copies stream (worker process, Azurite)', function () {
 
   it('a worker stopped mid-stream removes its spool file before it exits', async () => {
     const user = await registerUser(stack.t);
-    // Sends a first part, then nothing: the download stays in the middle of the body until stopped.
+    // Sends a first part, larger than what a copy keeps in memory (1 MiB), then nothing: the download
+    // stays in the middle of the body, spilled to its spool file, until stopped.
     const stalled: http.ServerResponse[] = [];
     stack.fixture.route('/big/stalled.jpg', (_req, res) => {
       res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': ITEM_BYTES });
-      res.write(Buffer.alloc(1024 * 1024, 3));
+      res.write(Buffer.alloc(2 * 1024 * 1024, 3));
       stalled.push(res);
     });
     const sessionId = await sessionWith(user, ['/big/stalled.jpg']);

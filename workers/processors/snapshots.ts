@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { UnrecoverableError, type Job } from 'bullmq';
 import { holdDurableBlobs } from '../../db/durable-blobs.js';
 import { findSession, listSessionMedia } from '../../db/sessions.js';
@@ -20,7 +19,7 @@ import { coerceError } from '../../logger.js';
 import type { JobPayload } from '../queues/contracts.js';
 import { safeDownload, safeDownloadTo, type Downloaded } from '../lib/safe-fetch.js';
 import { Semaphore } from '../lib/semaphore.js';
-import { withSpoolFile } from '../lib/spool-file.js';
+import { SpillSink, withSpoolFile } from '../lib/spool-file.js';
 import { storeDurable, type DurableContent, type StoredBlob } from '../storage/durable-media.js';
 import { mediaAreCurrent, syncSessionMedia } from './media.js';
 import { classify, fetchOptions, isImage, isMedia, PermanentError, recordCompleted, type ProcessorDeps } from './deps.js';
@@ -111,14 +110,21 @@ interface ItemFailure {
 }
 
 /**
+ * Bodies up to this size stay in memory; larger ones spill to a spool file. Small media (most of
+ * them) then cost no disk round trip, and a copy holds at most 2 × parallelism × this in memory.
+ */
+const SPILL_OVER_BYTES = 1024 * 1024;
+
+/**
  * Copies the items not copied yet, each recorded as soon as it is stored. An item streams from its
- * source through a sha256 into a spool file on local disk (its blob name is the hash, known only at
- * the end), then, unless the hash is stored already, streams from that file to its content address;
- * the file goes when the item is done or fails. Memory holds stream buffers (tens of KB per item in
- * flight), whatever the items' sizes; the disk holds at most twice the parallelism of spool files,
- * each at most `MEDIA_MAX_BYTES`. Two stages, each `parallelism` wide: downloads run ahead of
- * uploads, so the storage always has the next file ready (a download holds its permit until its
- * upload starts). Returns the bytes this run recorded and the items that failed.
+ * source through a sha256 (its blob name is the hash, known only at the end) into memory, or, past
+ * `SPILL_OVER_BYTES`, into a spool file on local disk; then, unless the hash is stored already, it
+ * goes to its content address from there; the file goes when the item is done or fails. Memory holds
+ * at most `SPILL_OVER_BYTES` per item in flight, whatever the items' sizes; the disk holds at most
+ * twice the parallelism of spool files, each at most `MEDIA_MAX_BYTES`. Two stages, each
+ * `parallelism` wide: downloads run ahead of uploads, so the storage always has the next body ready
+ * (a download holds its permit until its upload starts). Returns the bytes this run recorded and the
+ * items that failed.
  */
 async function copyItems(deps: ProcessorDeps, snapshotId: number, pending: SnapshotMediaRow[]): Promise<{ bytes: number; failures: ItemFailure[] }> {
   const parallelism = deps.config.jobs.snapshotCopyParallelism;
@@ -132,12 +138,13 @@ async function copyItems(deps: ProcessorDeps, snapshotId: number, pending: Snaps
       try {
         if (deps.signal?.aborted) return;
         await withSpoolFile(async (file) => {
-          const download = await safeDownloadTo(item.source_url, fetchOptions(deps, isMedia), () => createWriteStream(file));
+          const sink = new SpillSink(file, SPILL_OVER_BYTES);
+          const download = await safeDownloadTo(item.source_url, fetchOptions(deps, isMedia), () => sink);
           const releaseUpload = await uploads.acquire();
           releaseDownload();
           releaseDownload = () => undefined;
           try {
-            const { result: recorded } = await storeAndReference(deps, { ...download, file }, (trx, stored) =>
+            const { result: recorded } = await storeAndReference(deps, { ...download, ...sink.content() }, (trx, stored) =>
               recordSnapshotItemCopied(trx, snapshotId, item.id, { ...stored, contentType: download.contentType, bytes: download.bytes }),
             );
             if (recorded) bytes += download.bytes;
