@@ -3,15 +3,16 @@ import sharp from 'sharp';
 import { registerUser } from './helpers/app.js';
 import { allDispatched, createSession, outboxFor, patch, serveImages } from './helpers/flows.js';
 import { resolutionPath } from './helpers/fixture-server.js';
-import { startJobStack, type JobStack } from './helpers/job-stack.js';
+import type { JobStack } from './helpers/job-stack.js';
+import { forEachRedis } from './helpers/redis-kinds.js';
 import { waitFor } from './helpers/wait.js';
 
-describe('jobs: media sync and thumbnails (worker process)', function () {
+forEachRedis((redis) => describe(`jobs: media sync and thumbnails (worker process)${redis.suffix}`, function () {
   this.timeout(60_000);
   let stack: JobStack;
 
   before(async () => {
-    stack = await startJobStack();
+    stack = await redis.jobStack();
     await stack.startWorker();
   });
   after(async () => stack?.close());
@@ -79,7 +80,7 @@ describe('jobs: media sync and thumbnails (worker process)', function () {
 
   it('a custom thumbnail set after `thumbnail: ""` but before the job runs stays', async () => {
     // This app writes outbox rows but does not dispatch them: the jobs wait until we say so.
-    const held = await startJobStack({ fastPath: false });
+    const held = await redis.jobStack({ fastPath: false });
     try {
       const user = await registerUser(held.t);
       await serveImages(held.fixture, 'stale', 1);
@@ -179,7 +180,7 @@ describe('jobs: media sync and thumbnails (worker process)', function () {
     }
 
     it('a media URL on a private address while MEDIA_ALLOW_PRIVATE_HOSTS is off', async () => {
-      const strict = await startJobStack({ env: { MEDIA_ALLOW_PRIVATE_HOSTS: 'false' } });
+      const strict = await redis.jobStack({ env: { MEDIA_ALLOW_PRIVATE_HOSTS: 'false' } });
       try {
         await strict.startWorker();
         const user = await registerUser(strict.t);
@@ -252,4 +253,4 @@ describe('jobs: media sync and thumbnails (worker process)', function () {
       expect(small.map((size) => stack.fixture.hits(resolutionPath(id, size)))).to.deep.equal([0, 0, 0]);
     });
   });
-});
+}));
