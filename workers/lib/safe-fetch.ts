@@ -1,12 +1,10 @@
 import { createHash } from 'node:crypto';
-import type { LookupAddress } from 'node:dns';
-import { lookup as dnsLookup } from 'node:dns/promises';
-import http from 'node:http';
-import https from 'node:https';
-import net from 'node:net';
+import type http from 'node:http';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { nonPublicAddressKind } from './address-policy.js';
+import { DownloadError } from './download-error.js';
+import { ConnectTimeout, resolveHop, sendRequest, type AddressOptions, type Hop, type RequestSettings } from './pinned-request.js';
 
 /**
  * The one way workers download something from a URL they did not choose (subreddit listings, media,
@@ -14,9 +12,8 @@ import { nonPublicAddressKind } from './address-policy.js';
  * link-local addresses so a hostile listing cannot make a worker reach internal services (SSRF).
  */
 
-export interface SafeFetchOptions {
-  /** `MEDIA_ALLOW_PRIVATE_HOSTS`: lets tests reach a server on 127.0.0.1. Never on in production. */
-  allowPrivateHosts: boolean;
+/** A download's bounds, and (from {@link AddressOptions}) which addresses it may reach. */
+export interface SafeFetchOptions extends AddressOptions {
   /** `MEDIA_MAX_BYTES`: enforced on Content-Length and again while the body streams in. */
   maxBytes: number;
   /** Whole download, redirects included (default 30000). */
@@ -33,13 +30,6 @@ export interface SafeFetchOptions {
   headers?: Record<string, string>;
   /** The limit's name in the too-large message (default `MEDIA_MAX_BYTES`). */
   maxBytesName?: string;
-  /**
-   * Exact origins (`http://127.0.0.1:4000`) exempt from the private-address rule, for tests and a
-   * known internal mirror. A redirect away from such an origin is checked as usual.
-   */
-  trustedOrigins?: string[];
-  /** Replaces `dns.lookup` (all addresses). For tests that need a name to resolve somewhere. */
-  resolve?: (hostname: string) => Promise<LookupAddress[]>;
 }
 
 export interface Downloaded {
@@ -56,68 +46,16 @@ export interface Downloaded {
 /** What {@link safeDownloadTo} wrote to its sink: a {@link Downloaded} without the body. */
 export type StreamedDownload = Omit<Downloaded, 'body'>;
 
-export type DownloadFailure =
-  | 'bad_url'
-  | 'private_address'
-  | 'http_status'
-  | 'too_large'
-  | 'timeout'
-  | 'content_type'
-  | 'network'
-  | 'too_many_redirects'
-  | 'aborted'
-  | 'bad_body';
-
-const RETRYABLE: Record<DownloadFailure, boolean> = {
-  bad_url: false,
-  private_address: false,
-  http_status: false,
-  too_large: false,
-  timeout: true,
-  content_type: false,
-  network: true,
-  too_many_redirects: false,
-  // Our own caller gave up (usually a worker shutting down); the job deserves another go.
-  aborted: true,
-  bad_body: false,
-};
-
-/** Statuses worth retrying: the server may answer differently later. */
-function retryableStatus(status: number): boolean {
-  return status >= 500 || status === 408 || status === 429;
-}
-
-/** Why a download failed, whether a retry could help, and which URL it was. */
-export class DownloadError extends Error {
-  override name = 'DownloadError';
-  readonly status?: number;
-  readonly retryable: boolean;
-
-  constructor(
-    readonly reason: DownloadFailure,
-    readonly url: string,
-    message: string,
-    options: { status?: number; cause?: unknown } = {},
-  ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    if (options.status !== undefined) this.status = options.status;
-    this.retryable = reason === 'http_status' && options.status !== undefined ? retryableStatus(options.status) : RETRYABLE[reason];
-  }
-}
+export { DownloadError, type DownloadFailure } from './download-error.js';
 
 /** The address policy every hop is checked against, exported here too for safe-fetch's importers. */
 export { nonPublicAddressKind };
 
 // ---------------------------------------------------------------------------------------------
-// One request
+// One hop (the request itself, pinned to its checked addresses, is pinned-request.ts)
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const USER_AGENT = 'showrunner-worker/0.1 (+media sync)';
-
-interface Hop {
-  url: URL;
-  addresses: LookupAddress[];
-}
 
 type HopResult<T> = { kind: 'redirect'; location: string } | { kind: 'done'; body: T };
 
@@ -126,34 +64,6 @@ type HopResult<T> = { kind: 'redirect'; location: string } | { kind: 'done'; bod
  * only here; both must stop at `maxBytes` whatever the server declared.
  */
 type BodyReader<T> = (res: http.IncomingMessage, url: URL, contentType: string, options: SafeFetchOptions) => Promise<T>;
-
-class ConnectTimeout extends Error {}
-
-/** Request options with the checked addresses a pooled connection must have been made to. */
-interface PinnedRequestOptions extends http.RequestOptions {
-  pinnedAddresses: string;
-}
-
-/**
- * Keep-alive agents whose pool key includes the addresses the request was checked against: a
- * pooled connection is reused only by a request that resolved to the same checked addresses, so
- * connection reuse opens no DNS-rebinding gap. Idle connections are dropped after 4 s, before the
- * usual 5 s server keep-alive, so a reused one is rarely already closed by the other end.
- */
-function pinnedAgent<T extends typeof http.Agent | typeof https.Agent>(Base: T): InstanceType<T> {
-  const Pinned = class extends (Base as typeof http.Agent) {
-    override getName(options: http.RequestOptions & Partial<PinnedRequestOptions>): string {
-      return `${super.getName(options)}|${options.pinnedAddresses ?? ''}`;
-    }
-  };
-  return new Pinned({ keepAlive: true, timeout: 4_000, scheduling: 'lifo' }) as InstanceType<T>;
-}
-
-const agents = { http: pinnedAgent(http.Agent), https: pinnedAgent(https.Agent) };
-
-function hostOf(url: URL): string {
-  return url.hostname.replace(/^\[|\]$/g, '');
-}
 
 function parseTarget(raw: string, from: string | null): URL {
   let url: URL;
@@ -170,112 +80,13 @@ function parseTarget(raw: string, from: string | null): URL {
   return url;
 }
 
-/** Resolves the host once and checks every address; the request then connects to exactly these. */
-async function resolveHop(url: URL, options: SafeFetchOptions, signal: AbortSignal): Promise<Hop> {
-  const host = hostOf(url);
-  const literal = net.isIP(host);
-  let addresses: LookupAddress[];
-  if (literal) {
-    addresses = [{ address: host, family: literal }];
-  } else {
-    const lookup = options.resolve ?? ((h: string) => dnsLookup(h, { all: true, verbatim: true }));
-    try {
-      addresses = await untilAborted(lookup(host), signal);
-    } catch (e) {
-      if (signal.aborted) throw e;
-      const code = (e as NodeJS.ErrnoException).code ?? '';
-      throw new DownloadError('network', url.href, `GET ${url.href} failed: cannot resolve ${host} (${code || (e as Error).message})`, { cause: e });
-    }
-    if (addresses.length === 0) throw new DownloadError('network', url.href, `GET ${url.href} failed: ${host} resolves to no address`);
-  }
-  const trusted = options.trustedOrigins?.includes(url.origin) ?? false;
-  if (!options.allowPrivateHosts && !trusted) {
-    // One bad address refuses the host: a name mixing public and private answers is not innocent.
-    for (const { address } of addresses) {
-      const kind = nonPublicAddressKind(address);
-      if (kind) {
-        throw new DownloadError('private_address', url.href, `${url.href} refused: resolves to a private address ${address} (${kind})`);
-      }
-    }
-  }
-  return { url, addresses };
-}
-
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (v) => (signal.removeEventListener('abort', onAbort), resolve(v)),
-      (e: unknown) => (signal.removeEventListener('abort', onAbort), reject(e)),
-    );
-  });
-}
-
 function mediaType(header: string | undefined): string {
   const essence = header?.split(';')[0]?.trim().toLowerCase();
   return essence || 'application/octet-stream';
 }
 
-interface HopSettings {
+interface HopSettings extends RequestSettings {
   options: SafeFetchOptions;
-  headers: Record<string, string>;
-  signal: AbortSignal;
-  connectTimeoutMs: number;
-}
-
-/**
- * Node asks with `all: true` when it races IPv4 and IPv6 (autoSelectFamily); either way it only
- * ever gets the addresses checked in {@link resolveHop}, so a second DNS answer cannot slip in
- * between the check and the connection (no rebinding gap).
- */
-function pinnedLookup(addresses: LookupAddress[]): net.LookupFunction {
-  const first = addresses[0]!;
-  return (_hostname, lookupOptions, callback) => {
-    if (lookupOptions.all) callback(null, addresses);
-    else callback(null, first.address, first.family);
-  };
-}
-
-/** Bounds the connection attempt alone, so a black-holed address fails well before the whole deadline. */
-function limitConnectTime(req: http.ClientRequest, connectTimeoutMs: number): void {
-  req.once('socket', (socket) => {
-    // A pooled socket is already connected: nothing to bound.
-    if (!socket.connecting) return;
-    const timer = setTimeout(() => req.destroy(new ConnectTimeout()), connectTimeoutMs);
-    socket.once('connect', () => clearTimeout(timer));
-    socket.once('close', () => clearTimeout(timer));
-  });
-}
-
-/** Sends one GET to the hop's checked addresses and resolves with the response head. */
-function sendRequest(hop: Hop, settings: HopSettings, pooled = true): Promise<http.IncomingMessage> {
-  const { url, addresses } = hop;
-  const { signal } = settings;
-  const secure = url.protocol === 'https:';
-  return new Promise<http.IncomingMessage>((resolve, reject) => {
-    const requestOptions: PinnedRequestOptions = {
-      method: 'GET',
-      headers: settings.headers,
-      lookup: pinnedLookup(addresses),
-      agent: pooled ? (secure ? agents.https : agents.http) : false,
-      signal,
-      pinnedAddresses: addresses.map((a) => a.address).sort().join(','),
-    };
-    const req = (secure ? https : http).request(url, requestOptions);
-    let answered = false;
-    req.once('response', (res) => ((answered = true), resolve(res)));
-    req.on('error', (e: NodeJS.ErrnoException) => {
-      // A kept-alive connection the server closed just as we reused it: once more, on a new one.
-      // Only before an answer: an error in the body is the caller's to see, not a reason to send again.
-      const staleSocket = pooled && req.reusedSocket && !answered && !signal.aborted;
-      if (staleSocket && (e.code === 'ECONNRESET' || e.code === 'EPIPE')) resolve(sendRequest(hop, settings, false));
-      else reject(e);
-    });
-    limitConnectTime(req, settings.connectTimeoutMs);
-    req.end();
-  });
 }
 
 function tooLarge(url: URL, options: SafeFetchOptions, detail: string): DownloadError {
