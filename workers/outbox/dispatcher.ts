@@ -45,16 +45,7 @@ export class OutboxDispatcher {
     const valid = jobs.filter((j) => isOutboxQueueName(j.queue));
     if (valid.length === 0 || !this.producer.isReady()) return [];
     const ids = valid.map((j) => j.id);
-    try {
-      await this.producer.addAll(valid.map((j) => ({ queue: j.queue as OutboxQueueName, name: j.name, data: j.payload, jobId: outboxJobId(j.id) })));
-    } catch (e) {
-      const error = coerceError(e);
-      await recordDispatchFailure(this.knex, ids, error.message, this.options.maxBackoffMs);
-      this.logger.warn({ err: error, outboxIds: ids }, 'outbox dispatch failed; rows stay queued for the relay');
-      return [];
-    }
-    for (const j of valid) this.logger.debug({ outboxId: j.id, queue: j.queue, jobName: j.name, jobId: outboxJobId(j.id) }, 'outbox row dispatched');
-    return ids;
+    return (await this.add(this.knex, valid, ids)) ? ids : [];
   }
 
   /** Marks rows `addWritten` added as dispatched (one statement for any number of them). */
@@ -77,22 +68,29 @@ export class OutboxDispatcher {
       // Only the outbox's own queues: a row naming any other (or a scheduled-only queue) is an error to record.
       const unknown = rows.filter((r) => !isOutboxQueueName(r.queue));
       const valid = rows.filter((r) => isOutboxQueueName(r.queue));
-      try {
-        await this.producer.addAll(
-          valid.map((r) => ({ queue: r.queue as OutboxQueueName, name: r.job_name, data: r.payload, jobId: outboxJobId(r.id) })),
-        );
-      } catch (e) {
-        const error = coerceError(e);
-        await recordDispatchFailure(trx, rows.map((r) => r.id), error.message, this.options.maxBackoffMs);
-        this.logger.warn({ err: error, outboxIds: rows.map((r) => r.id) }, 'outbox dispatch failed; rows stay queued for the relay');
-        return { dispatched: 0, failed: rows.length };
-      }
+      const jobs = valid.map((r) => ({ id: r.id, queue: r.queue, name: r.job_name, payload: r.payload }));
+      if (!(await this.add(trx, jobs, rows.map((r) => r.id)))) return { dispatched: 0, failed: rows.length };
       if (unknown.length > 0) await recordDispatchFailure(trx, unknown.map((r) => r.id), 'unknown queue', this.options.maxBackoffMs);
       await markDispatched(trx, valid.map((r) => r.id));
-      for (const r of valid) {
-        this.logger.debug({ outboxId: r.id, queue: r.queue, jobName: r.job_name, jobId: outboxJobId(r.id) }, 'outbox row dispatched');
-      }
       return { dispatched: valid.length, failed: unknown.length };
     });
+  }
+
+  /**
+   * Adds the jobs under their rows' ids (`outbox-<id>`). When Redis refuses them, records the error
+   * and the backoff on the `failing` rows (in `db`, the caller's transaction if it holds them) and
+   * answers false.
+   */
+  private async add(db: Knex, jobs: WrittenOutboxJob[], failing: number[]): Promise<boolean> {
+    try {
+      await this.producer.addAll(jobs.map((j) => ({ queue: j.queue as OutboxQueueName, name: j.name, data: j.payload, jobId: outboxJobId(j.id) })));
+    } catch (e) {
+      const error = coerceError(e);
+      await recordDispatchFailure(db, failing, error.message, this.options.maxBackoffMs);
+      this.logger.warn({ err: error, outboxIds: failing }, 'outbox dispatch failed; rows stay queued for the relay');
+      return false;
+    }
+    for (const j of jobs) this.logger.debug({ outboxId: j.id, queue: j.queue, jobName: j.name, jobId: outboxJobId(j.id) }, 'outbox row dispatched');
+    return true;
   }
 }
