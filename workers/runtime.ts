@@ -31,20 +31,25 @@ async function finalFailure(handler: UntypedHandler | undefined, deps: Processor
   await handler.onFinalFailure(deps, job, error).catch((e: unknown) => log.error({ err: coerceError(e) }, 'the final-failure hook failed'));
 }
 
+/** The outbox row whose completion this job records: none for a job not from the outbox, or with the record off. */
+function completionOf(deps: ProcessorDeps, job: Job): JobCompletion | undefined {
+  const outboxId = parseOutboxJobId(job.id);
+  return outboxId === undefined || !deps.config.outbox.completionRecord ? undefined : { outboxId, recorded: false };
+}
+
 /**
- * Writes the job's completion record on its outbox row (none for a job not from the outbox). A failed
- * write is logged, not thrown: the job's outcome stands, and a lost record costs at worst one
- * harmless re-run by the reconciler, whereas failing a completed job would run it again for sure.
+ * Writes the job's completion record on its outbox row. A failed write is logged, not thrown: the
+ * job's outcome stands, and a lost record costs at worst one harmless re-run by the reconciler,
+ * whereas failing a completed job would run it again for sure.
  */
 async function recordFinished(
   deps: ProcessorDeps,
-  job: Job,
+  completion: JobCompletion | undefined,
   outcome: { state: 'completed' } | { state: 'failed'; reason: string },
   log: Logger,
 ): Promise<void> {
-  const outboxId = parseOutboxJobId(job.id);
-  if (outboxId === undefined || !deps.config.outbox.completionRecord) return;
-  await recordOutboxFinished(deps.knex, outboxId, outcome).catch((e: unknown) =>
+  if (!completion) return;
+  await recordOutboxFinished(deps.knex, completion.outboxId, outcome).catch((e: unknown) =>
     log.warn({ err: coerceError(e), outcome: outcome.state }, 'could not record the job finished on its outbox row'),
   );
 }
@@ -52,7 +57,7 @@ async function recordFinished(
 /** The final-failure hook, then the failure recorded on the outbox row: the one path of a job failed for good. */
 async function failedForGood(handler: UntypedHandler | undefined, deps: ProcessorDeps, job: Job, error: Error, log: Logger): Promise<void> {
   await finalFailure(handler, deps, job, error, log);
-  await recordFinished(deps, job, { state: 'failed', reason: error.message }, log);
+  await recordFinished(deps, completionOf(deps, job), { state: 'failed', reason: error.message }, log);
 }
 
 /**
@@ -74,14 +79,13 @@ function processorFor(queue: QueueName, deps: ProcessorDeps, stopping: AbortSign
     const log = jobLogger(deps.logger, job);
     const handler = handlerFor(queue, job.name);
     if (!handler) throw classify(new Error(`unknown job name "${job.name}" on queue ${queue}`));
-    const outboxId = parseOutboxJobId(job.id);
     // Per run: a handler whose last write records the completion itself marks it here.
-    const completion: JobCompletion | undefined = outboxId === undefined || !deps.config.outbox.completionRecord ? undefined : { outboxId, recorded: false };
+    const completion = completionOf(deps, job);
     const jobDeps: ProcessorDeps = { ...deps, logger: log, signal: stopping, ...(completion ? { completion } : {}) };
     log.info({ attempt: job.attemptsMade + 1, data: job.data }, 'job started');
     try {
       const result = await handler.run(jobDeps, job);
-      if (!completion?.recorded) await recordFinished(deps, job, { state: 'completed' }, log);
+      if (!completion?.recorded) await recordFinished(deps, completion, { state: 'completed' }, log);
       log.info({ result }, 'job completed');
       return result;
     } catch (e) {
