@@ -1,4 +1,4 @@
-import type { Knex } from './knex.js';
+import { preparedQuery, type Knex } from './knex.js';
 import type { DurableBlobRow } from './types.js';
 
 /**
@@ -12,20 +12,50 @@ const REFERENCED = `(
   OR EXISTS (SELECT 1 FROM sessions r WHERE r.thumbnail_sha256 = d.sha256))`;
 
 /**
- * The blob recorded under `sha256`, if any, with its collector mark cleared: a copy about to reuse it
- * keeps it from being collected for at least the grace period while the copy is recorded.
+ * The blobs recorded under `hashes` (those that are), with their collector marks cleared: a copy
+ * about to reuse one keeps it from being collected for at least the grace period while the copy is
+ * recorded. One statement for many hashes: concurrent copies share it.
  */
-export async function claimDurableBlob(knex: Knex, sha256: string): Promise<DurableBlobRow | undefined> {
-  const rows = await knex<DurableBlobRow>('durable_blobs').where({ sha256 }).update({ unreferenced_since: null }).returning('*');
-  return rows[0] as DurableBlobRow | undefined;
+export async function claimDurableBlobs(knex: Knex, hashes: readonly string[]): Promise<Map<string, DurableBlobRow>> {
+  const rows = await preparedQuery<DurableBlobRow>(
+    knex,
+    'claim-durable-blobs',
+    'UPDATE durable_blobs SET unreferenced_since = NULL WHERE sha256 = ANY($1::text[]) RETURNING *',
+    [[...new Set(hashes)]],
+  );
+  return new Map(rows.map((r) => [r.sha256, r]));
+}
+
+/** A stored blob about to be referenced: uploaded by this copy (`uploaded` > 0) or reused. */
+export interface StoredBlobRecord {
+  sha256: string;
+  blobName: string;
+  contentType: string;
+  bytes: number;
+  uploaded: number;
 }
 
 /**
- * Records a stored blob. Two copies racing on the same bytes both uploaded the same name, so the
- * second insert is a no-op (its mark is cleared, as for a claim).
+ * Holds the stored blobs in the caller's transaction, which then writes references to them, and
+ * returns the hashes held. The blobs this copy uploaded are recorded first (a row another copy of
+ * the same bytes recorded meanwhile is kept as it is); then all are held by {@link holdDurableBlobs}.
+ * A reused blob is missing from the result when it was collected since it was claimed: the caller
+ * must not reference it (store the bytes again, or fail). Both statements take their rows in hash
+ * order, so two copies of overlapping media cannot deadlock.
  */
-export async function insertDurableBlob(knex: Knex, blob: Pick<DurableBlobRow, 'sha256' | 'blob_name' | 'content_type' | 'bytes'>): Promise<void> {
-  await knex('durable_blobs').insert(blob).onConflict('sha256').merge({ unreferenced_since: null });
+export async function referenceDurableBlobs(trx: Knex.Transaction, stored: readonly StoredBlobRecord[]): Promise<Set<string>> {
+  const uploaded = [...new Map(stored.filter((s) => s.uploaded > 0).map((s) => [s.sha256, s])).values()];
+  if (uploaded.length > 0) {
+    await preparedQuery(
+      trx,
+      'record-durable-blobs',
+      `INSERT INTO durable_blobs (sha256, blob_name, content_type, bytes)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) ORDER BY 1
+       ON CONFLICT (sha256) DO NOTHING`,
+      [uploaded.map((u) => u.sha256), uploaded.map((u) => u.blobName), uploaded.map((u) => u.contentType), uploaded.map((u) => u.bytes)],
+    );
+  }
+  return holdDurableBlobs(trx, stored.map((s) => s.sha256));
 }
 
 /**
@@ -38,7 +68,12 @@ export async function insertDurableBlob(knex: Knex, blob: Pick<DurableBlobRow, '
 export async function holdDurableBlobs(trx: Knex.Transaction, hashes: readonly string[]): Promise<Set<string>> {
   const unique = [...new Set(hashes)];
   if (unique.length === 0) return new Set();
-  const rows = (await trx('durable_blobs').whereIn('sha256', unique).orderBy('sha256').forShare().select('sha256')) as { sha256: string }[];
+  const rows = await preparedQuery<{ sha256: string }>(
+    trx,
+    'hold-durable-blobs',
+    'SELECT sha256 FROM durable_blobs WHERE sha256 = ANY($1::text[]) ORDER BY sha256 FOR SHARE',
+    [unique],
+  );
   return new Set(rows.map((r) => r.sha256));
 }
 
@@ -62,13 +97,18 @@ export async function clearReferencedMarks(knex: Knex, limit: number): Promise<n
   return rowCount ?? 0;
 }
 
+/** A collected blob's row, as it was: its blob is to be deleted unless it was written again since `unreferenced_since`. */
+export type CollectedBlob = Pick<DurableBlobRow, 'sha256' | 'blob_name'> & { unreferenced_since: Date };
+
 /**
  * Deletes the rows of up to `limit` blobs unreferenced for longer than `graceMs`, in one short
- * transaction, and returns them; the caller deletes their blobs after COMMIT (a failed blob delete
- * then leaves an orphan blob, never a reference to a missing one). Rows some transaction holds (a
+ * transaction, and returns them; the caller deletes their blobs after COMMIT, each only if it was
+ * not written since it was marked: a copy that found the row gone meanwhile uploads the bytes again
+ * and records a new row, and that blob must stay (a failed blob delete leaves an orphan blob, never
+ * a reference to a missing one). Rows some transaction holds (a
  * reference being added) are skipped, and each is checked again for references under its lock.
  */
-export async function deleteCollectableBlobs(knex: Knex, graceMs: number, limit: number): Promise<Pick<DurableBlobRow, 'sha256' | 'blob_name'>[]> {
+export async function deleteCollectableBlobs(knex: Knex, graceMs: number, limit: number): Promise<CollectedBlob[]> {
   return knex.transaction(async (trx) => {
     const locked = (await trx('durable_blobs as d')
       .where('d.unreferenced_since', '<', trx.raw(`now() - make_interval(secs => ?)`, [graceMs / 1000]))
@@ -79,8 +119,8 @@ export async function deleteCollectableBlobs(knex: Knex, graceMs: number, limit:
       .select('d.sha256')) as { sha256: string }[];
     if (locked.length === 0) return [];
     // A new statement sees references committed since the lock was taken.
-    const { rows } = await trx.raw<{ rows: Pick<DurableBlobRow, 'sha256' | 'blob_name'>[] }>(
-      `DELETE FROM durable_blobs d WHERE d.sha256 = ANY(?) AND NOT ${REFERENCED} RETURNING d.sha256, d.blob_name`,
+    const { rows } = await trx.raw<{ rows: CollectedBlob[] }>(
+      `DELETE FROM durable_blobs d WHERE d.sha256 = ANY(?) AND NOT ${REFERENCED} RETURNING d.sha256, d.blob_name, d.unreferenced_since`,
       [locked.map((r) => r.sha256)],
     );
     return rows;

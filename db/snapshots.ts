@@ -1,5 +1,5 @@
 import { boundedCount } from './counts.js';
-import { prepared, type Knex } from './knex.js';
+import { preparedQuery, type Knex } from './knex.js';
 import { SNAPSHOT_STATUSES, type SessionMediaRow, type SessionRow, type SnapshotMediaRow, type SnapshotRow, type SnapshotStatus } from './types.js';
 
 /** Creates the session's snapshot row from its current metadata (status `pending`). */
@@ -134,33 +134,81 @@ export async function listSnapshotItems(knex: Knex, snapshotId: number): Promise
   return knex<SnapshotMediaRow>('community_snapshot_media').where({ snapshot_id: snapshotId }).orderBy('order');
 }
 
+/** One copied item: its durable blob (uploaded by this copy, or reused) and what its source served. */
+export interface CopiedItem {
+  itemId: number;
+  sha256: string;
+  blobName: string;
+  url: string;
+  /** The item's type as its source served it. */
+  contentType: string;
+  bytes: number;
+  /** This copy uploaded the blob: its row is recorded here (`blobContentType` is the row's type). */
+  uploaded: boolean;
+  blobContentType: string;
+  /** The source's URL and strong ETag, to remember for the next copy (`media_sources`); null to leave it. */
+  source: { url: string; etag: string } | null;
+}
+
 /**
- * Records one copied item (a reference to its durable blob: call in a transaction holding it) and
- * counts it on the snapshot, in one statement, once even when two runs copy the same item (the
- * bytes, and so the blob, are the same). True when this call recorded it.
+ * Records a batch of copied items in one statement (so in one transaction, with one round trip):
+ * the durable rows of the blobs this copy uploaded (a row another copy of the same bytes recorded
+ * meanwhile is kept), every other blob held `FOR SHARE` (the collector skips held rows and checks
+ * references again after), the items' references, the snapshot's counts and what each source served.
+ * An item whose reused blob was collected since it was found (its row is gone) is left out; each
+ * item is recorded once even when two runs copy it (the bytes, and so the blob, are the same).
+ * Returns the hashes held and the item ids this call recorded.
  */
-export async function recordSnapshotItemCopied(
-  knex: Knex,
-  snapshotId: number,
-  itemId: number,
-  copy: { blobName: string; url: string; contentType: string; bytes: number; sha256: string },
-): Promise<boolean> {
-  const { rows } = await knex
-    .raw<{ rows: { recorded: number }[] }>(
-      `WITH item AS (
-         UPDATE community_snapshot_media
-            SET blob_name = ?, blob_url = ?, content_type = ?, bytes = ?, checksum = ?, blob_sha256 = ?, copied_at = now()
-          WHERE id = ? AND copied_at IS NULL
-      RETURNING bytes)
+export async function recordSnapshotCopies(knex: Knex, snapshotId: number, copies: readonly CopiedItem[]): Promise<{ held: Set<string>; recorded: Set<number> }> {
+  if (copies.length === 0) return { held: new Set(), recorded: new Set() };
+  const rows = await preparedQuery<{ held: string[] | null; recorded: number[] | null }>(
+    knex,
+    'record-snapshot-copies',
+    `WITH copy AS (
+       SELECT * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::boolean[], $9::text[], $10::text[], $11::text[])
+                  AS c(id, sha256, blob_name, blob_url, content_type, bytes, uploaded, blob_content_type, source_url, etag)),
+     added AS (
+       INSERT INTO durable_blobs (sha256, blob_name, content_type, bytes)
+       SELECT DISTINCT ON (sha256) sha256, blob_name, blob_content_type, bytes FROM copy WHERE uploaded ORDER BY sha256
+       ON CONFLICT (sha256) DO NOTHING
+       RETURNING sha256),
+     existing AS (
+       SELECT d.sha256 FROM durable_blobs d WHERE d.sha256 IN (SELECT sha256 FROM copy) ORDER BY d.sha256 FOR SHARE),
+     held AS (SELECT sha256 FROM added UNION SELECT sha256 FROM existing),
+     item AS (
+       UPDATE community_snapshot_media m
+          SET blob_name = c.blob_name, blob_url = c.blob_url, content_type = c.content_type, bytes = c.bytes,
+              checksum = c.sha256, blob_sha256 = c.sha256, copied_at = now()
+         FROM copy c
+        WHERE m.id = c.id AND m.snapshot_id = $1 AND m.copied_at IS NULL AND c.sha256 IN (SELECT sha256 FROM held)
+    RETURNING m.id, m.bytes),
+     source AS (
+       INSERT INTO media_sources (source_url, etag, content_type, sha256)
+       SELECT DISTINCT ON (source_url) source_url, etag, content_type, sha256 FROM copy
+        WHERE etag IS NOT NULL AND sha256 IN (SELECT sha256 FROM held) ORDER BY source_url
+       ON CONFLICT (source_url) DO UPDATE
+         SET etag = excluded.etag, content_type = excluded.content_type, sha256 = excluded.sha256, fetched_at = now()),
+     counted AS (
        UPDATE community_snapshots
           SET copied_count = copied_count + (SELECT count(*) FROM item),
               bytes_copied = bytes_copied + coalesce((SELECT sum(bytes) FROM item), 0)
-        WHERE id = ?
-    RETURNING (SELECT count(*) FROM item)::int AS recorded`,
-      [copy.blobName, copy.url, copy.contentType, copy.bytes, copy.sha256, copy.sha256, itemId, snapshotId],
-    )
-    .options(prepared('snapshot-item-copied'));
-  return (rows[0]?.recorded ?? 0) > 0;
+        WHERE id = $1)
+     SELECT (SELECT array_agg(sha256) FROM held) AS held, (SELECT array_agg(id) FROM item) AS recorded`,
+    [
+      snapshotId,
+      copies.map((c) => c.itemId),
+      copies.map((c) => c.sha256),
+      copies.map((c) => c.blobName),
+      copies.map((c) => c.url),
+      copies.map((c) => c.contentType),
+      copies.map((c) => c.bytes),
+      copies.map((c) => c.uploaded),
+      copies.map((c) => c.blobContentType),
+      copies.map((c) => c.source?.url ?? null),
+      copies.map((c) => c.source?.etag ?? null),
+    ],
+  );
+  return { held: new Set(rows[0]?.held ?? []), recorded: new Set((rows[0]?.recorded ?? []).map(Number)) };
 }
 
 /**

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { holdDurableBlobs } from '../db/durable-blobs.js';
+import { referenceDurableBlobs } from '../db/durable-blobs.js';
 import { listLegacySnapshots, moveLegacySnapshotItem, moveLegacySnapshotThumbnail, type LegacySnapshot } from '../db/snapshots.js';
 import { snapshotPrefix } from '../workers/processors/snapshots.js';
 import { BlobStore } from '../workers/storage/blob-storage.js';
@@ -73,7 +73,7 @@ async function storeLegacy(knex: Knex, blobs: BlobStore, name: string, contentTy
 async function migrateSnapshot(knex: Knex, blobs: BlobStore, s: LegacySnapshot, tick: () => void): Promise<void> {
   const held = async (stored: StoredBlob, write: (trx: Knex.Transaction) => Promise<void>): Promise<void> =>
     knex.transaction(async (trx) => {
-      if (!(await holdDurableBlobs(trx, [stored.sha256])).has(stored.sha256)) throw new Error(`durable blob ${stored.sha256} was collected meanwhile; run again`);
+      if (!(await referenceDurableBlobs(trx, [stored])).has(stored.sha256)) throw new Error(`durable blob ${stored.sha256} was collected meanwhile; run again`);
       await write(trx);
     });
   if (s.thumbnailBlobName) {

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { registerUser, type TestUser } from './helpers/app.js';
 import { createSession, patch, serveImages } from './helpers/flows.js';
+import { makeImage } from './helpers/fixture-images.js';
 import { startJobStack, type JobStack } from './helpers/job-stack.js';
 import { runScriptFile } from './helpers/script.js';
 import { waitFor } from './helpers/wait.js';
@@ -116,13 +117,101 @@ describe('durable media are content-addressed (worker process, Azurite)', functi
     expect(marked.every((r) => r.unreferenced_since !== null)).to.equal(true);
     for (const n of ownNames) expect(await stack.blobs.exists(container(), n)).to.equal(true);
 
-    // Past it: every blob of those hashes goes; the others' (still referenced) stay.
-    await stack.knex('durable_blobs').whereIn('sha256', hashes).update({ unreferenced_since: stack.knex.raw(`now() - interval '2 hours'`) });
-    await runMaintenanceTask(stack.deps, 'durable-blobs');
+    // Past it (a collector whose grace is over; the marks are not moved back, since a blob written
+    // after its mark is kept): every blob of those hashes goes; the others' (still referenced) stay.
+    const { config } = stack.deps;
+    await runMaintenanceTask({ ...stack.deps, config: { ...config, maintenance: { ...config.maintenance, mediaGcGraceMinutes: 0 } } }, 'durable-blobs');
     expect(await stack.knex('durable_blobs').whereIn('sha256', hashes)).to.deep.equal([]);
     expect(await durableNames()).to.deep.equal(survivors);
     const otherSnap = await snapshotOf(other);
     expect(await stack.blobs.exists(container(), otherSnap.thumbnail_blob_name)).to.equal(true);
+  });
+
+  it('a source that serves a strong ETag is asked again with If-None-Match: a 304 moves no byte either way; changed bytes are copied anew; weak tags are not used; a collected blob is copied again in full', async () => {
+    const user = await registerUser(stack.t);
+    // Media whose bytes the test can change, each served with an ETag; counts full answers and 304s.
+    const media = new Map<string, { body: Buffer; etag: string }>();
+    const served = { full: 0, notModified: 0, conditional: new Set<string>() };
+    const serve = (path: string, body: Buffer, etag: string): void => {
+      media.set(path, { body, etag });
+      stack.fixture.route(path, (req, res) => {
+        const now = media.get(path)!;
+        if (req.headers['if-none-match'] !== undefined) served.conditional.add(path);
+        if (req.headers['if-none-match'] === now.etag) {
+          served.notModified += 1;
+          return void res.writeHead(304, { etag: now.etag }).end();
+        }
+        served.full += 1;
+        res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': now.body.length, etag: now.etag }).end(now.body);
+      });
+    };
+    const paths = ['/media/tagged-0.jpg', '/media/tagged-1.jpg', '/media/tagged-2.jpg', '/media/weak-tag.jpg'];
+    for (const [i, path] of paths.entries()) serve(path, await makeImage({ width: 300, height: 200, format: 'jpeg', seed: path }), i === 3 ? 'W/"weak"' : `"v1-${i}"`);
+    stack.fixture.setListing(['taggedpics'], paths.map((path, i) => ({ id: `tagged${i}`, kind: 'image', path })));
+    await stack.fixture.image('/media/tagged-thumb.jpg', { width: 320, height: 240, format: 'jpeg' });
+    const thumb = stack.fixture.url('/media/tagged-thumb.jpg');
+    const itemsOf = async (snapshotId: number) => stack.knex('community_snapshot_media').where({ snapshot_id: snapshotId }).orderBy('order');
+    const shareCounted = async (): Promise<{ snapshotId: number; full: number; notModified: number; uploaded: number }> => {
+      const sessionId = await sessionOf(user, 'taggedpics', paths.length, thumb);
+      const before = { ...served };
+      proxy.reset();
+      const snapshotId = await share(user, sessionId);
+      const items = await itemsOf(snapshotId);
+      for (const r of items) {
+        const copy = Buffer.from(await (await fetch(stack.blobs.url(container(), r.blob_name))).arrayBuffer());
+        expect(copy.equals(media.get(new URL(r.source_url).pathname)!.body), `${r.source_url} copied as its source has it now`).to.equal(true);
+      }
+      return { snapshotId, full: served.full - before.full, notModified: served.notModified - before.notModified, uploaded: proxy.uploaded() };
+    };
+
+    const first = await shareCounted();
+    expect(first).to.include({ full: 4, notModified: 0 });
+    expect(first.uploaded).to.be.greaterThan(0);
+    const remembered = await stack.knex('media_sources').whereIn('source_url', paths.map((p) => stack.fixture.url(p))).orderBy('source_url');
+    expect(remembered.map((r) => r.etag), 'strong tags only').to.deep.equal(['"v1-0"', '"v1-1"', '"v1-2"']);
+
+    // The same media in another session: three 304s and one full download (the weak tag), nothing uploaded.
+    const second = await shareCounted();
+    expect(second).to.include({ full: 1, notModified: 3, uploaded: 0 });
+    expect(served.conditional.has('/media/weak-tag.jpg'), 'a weak tag is never sent').to.equal(false);
+    expect((await itemsOf(second.snapshotId)).map((r) => r.blob_sha256)).to.deep.equal((await itemsOf(first.snapshotId)).map((r) => r.blob_sha256));
+
+    // One source changes its bytes (and so its tag): that item is downloaded and stored under its new hash.
+    const changed = await makeImage({ width: 300, height: 200, format: 'jpeg', seed: 'changed' });
+    serve('/media/tagged-1.jpg', changed, '"v2-1"');
+    const third = await shareCounted();
+    expect(third).to.include({ full: 2, notModified: 2 });
+    expect(third.uploaded).to.be.greaterThan(changed.length - 1);
+    expect((await itemsOf(third.snapshotId))[1].blob_sha256).to.equal(sha256(changed));
+    expect((await stack.knex('media_sources').where({ source_url: stack.fixture.url('/media/tagged-1.jpg') }).first()).etag).to.equal('"v2-1"');
+
+    // Everything unshared and collected: what the sources served goes with the blobs, so the next
+    // share downloads and uploads every item again rather than referencing bytes that are gone.
+    for (const s of [first, second, third]) {
+      const { session_id: sessionId } = await stack.knex('community_snapshots').where({ id: s.snapshotId }).first('session_id');
+      await patch(stack.t, user, sessionId, { shareToCommunity: false });
+    }
+    const { config } = stack.deps;
+    const collector = { ...stack.deps, config: { ...config, maintenance: { ...config.maintenance, mediaGcGraceMinutes: 0 } } };
+    await runMaintenanceTask(collector, 'durable-blobs');
+    await runMaintenanceTask(collector, 'durable-blobs');
+    expect(await stack.knex('media_sources').whereIn('source_url', paths.map((p) => stack.fixture.url(p)))).to.deep.equal([]);
+    const fourth = await shareCounted();
+    expect(fourth).to.include({ full: 4, notModified: 0 });
+    expect(fourth.uploaded).to.be.greaterThan(0);
+  });
+
+  it('the collector keeps a blob written again after it was marked unreferenced (a copy that found its row gone): only its row goes', async () => {
+    const body = Buffer.from('written again while collected');
+    const hash = sha256(body);
+    const name = `media/sha256/${hash.slice(0, 2)}/${hash}.jpg`;
+    await stack.blobs.upload(container(), name, body, 'image/jpeg');
+    // Marked an hour ago, but written (again) just now: the upload is newer than the mark.
+    await stack.knex('durable_blobs').insert({ sha256: hash, blob_name: name, content_type: 'image/jpeg', bytes: body.length, unreferenced_since: stack.knex.raw(`now() - interval '1 hour'`) });
+    const { config } = stack.deps;
+    await runMaintenanceTask({ ...stack.deps, config: { ...config, maintenance: { ...config.maintenance, mediaGcGraceMinutes: 30 } } }, 'durable-blobs');
+    expect(await stack.knex('durable_blobs').where({ sha256: hash })).to.deep.equal([]);
+    expect(await stack.blobs.exists(container(), name)).to.equal(true);
   });
 
   it('media:migrate moves snapshots of the old layout: every URL answers with the same bytes; a second run does nothing; --dry-run changes nothing', async () => {

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import type http from 'node:http';
 import net from 'node:net';
 import { expect } from 'chai';
-import { DownloadError, safeDownload, safeFetchJson, type SafeFetchOptions } from '../workers/lib/safe-fetch.js';
+import { Writable } from 'node:stream';
+import { DownloadError, NOT_MODIFIED, safeDownload, safeFetchJson, safeRevalidateTo, type SafeFetchOptions } from '../workers/lib/safe-fetch.js';
 import { endlessBody, startFixtureServer, type FixtureServer } from './helpers/fixture-server.js';
 import { freePort } from '../scripts/lib/child-process.js';
 
@@ -53,6 +54,43 @@ describe('safe-fetch', () => {
     const got = await safeDownload(fixture.url('/go/1'), open);
     expect(got.url).to.equal(fixture.url('/media/final.jpg'));
     expect(got.contentType).to.equal('image/jpeg');
+  });
+
+  describe('revalidation (safeRevalidateTo)', () => {
+    const sink = (): { open: () => Writable; bytes: () => Buffer } => {
+      const chunks: Buffer[] = [];
+      return {
+        open: () => new Writable({ write: (c: Buffer, _e, done) => void (chunks.push(c), done()) }),
+        bytes: () => Buffer.concat(chunks),
+      };
+    };
+    const tagged = (etag: string, body: Buffer) => (req: http.IncomingMessage, res: http.ServerResponse) =>
+      req.headers['if-none-match'] === etag ? void res.writeHead(304, { etag }).end() : void res.writeHead(200, { 'content-type': 'image/jpeg', etag }).end(body);
+
+    it('sends If-None-Match: NOT_MODIFIED on a 304, without a body; the body (with its strong ETag) when the tag no longer matches', async () => {
+      const body = Buffer.from('tagged bytes');
+      fixture.route('/media/tagged.jpg', tagged('"t1"', body));
+      const same = sink();
+      expect(await safeRevalidateTo(fixture.url('/media/tagged.jpg'), '"t1"', open, same.open)).to.equal(NOT_MODIFIED);
+      expect(fixture.lastRequest('/media/tagged.jpg')?.headers['if-none-match']).to.equal('"t1"');
+      expect(same.bytes().length).to.equal(0);
+      const changed = sink();
+      const got = await safeRevalidateTo(fixture.url('/media/tagged.jpg'), '"t0"', open, changed.open);
+      expect(got).to.include({ etag: '"t1"', bytes: body.length, sha256: createHash('sha256').update(body).digest('hex') });
+      expect(changed.bytes().equals(body)).to.equal(true);
+    });
+
+    it('reports only strong ETags; a 304 to a request without If-None-Match is a failure; after a redirect the tag is not sent', async () => {
+      fixture.route('/media/weak.jpg', (_req, res) => void res.writeHead(200, { 'content-type': 'image/jpeg', etag: 'W/"w"' }).end('weak'));
+      expect((await safeDownload(fixture.url('/media/weak.jpg'), open)).etag).to.equal(null);
+      fixture.route('/media/always-304.jpg', (_req, res) => void res.writeHead(304).end());
+      expect((await failure(safeDownload(fixture.url('/media/always-304.jpg'), open))).reason).to.equal('http_status');
+      fixture.route('/media/moved.jpg', (_req, res) => void res.writeHead(302, { location: '/media/moved-here.jpg' }).end());
+      fixture.route('/media/moved-here.jpg', tagged('"m"', Buffer.from('moved')));
+      const got = await safeRevalidateTo(fixture.url('/media/moved.jpg'), '"m"', open, sink().open);
+      expect(got).to.not.equal(NOT_MODIFIED);
+      expect(fixture.lastRequest('/media/moved-here.jpg')?.headers['if-none-match']).to.equal(undefined);
+    });
   });
 
   describe('private addresses', () => {

@@ -41,6 +41,11 @@ export interface Downloaded {
   body: Buffer;
   /** Hex SHA-256 of the body. */
   sha256: string;
+  /**
+   * The response's ETag when it is a strong one (`"…"`, not `W/"…"`): only a strong ETag promises
+   * the same bytes, which is what {@link safeRevalidateTo} relies on. Null otherwise.
+   */
+  etag: string | null;
 }
 
 /** What {@link safeDownloadTo} wrote to its sink: a {@link Downloaded} without the body. */
@@ -57,13 +62,21 @@ export { nonPublicAddressKind };
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const USER_AGENT = 'showrunner-worker/0.1 (+media sync)';
 
-type HopResult<T> = { kind: 'redirect'; location: string } | { kind: 'done'; body: T };
+type HopResult<T> = { kind: 'redirect'; location: string } | { kind: 'done'; body: T } | { kind: 'not-modified' };
 
 /**
  * Reads a response whose head passed the checks. The in-memory and the streaming download differ
  * only here; both must stop at `maxBytes` whatever the server declared.
  */
 type BodyReader<T> = (res: http.IncomingMessage, url: URL, contentType: string, options: SafeFetchOptions) => Promise<T>;
+
+/** What {@link safeRevalidateTo} answers when the source still has the bytes of the ETag it was given. */
+export const NOT_MODIFIED = 'not-modified';
+
+/** The header's value when it is a strong entity tag (RFC 9110 §8.8.3), else null. */
+function strongEtag(header: string | undefined): string | null {
+  return header !== undefined && /^"[\x21\x23-\x7e\x80-\xff]*"$/.test(header) ? header : null;
+}
 
 function parseTarget(raw: string, from: string | null): URL {
   let url: URL;
@@ -87,6 +100,8 @@ function mediaType(header: string | undefined): string {
 
 interface HopSettings extends RequestSettings {
   options: SafeFetchOptions;
+  /** The request carries `If-None-Match`: a 304 then means "unchanged", not a failure. */
+  conditional: boolean;
 }
 
 function tooLarge(url: URL, options: SafeFetchOptions, detail: string): DownloadError {
@@ -142,7 +157,7 @@ async function readBody(res: http.IncomingMessage, url: URL, contentType: string
     chunks.push(chunk);
   }
   const bytes = meter.bytes();
-  return { url: url.href, contentType, bytes, body: Buffer.concat(chunks, bytes), sha256: meter.sha256() };
+  return { url: url.href, contentType, bytes, body: Buffer.concat(chunks, bytes), sha256: meter.sha256(), etag: strongEtag(res.headers.etag) };
 }
 
 /**
@@ -163,7 +178,7 @@ function streamBody(open: () => Writable): BodyReader<StreamedDownload> {
       },
       open(),
     );
-    return { url: url.href, contentType, bytes: meter.bytes(), sha256: meter.sha256() };
+    return { url: url.href, contentType, bytes: meter.bytes(), sha256: meter.sha256(), etag: strongEtag(res.headers.etag) };
   };
 }
 
@@ -175,6 +190,11 @@ async function fetchHop<T>(hop: Hop, settings: HopSettings, read: BodyReader<T>)
     if (REDIRECT_STATUSES.has(res.statusCode ?? 0) && location) {
       res.destroy();
       return { kind: 'redirect', location };
+    }
+    if (res.statusCode === 304 && settings.conditional) {
+      // A 304 has no body; reading its end keeps the connection for the next request.
+      res.resume();
+      return { kind: 'not-modified' };
     }
     const contentType = checkResponseHead(res, hop.url, settings.options);
     return { kind: 'done', body: await read(res, hop.url, contentType, settings.options) };
@@ -252,7 +272,7 @@ function asDownloadError(e: unknown, url: string, limits: DownloadLimits, timedO
  * and `retryable` tell the job what happened and whether another attempt could succeed.
  */
 export function safeDownload(url: string, options: SafeFetchOptions): Promise<Downloaded> {
-  return download(url, options, readBody);
+  return download(url, options, readBody, null);
 }
 
 /**
@@ -261,11 +281,26 @@ export function safeDownload(url: string, options: SafeFetchOptions): Promise<Do
  * sink has finished. After a failure the sink may hold part of a body: the caller discards it.
  */
 export function safeDownloadTo(url: string, options: SafeFetchOptions, open: () => Writable): Promise<StreamedDownload> {
-  return download(url, options, streamBody(open));
+  return download(url, options, streamBody(open), null);
 }
 
-/** Follows redirects within the limits, checking every hop, and reads the accepted body with `read`. */
-async function download<T>(url: string, options: SafeFetchOptions, read: BodyReader<T>): Promise<T> {
+/**
+ * {@link safeDownloadTo}, asking the source whether it still has the bytes it served with the strong
+ * ETag `etag` (`If-None-Match`): {@link NOT_MODIFIED} when it answers 304, without a body; else the
+ * body, streamed into the sink, as from safeDownloadTo. Only the URL itself is asked: after a
+ * redirect the tag is not sent (it belongs to the first URL), so a redirected source is downloaded.
+ */
+export function safeRevalidateTo(url: string, etag: string, options: SafeFetchOptions, open: () => Writable): Promise<StreamedDownload | typeof NOT_MODIFIED> {
+  return download(url, options, streamBody(open), etag);
+}
+
+/**
+ * Follows redirects within the limits, checking every hop, and reads the accepted body with `read`;
+ * with `ifNoneMatch`, the first hop asks for the body only if it changed.
+ */
+function download<T>(url: string, options: SafeFetchOptions, read: BodyReader<T>, ifNoneMatch: null): Promise<T>;
+function download<T>(url: string, options: SafeFetchOptions, read: BodyReader<T>, ifNoneMatch: string): Promise<T | typeof NOT_MODIFIED>;
+async function download<T>(url: string, options: SafeFetchOptions, read: BodyReader<T>, ifNoneMatch: string | null): Promise<T | typeof NOT_MODIFIED> {
   const limits: DownloadLimits = {
     timeoutMs: options.timeoutMs ?? 30_000,
     connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
@@ -283,9 +318,12 @@ async function download<T>(url: string, options: SafeFetchOptions, read: BodyRea
       current = target.href;
       origin ??= target.origin;
       const headers = hopHeaders(options.headers, origin === target.origin);
+      const conditional = ifNoneMatch !== null && redirects === 0;
+      if (conditional) headers['if-none-match'] = ifNoneMatch;
       const hop = await resolveHop(target, options, signal);
-      const result = await fetchHop(hop, { options, headers, signal, connectTimeoutMs: limits.connectTimeoutMs }, read);
+      const result = await fetchHop(hop, { options, headers, signal, connectTimeoutMs: limits.connectTimeoutMs, conditional }, read);
       if (result.kind === 'done') return result.body;
+      if (result.kind === 'not-modified') return NOT_MODIFIED;
       if (redirects >= limits.maxRedirects) {
         throw new DownloadError('too_many_redirects', current, `GET ${url} redirected more than ${limits.maxRedirects} times (last: ${current})`);
       }

@@ -4,17 +4,23 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 
+/** A file that does not exist yet; its directory is made on the first `path()` (most bodies never need one). */
+export interface SpoolFile {
+  path(): Promise<string>;
+}
+
 /**
- * Runs `fn` with the path of a file that does not exist yet, in a directory of its own under the
- * system's temporary directory, and removes the directory afterwards whatever happened. A stream
- * still closing after a failure then cannot leave the file behind: its directory is gone.
+ * Runs `fn` with a {@link SpoolFile}: a path in a directory of its own under the system's temporary
+ * directory, made only if asked for, and removed afterwards whatever happened. A stream still
+ * closing after a failure then cannot leave the file behind: its directory is gone.
  */
-export async function withSpoolFile<T>(fn: (file: string) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'showrunner-spool-'));
+export async function withSpoolFile<T>(fn: (file: SpoolFile) => Promise<T>): Promise<T> {
+  let dir: Promise<string> | undefined;
   try {
-    return await fn(path.join(dir, 'body'));
+    return await fn({ path: async () => path.join(await (dir ??= mkdtemp(path.join(os.tmpdir(), 'showrunner-spool-'))), 'body') });
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    const made = await dir?.catch(() => undefined);
+    if (made) await rm(made, { recursive: true, force: true });
   }
 }
 
@@ -26,23 +32,23 @@ export async function withSpoolFile<T>(fn: (file: string) => Promise<T>): Promis
 export class SpillSink extends Writable {
   private chunks: Buffer[] = [];
   private size = 0;
-  private out: WriteStream | undefined;
+  private out: { stream: WriteStream; file: string } | undefined;
 
   constructor(
-    private readonly file: string,
+    private readonly file: SpoolFile,
     private readonly limit: number,
   ) {
     super();
   }
 
-  /** Where the body is once the sink has finished: in memory, or in `file`. */
+  /** Where the body is once the sink has finished: in memory, or in the spool file. */
   content(): { body: Buffer } | { file: string } {
-    return this.out ? { file: this.file } : { body: Buffer.concat(this.chunks, this.size) };
+    return this.out ? { file: this.out.file } : { body: Buffer.concat(this.chunks, this.size) };
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error | null) => void): void {
     if (this.out) {
-      this.out.write(chunk, done);
+      this.out.stream.write(chunk, done);
       return;
     }
     this.chunks.push(chunk);
@@ -51,12 +57,15 @@ export class SpillSink extends Writable {
       done();
       return;
     }
-    const out = createWriteStream(this.file);
-    out.on('error', (e) => this.destroy(e));
-    this.out = out;
-    const buffered = Buffer.concat(this.chunks, this.size);
-    this.chunks = [];
-    out.write(buffered, done);
+    // Writable calls _write once at a time, so nothing else is written until `done`.
+    this.file.path().then((file) => {
+      const stream = createWriteStream(file);
+      stream.on('error', (e) => this.destroy(e));
+      this.out = { stream, file };
+      const buffered = Buffer.concat(this.chunks, this.size);
+      this.chunks = [];
+      stream.write(buffered, done);
+    }, done);
   }
 
   override _final(done: (error?: Error | null) => void): void {
@@ -65,12 +74,12 @@ export class SpillSink extends Writable {
       return;
     }
     // Finished means closed: the upload opens the file by its name.
-    this.out.once('close', () => done());
-    this.out.end();
+    this.out.stream.once('close', () => done());
+    this.out.stream.end();
   }
 
   override _destroy(error: Error | null, done: (error?: Error | null) => void): void {
-    this.out?.destroy();
+    this.out?.stream.destroy();
     done(error);
   }
 }

@@ -6,7 +6,8 @@ import type { ProcessorDeps } from './deps.js';
  * The `durable-blobs` maintenance task, one batch (DESIGN §3): marks up to `limit` blobs nothing
  * references, clears the mark of those referenced again, then deletes up to `limit` blobs
  * unreferenced for longer than `MEDIA_GC_GRACE_MINUTES`: rows first (in their own short
- * transaction, each checked again under its lock), blobs after COMMIT. Returns how many it deleted.
+ * transaction, each checked again under its lock), blobs after COMMIT, each unless a copy wrote it
+ * again after it was marked (that copy records it anew). Returns how many rows it deleted.
  */
 export async function collectDurableBlobs(deps: ProcessorDeps, limit: number): Promise<number> {
   await markUnreferencedBlobs(deps.knex, limit);
@@ -16,7 +17,8 @@ export async function collectDurableBlobs(deps: ProcessorDeps, limit: number): P
   const container = deps.blobs.containers.snapshots;
   for (const blob of deleted) {
     try {
-      await deps.blobs.deleteBlob(container, blob.blob_name);
+      const outcome = await deps.blobs.deleteBlobUnlessWrittenSince(container, blob.blob_name, blob.unreferenced_since);
+      if (outcome === 'written-since') deps.logger.info({ sha256: blob.sha256, blob: blob.blob_name }, 'durable blob written again while collected; kept for the copy that wrote it');
     } catch (e) {
       // The row is gone, so nothing can reference the blob again: an orphan blob, never a dangling reference.
       deps.logger.error({ err: coerceError(e), sha256: blob.sha256, blob: blob.blob_name }, 'durable blob row deleted but its blob was not; it is left orphaned');

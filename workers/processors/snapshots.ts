@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { UnrecoverableError, type Job } from 'bullmq';
-import { holdDurableBlobs } from '../../db/durable-blobs.js';
+import { claimDurableBlobs, referenceDurableBlobs } from '../../db/durable-blobs.js';
+import { findMediaSources, type MediaSource } from '../../db/media-sources.js';
 import { findSession, listSessionMedia } from '../../db/sessions.js';
 import {
   findSnapshot,
@@ -10,17 +11,18 @@ import {
   markSnapshotCopying,
   markSnapshotReady,
   recordSnapshotError,
-  recordSnapshotItemCopied,
+  recordSnapshotCopies,
   snapshotHasMediaList,
 } from '../../db/snapshots.js';
 import type { Knex } from '../../db/knex.js';
-import type { SnapshotMediaRow, SnapshotRow } from '../../db/types.js';
+import type { DurableBlobRow, SnapshotMediaRow, SnapshotRow } from '../../db/types.js';
 import { coerceError } from '../../logger.js';
 import type { JobPayload } from '../queues/contracts.js';
-import { safeDownload, safeDownloadTo, type Downloaded } from '../lib/safe-fetch.js';
+import { Batcher } from '../lib/batcher.js';
+import { NOT_MODIFIED, safeDownload, safeDownloadTo, safeRevalidateTo, type Downloaded, type StreamedDownload } from '../lib/safe-fetch.js';
 import { Semaphore } from '../lib/semaphore.js';
-import { SpillSink, withSpoolFile } from '../lib/spool-file.js';
-import { storeDurable, type DurableContent, type StoredBlob } from '../storage/durable-media.js';
+import { SpillSink, withSpoolFile, type SpoolFile } from '../lib/spool-file.js';
+import { storeDurable, type ClaimBlobs, type DurableContent, type StoredBlob } from '../storage/durable-media.js';
 import { mediaAreCurrent, syncSessionMedia } from './media.js';
 import { classify, fetchOptions, isImage, isMedia, PermanentError, recordCompleted, type ProcessorDeps } from './deps.js';
 
@@ -51,7 +53,7 @@ async function storeAndReference<T>(
     const stored = await storeDurable(deps, content);
     try {
       const result = await deps.knex.transaction(async (trx) => {
-        if (!(await holdDurableBlobs(trx, [stored.sha256])).has(stored.sha256)) throw new BlobCollectedError(`durable blob ${stored.sha256} was collected before it was referenced`);
+        if (!(await referenceDurableBlobs(trx, [stored])).has(stored.sha256)) throw new BlobCollectedError(`durable blob ${stored.sha256} was collected before it was referenced`);
         return record(trx, stored);
       });
       return { stored, result };
@@ -86,7 +88,7 @@ async function fetchThumbnail(deps: ProcessorDeps, url: string): Promise<Downloa
     if (url.startsWith(ownPrefix)) {
       const name = decodeURIComponent(url.slice(ownPrefix.length).split('?')[0]!);
       const body = await deps.blobs.download(container, name);
-      return { url, body, bytes: body.length, contentType: 'image/webp', sha256: createHash('sha256').update(body).digest('hex') };
+      return { url, body, bytes: body.length, contentType: 'image/webp', sha256: createHash('sha256').update(body).digest('hex'), etag: null };
     }
     return await safeDownload(url, fetchOptions(deps, isImage));
   } catch {
@@ -104,32 +106,105 @@ async function copyThumbnail(deps: ProcessorDeps, snapshot: SnapshotRow): Promis
   return fetchThumbnail(deps, snapshot.source_thumbnail);
 }
 
-interface ItemFailure {
-  item: SnapshotMediaRow;
-  error: Error;
-}
-
 /**
  * Bodies up to this size stay in memory; larger ones spill to a spool file. Small media (most of
  * them) then cost no disk round trip, and a copy holds at most 2 × parallelism × this in memory.
  */
 const SPILL_OVER_BYTES = 1024 * 1024;
 
+/** An item's bytes as fetched: unchanged at the source since a copy stored them, or a body read now. */
+type Fetched = { kind: 'unchanged'; source: MediaSource } | { kind: 'body'; download: StreamedDownload; content: DurableContent };
+
 /**
- * Copies the items not copied yet, each recorded as soon as it is stored. An item streams from its
- * source through a sha256 (its blob name is the hash, known only at the end) into memory, or, past
- * `SPILL_OVER_BYTES`, into a spool file on local disk; then, unless the hash is stored already, it
- * goes to its content address from there; the file goes when the item is done or fails. Memory holds
- * at most `SPILL_OVER_BYTES` per item in flight, whatever the items' sizes; the disk holds at most
- * twice the parallelism of spool files, each at most `MEDIA_MAX_BYTES`. Two stages, each
- * `parallelism` wide: downloads run ahead of uploads, so the storage always has the next body ready
- * (a download holds its permit until its upload starts). Returns the bytes this run recorded and the
- * items that failed.
+ * Fetches an item. A source a copy fetched before (`known`) is asked whether it still has those
+ * bytes (If-None-Match with their strong ETag): a 304 costs no body and no upload. Otherwise the
+ * body streams through a sha256 into memory or, past `SPILL_OVER_BYTES`, the spool file.
+ */
+async function fetchItem(deps: ProcessorDeps, item: SnapshotMediaRow, known: MediaSource | undefined, spool: SpoolFile): Promise<Fetched> {
+  let sink: SpillSink | undefined;
+  const open = (): SpillSink => (sink = new SpillSink(spool, SPILL_OVER_BYTES));
+  const options = fetchOptions(deps, isMedia);
+  const download = known ? await safeRevalidateTo(item.source_url, known.etag, options, open) : await safeDownloadTo(item.source_url, options, open);
+  if (download === NOT_MODIFIED) return { kind: 'unchanged', source: known! };
+  return { kind: 'body', download, content: { ...download, ...sink!.content() } };
+}
+
+/** An item stored and about to be recorded; `etag` is what to remember of its source for the next copy. */
+interface StoredItem {
+  item: SnapshotMediaRow;
+  stored: StoredBlob;
+  contentType: string;
+  etag: string | null;
+}
+
+/** The bytes of a fetched item at their content address: reused as they are, or stored (uploaded unless already stored). */
+async function storeItem(deps: ProcessorDeps, item: SnapshotMediaRow, fetched: Fetched, claim: ClaimBlobs): Promise<StoredItem> {
+  if (fetched.kind === 'unchanged') {
+    const { source } = fetched;
+    const container = deps.blobs.containers.snapshots;
+    const stored = { sha256: source.sha256, blobName: source.blobName, url: deps.blobs.url(container, source.blobName), contentType: source.contentType, bytes: source.bytes, uploaded: 0 };
+    return { item, stored, contentType: source.contentType, etag: null };
+  }
+  const { download, content } = fetched;
+  const stored = await storeDurable(deps, content, claim);
+  // Only the URL itself is revalidated later, so a tag the source gave after a redirect is not kept.
+  const sameUrl = download.url === new URL(item.source_url).href;
+  return { item, stored, contentType: download.contentType, etag: sameUrl ? download.etag : null };
+}
+
+type RecordOutcome = 'recorded' | 'already' | 'collected';
+
+/**
+ * Records stored items in one statement ({@link recordSnapshotCopies}). An item whose reused blob
+ * was collected meanwhile is not recorded (`collected`); `already` when another run recorded it first.
+ */
+async function recordItems(deps: ProcessorDeps, snapshotId: number, items: StoredItem[]): Promise<RecordOutcome[]> {
+  const { held, recorded } = await recordSnapshotCopies(
+    deps.knex,
+    snapshotId,
+    items.map(({ item, stored, contentType, etag }) => ({
+      itemId: item.id,
+      sha256: stored.sha256,
+      blobName: stored.blobName,
+      url: stored.url,
+      contentType,
+      bytes: stored.bytes,
+      uploaded: stored.uploaded > 0,
+      blobContentType: stored.contentType,
+      source: etag ? { url: item.source_url, etag } : null,
+    })),
+  );
+  return items.map((i) => (!held.has(i.stored.sha256) ? 'collected' : recorded.has(i.item.id) ? 'recorded' : 'already'));
+}
+
+interface ItemFailure {
+  item: SnapshotMediaRow;
+  error: Error;
+}
+
+/**
+ * Copies the items not copied yet. Each is fetched ({@link fetchItem}), stored at its content
+ * address unless it is there already, and recorded. The database work of concurrent items is
+ * batched ({@link Batcher}): one statement claims the hashes that arrived together, one transaction
+ * records the items stored together, so a copy of many small media costs a few round trips per
+ * batch rather than six per item. An item is recorded soon after it is stored, so a rerun resumes
+ * where this run stopped. Two stages, each `parallelism` wide: downloads run ahead of uploads, so
+ * the storage always has the next body ready (a download holds its permit until its upload starts).
+ * Memory holds at most `SPILL_OVER_BYTES` per item in flight, whatever the items' sizes; the disk
+ * holds at most twice the parallelism of spool files, each at most `MEDIA_MAX_BYTES`. Returns the
+ * bytes this run recorded and the items that failed.
  */
 async function copyItems(deps: ProcessorDeps, snapshotId: number, pending: SnapshotMediaRow[]): Promise<{ bytes: number; failures: ItemFailure[] }> {
   const parallelism = deps.config.jobs.snapshotCopyParallelism;
   const downloads = new Semaphore(parallelism);
   const uploads = new Semaphore(parallelism);
+  const known = await findMediaSources(deps.knex, pending.map((i) => i.source_url));
+  const claims = new Batcher<string, DurableBlobRow | undefined>(async (hashes) => {
+    const found = await claimDurableBlobs(deps.knex, hashes);
+    return hashes.map((h) => found.get(h));
+  });
+  const records = new Batcher<StoredItem, RecordOutcome>((items) => recordItems(deps, snapshotId, items));
+  const claim: ClaimBlobs = (sha256) => claims.request(sha256);
   let bytes = 0;
   const failures: ItemFailure[] = [];
   await Promise.all(
@@ -137,17 +212,22 @@ async function copyItems(deps: ProcessorDeps, snapshotId: number, pending: Snaps
       let releaseDownload = await downloads.acquire();
       try {
         if (deps.signal?.aborted) return;
-        await withSpoolFile(async (file) => {
-          const sink = new SpillSink(file, SPILL_OVER_BYTES);
-          const download = await safeDownloadTo(item.source_url, fetchOptions(deps, isMedia), () => sink);
+        await withSpoolFile(async (spool) => {
+          let fetched = await fetchItem(deps, item, known.get(item.source_url), spool);
           const releaseUpload = await uploads.acquire();
           releaseDownload();
           releaseDownload = () => undefined;
           try {
-            const { result: recorded } = await storeAndReference(deps, { ...download, ...sink.content() }, (trx, stored) =>
-              recordSnapshotItemCopied(trx, snapshotId, item.id, { ...stored, contentType: download.contentType, bytes: download.bytes }),
-            );
-            if (recorded) bytes += download.bytes;
+            for (let attempt = 1; ; attempt++) {
+              const stored = await storeItem(deps, item, fetched, claim);
+              const outcome = await records.request(stored);
+              if (outcome === 'recorded') bytes += stored.stored.bytes;
+              if (outcome !== 'collected') return;
+              // Collected after it was found (a whole grace period unreferenced): store the bytes
+              // again, downloading them when this copy has none. A second collection means something is wrong.
+              if (attempt >= 2) throw new Error(`durable blob ${stored.stored.sha256} was collected twice while ${item.source_url} was copied`);
+              if (fetched.kind === 'unchanged') fetched = await fetchItem(deps, item, undefined, spool);
+            }
           } finally {
             releaseUpload();
           }

@@ -178,6 +178,24 @@ export class BlobStore {
   }
 
   /**
+   * Deletes the blob unless it was written after `since` (Azure's If-Unmodified-Since, so the check
+   * and the delete are one step on the storage side): `written-since` when it was, and is kept.
+   */
+  async deleteBlobUnlessWrittenSince(container: string, name: string, since: Date): Promise<'deleted' | 'missing' | 'written-since'> {
+    return this.run(`delete ${container}/${name}`, async () => {
+      try {
+        const result = await this.container(container)
+          .getBlockBlobClient(name)
+          .deleteIfExists({ deleteSnapshots: 'include', conditions: { ifUnmodifiedSince: since } });
+        return result.succeeded ? 'deleted' : 'missing';
+      } catch (e) {
+        if (isRestError(e) && e.statusCode === 412) return 'written-since';
+        throw e;
+      }
+    });
+  }
+
+  /**
    * Deletes every blob under `prefix` and returns how many it deleted (0 on a rerun). An empty
    * prefix is refused: it would empty the whole container.
    */

@@ -1,4 +1,5 @@
-import { claimDurableBlob, insertDurableBlob } from '../../db/durable-blobs.js';
+import { claimDurableBlobs, type StoredBlobRecord } from '../../db/durable-blobs.js';
+import type { DurableBlobRow } from '../../db/types.js';
 import type { Knex } from '../../db/knex.js';
 import type { BlobStore } from './blob-storage.js';
 
@@ -27,32 +28,35 @@ export function durableBlobName(sha256: string, contentType: string): string {
  */
 export type DurableContent = { sha256: string; contentType: string; bytes: number } & ({ body: Buffer } | { file: string });
 
-export interface StoredBlob {
-  sha256: string;
-  blobName: string;
+/** Stored bytes, ready to be referenced in a transaction that holds them ({@link referenceDurableBlobs}). */
+export interface StoredBlob extends StoredBlobRecord {
   url: string;
-  /** Bytes this call uploaded: 0 when the blob was stored already. */
-  uploaded: number;
 }
 
+/** The recorded blobs among `hashes` (marks cleared): {@link claimDurableBlobs}, or a batching stand-in for it. */
+export type ClaimBlobs = (sha256: string) => Promise<DurableBlobRow | undefined>;
+
 /**
- * Stores the content once under its hash (DESIGN §3): when `durable_blobs` has the hash and the blob
- * is there, nothing is uploaded; else it is uploaded and recorded. The caller then references it in
- * a transaction that holds the row ({@link holdDurableBlobs}), which can find it collected since
- * (only after a whole grace period unreferenced): it then stores it again.
+ * Stores the content once under its hash (DESIGN §3): when `durable_blobs` has the hash, nothing is
+ * uploaded; else it is uploaded (`uploaded` > 0). A recorded row means its blob is there: the
+ * collector deletes rows before blobs, and never a blob written again after it was marked, so
+ * there is no need to ask the storage. The caller records and references it in one transaction
+ * ({@link referenceDurableBlobs}), which can find a reused blob collected since (only after a whole
+ * grace period unreferenced): it then stores it again.
  */
-export async function storeDurable(deps: { knex: Knex; blobs: BlobStore }, content: DurableContent): Promise<StoredBlob> {
+export async function storeDurable(
+  deps: { knex: Knex; blobs: BlobStore },
+  content: DurableContent,
+  claim: ClaimBlobs = async (sha256) => (await claimDurableBlobs(deps.knex, [sha256])).get(sha256),
+): Promise<StoredBlob> {
   const container = deps.blobs.containers.snapshots;
-  const known = await claimDurableBlob(deps.knex, content.sha256);
-  if (known && (await deps.blobs.exists(container, known.blob_name))) {
-    return { sha256: content.sha256, blobName: known.blob_name, url: deps.blobs.url(container, known.blob_name), uploaded: 0 };
-  }
-  const blobName = known?.blob_name ?? durableBlobName(content.sha256, content.contentType);
-  const contentType = known?.content_type ?? content.contentType;
+  const known = await claim(content.sha256);
+  const record = { sha256: content.sha256, contentType: known?.content_type ?? content.contentType, bytes: content.bytes };
+  if (known) return { ...record, blobName: known.blob_name, url: deps.blobs.url(container, known.blob_name), uploaded: 0 };
+  const blobName = durableBlobName(content.sha256, content.contentType);
   const { url } =
     'file' in content
-      ? await deps.blobs.uploadFile(container, blobName, content.file, contentType)
-      : await deps.blobs.upload(container, blobName, content.body, contentType);
-  await insertDurableBlob(deps.knex, { sha256: content.sha256, blob_name: blobName, content_type: content.contentType, bytes: content.bytes });
-  return { sha256: content.sha256, blobName, url, uploaded: content.bytes };
+      ? await deps.blobs.uploadFile(container, blobName, content.file, content.contentType)
+      : await deps.blobs.upload(container, blobName, content.body, content.contentType);
+  return { ...record, blobName, url, uploaded: content.bytes };
 }

@@ -1,0 +1,23 @@
+import type { Knex } from 'knex';
+
+// What a snapshot copy last fetched from each media URL (issue 14): the bytes' hash and the strong
+// ETag the source served them with. A later copy of the same URL asks the source with
+// If-None-Match and, on 304, references the stored blob without downloading or uploading a byte.
+// The row goes with its blob: when the collector deletes the blob's row, this one is deleted too,
+// so a source is never revalidated against bytes that are no longer stored.
+export async function up(knex: Knex): Promise<void> {
+  await knex.raw(`
+    CREATE TABLE media_sources (
+      source_url text PRIMARY KEY,
+      sha256 text NOT NULL REFERENCES durable_blobs (sha256) ON DELETE CASCADE,
+      etag text NOT NULL,
+      content_type text NOT NULL,
+      fetched_at timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE INDEX media_sources_sha256 ON media_sources (sha256);
+  `);
+}
+
+export async function down(knex: Knex): Promise<void> {
+  await knex.raw('DROP TABLE media_sources');
+}
