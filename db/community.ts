@@ -1,13 +1,15 @@
-import { boundedCount, boundedCountQuery } from './counts.js';
+import { boundedCount, boundedCountQuery, estimatedCount } from './counts.js';
 import type { Knex } from './knex.js';
 import type { SnapshotMediaRow, SnapshotRow } from './types.js';
 
 /**
  * The hot score of DESIGN §4, `(likes + 1) / (age_hours + 2)^1.5`, age from `ready_at` (never below
- * zero, so a clock ahead of the database cannot raise a negative to a fractional power).
+ * zero, so a clock ahead of the database cannot raise a negative to a fractional power). In double
+ * precision: `numeric`'s power() is as approximate (it keeps 16 significant digits) and about 35
+ * times slower per row, which was most of a `hot` page's time on any feed (1,000 rows scored twice).
  */
 const hotScore = (alias: string): string =>
-  `((${alias}.like_count + 1) / power(greatest(extract(epoch from now() - ${alias}.ready_at), 0) / 3600 + 2, 1.5))`;
+  `((${alias}.like_count + 1) / power(greatest(date_part('epoch', now() - ${alias}.ready_at), 0) / 3600 + 2, 1.5))`;
 
 /**
  * The feed's orders, each a list of keys read newest/largest first and ended by `s.id DESC` for a
@@ -81,13 +83,28 @@ function likedBy(knex: Knex, viewerId: string | undefined): Knex.Raw {
 }
 
 /**
- * The feed's two queries, built and not run: one page of ready snapshots with their creators' first
- * names, and the count of all that match. Exported so a test can EXPLAIN exactly what the feed runs.
+ * How many of the feed's first rows (in its order) a page filtered by `search` or `subreddit` is
+ * looked for among, once the filter is known to match more than FEED_EXACT_TOTAL snapshots. The walk
+ * stops as soon as the page is full: a filter matching 10 % of the feed fills a first page after
+ * about 200 rows, one matching 1 % after about 2,000. FEED_PROBE bounds what a sparser filter costs
+ * before the trigram bitmap (every match, then sorted) takes over.
+ */
+const FEED_PROBE = 5000;
+
+/**
+ * The feed's queries, built and not run, so a test can EXPLAIN exactly what the feed runs:
+ * - `page`: one page of ready snapshots with their creators' first names, as the planner likes it;
+ * - `count`: how many match, counted up to FEED_EXACT_TOTAL + 1;
+ * - `matching`: the rows that count counts, unordered (what an estimate is asked of);
+ * - with a substring filter (`search`, `subreddit`) and sort new or top, `narrowed`: the count of the
+ *   first FEED_EXACT_TOTAL + 1 matches, with the page's ids when that is all of them; `pageOf(ids)`,
+ *   those snapshots as page rows; and `probe`, the page among the first FEED_PROBE rows of the feed
+ *   (see listCommunity for why).
  */
 export function communityQueries(knex: Knex, filter: CommunityFilter) {
-  const base = knex('community_snapshots as s').where('s.status', 'ready');
+  const feed = knex('community_snapshots as s').where('s.status', 'ready');
   // Written as the predicate of community_feed_visible, so the plain feed's count is that index's.
-  if (!filter.includeHidden) base.andWhereRaw('NOT s.is_hidden');
+  if (!filter.includeHidden) feed.andWhereRaw('NOT s.is_hidden');
   // Creators are matched first, once (ARRAY(...) is an InitPlan), so that "user_id = ANY(...)" is an
   // index condition on community_snapshots_user rather than a per-row subquery. Both forms are found
   // through users_full_name_trgm: a substring of either name is a substring of the full name.
@@ -96,41 +113,63 @@ export function communityQueries(knex: Knex, filter: CommunityFilter) {
       `ARRAY(SELECT id FROM users WHERE user_full_name(first_name, last_name) ILIKE ?${fullName ? '' : ' AND (first_name ILIKE ? OR last_name ILIKE ?)'})`,
       fullName ? [pattern] : [pattern, pattern, pattern],
     );
-  if (filter.search) {
-    const pattern = `%${escapeLike(filter.search)}%`;
-    // Either side is an index (title trigrams, creators' snapshots): a BitmapOr of the two.
-    base.andWhere((w) => w.whereILike('s.title', pattern).orWhereRaw('s.user_id = ANY(?)', [creatorsNamed(pattern, true)]));
-  }
-  // community_subreddits_text is the expression community_feed_subreddits_trgm indexes.
-  if (filter.subreddit) {
-    // Names are joined by spaces, and no name holds one: a pattern with a space would match across two.
-    if (/\s/.test(filter.subreddit)) base.andWhereRaw('false');
-    else base.andWhereRaw('community_subreddits_text(s.subreddits) ILIKE ?', [`%${escapeLike(filter.subreddit)}%`]);
-  }
-  if (filter.creator) base.andWhereRaw('s.user_id = ANY(?)', [creatorsNamed(`%${escapeLike(filter.creator)}%`, false)]);
-  if (filter.creatorId) base.andWhere('s.user_id', filter.creatorId);
-  if (filter.categoryId !== undefined) base.andWhere('s.category_id', filter.categoryId);
+  if (filter.creator) feed.andWhereRaw('s.user_id = ANY(?)', [creatorsNamed(`%${escapeLike(filter.creator)}%`, false)]);
+  if (filter.creatorId) feed.andWhere('s.user_id', filter.creatorId);
+  if (filter.categoryId !== undefined) feed.andWhere('s.category_id', filter.categoryId);
   // An unknown slug is NULL: it matches nothing, like an unknown id.
-  if (filter.categorySlug !== undefined) base.andWhereRaw('s.category_id = (SELECT id FROM categories WHERE slug = ?)', [filter.categorySlug]);
+  if (filter.categorySlug !== undefined) feed.andWhereRaw('s.category_id = (SELECT id FROM categories WHERE slug = ?)', [filter.categorySlug]);
+  // The substring filters, answered by trigram indexes: applied to `rows` (aliased `s`).
+  const narrow = (rows: Knex.QueryBuilder): Knex.QueryBuilder => {
+    if (filter.search) {
+      const pattern = `%${escapeLike(filter.search)}%`;
+      // Either side is an index (title trigrams, creators' snapshots): a BitmapOr of the two.
+      rows.andWhere((w) => w.whereILike('s.title', pattern).orWhereRaw('s.user_id = ANY(?)', [creatorsNamed(pattern, true)]));
+    }
+    // community_subreddits_text is the expression community_feed_subreddits_trgm indexes.
+    if (filter.subreddit) {
+      // Names are joined by spaces, and no name holds one: a pattern with a space would match across two.
+      if (/\s/.test(filter.subreddit)) rows.andWhereRaw('false');
+      else rows.andWhereRaw('community_subreddits_text(s.subreddits) ILIKE ?', [`%${escapeLike(filter.subreddit)}%`]);
+    }
+    return rows;
+  };
+  const base = narrow(feed.clone());
   const order = [...FEED_ORDERS[filter.sort], 's.id'].map((key) => `${key} DESC`).join(', ');
   // The page is ordered and cut among snapshots alone, then joined to its creators and categories:
   // joined first, the planner would read every user (and category) for the rows it then sorts,
   // which grows with the data (a `hot` window, or a broad subreddit filter).
-  const feedRows = (rows: Knex.QueryBuilder) =>
+  const feedRows = (rows: Knex.QueryBuilder, cut = { limit: filter.limit, offset: filter.offset }) =>
     knex
-      .from(rows.select('s.*').orderByRaw(order).limit(filter.limit).offset(filter.offset).as('s'))
+      .from(rows.select('s.*').orderByRaw(order).limit(cut.limit).offset(cut.offset).as('s'))
       .join('users as u', 'u.id', 's.user_id')
       .join('categories as c', 'c.id', 's.category_id')
       .select('s.*', 'u.first_name as creator_first_name', 'c.slug as category_slug', likedBy(knex, filter.viewerId))
       .orderByRaw(order);
+  const substring = filter.sort !== 'hot' && Boolean(filter.search || filter.subreddit);
   return {
     page: filter.sort === 'hot' ? feedRows(hotCandidates(knex, base, filter.offset + filter.limit)) : feedRows(base.clone()),
     // No join: user_id is NOT NULL and references users, so every snapshot has exactly one creator,
     // and without the join the count of a whole feed is an index-only scan of a feed index, which
     // stops after FEED_EXACT_TOTAL + 1 rows.
     count: boundedCountQuery(knex, base, FEED_EXACT_TOTAL),
-    /** The matching snapshots, unordered: what the count counts (and what an estimate is asked of). */
     matching: base,
+    narrowed: substring
+      ? knex
+          .from(base.clone().select('s.id', 's.ready_at', 's.like_count').limit(FEED_EXACT_TOTAL + 1).as('s'))
+          .first(
+            knex.raw('count(*)::int AS matched'),
+            knex.raw(`CASE WHEN count(*) <= ? THEN (array_agg(s.id ORDER BY ${order}))[?::int : ?::int] END AS page_ids`, [
+              FEED_EXACT_TOTAL,
+              filter.offset + 1,
+              filter.offset + filter.limit,
+            ]),
+          )
+      : undefined,
+    // Rechecked against the feed (a snapshot hidden or removed since is left out); found by primary key.
+    pageOf: (ids: number[]) => feedRows(feed.clone().whereRaw('s.id = ANY(?::int[])', [ids]), { limit: ids.length, offset: 0 }),
+    // The inner LIMIT is not something the planner can move the filter below: the feed's index is
+    // walked in order and the walk stops once the page is full, or after FEED_PROBE rows.
+    probe: substring ? feedRows(narrow(knex.from(feed.clone().select('s.*').orderByRaw(order).limit(FEED_PROBE).as('s')))) : undefined,
   };
 }
 
@@ -169,7 +208,11 @@ function hotCandidates(knex: Knex, base: Knex.QueryBuilder, rank: number): Knex.
     .with(
       'hot_bound',
       knex.raw(
-        `SELECT floor(min(best.score) * power(greatest(extract(epoch from now() - e.ready_at), 0) / 3600 + 2, 1.5) * 0.999999) - 1 AS bound
+        // An integer, like like_count, so that "like_count >= bound" is a range of community_feed_likes
+        // (compared as a float, each row's count would be cast and read by a filter: the bench's
+        // year of snapshots read 99,000 rows through community_feed_new to keep none). Capped at the
+        // largest integer: a bound above every possible count admits nothing either way.
+        `SELECT least(floor(min(best.score) * power(greatest(date_part('epoch', now() - e.ready_at), 0) / 3600 + 2, 1.5) * 0.999999) - 1, 2147483647)::int AS bound
            FROM (SELECT ${hotScore('r')} AS score FROM hot_recent r ORDER BY score DESC LIMIT ?) best, hot_edge e
           GROUP BY e.ready_at`,
         [rank],
@@ -179,11 +222,31 @@ function hotCandidates(knex: Knex, base: Knex.QueryBuilder, rank: number): Knex.
     .from(knex.raw('(SELECT * FROM hot_recent UNION ALL SELECT * FROM hot_older) AS s'));
 }
 
-/** Ready snapshots for the community feed, with their creators' first names and categories' slugs. */
+/**
+ * Ready snapshots for the community feed, with their creators' first names and categories' slugs.
+ *
+ * A substring filter (`search`, `subreddit`) is answered by a trigram bitmap of all its matches,
+ * whose cost grows with them, and the planner cannot tell a filter matching 1 % of the feed from one
+ * matching 10 % (it guesses from trigram statistics). So with sort new or top the feed first counts
+ * the matches up to FEED_EXACT_TOTAL + 1 (the count it owes anyway); when that is all of them, the
+ * page is cut from those same rows, so no second scan. When there are more, they are dense enough
+ * that walking the feed's index in order fills the page within FEED_PROBE rows; the bitmap page is
+ * the fallback when it does not.
+ */
 export async function listCommunity(knex: Knex, filter: CommunityFilter): Promise<{ rows: CommunityRow[]; total: number }> {
   if (filter.contentType && !FEED_CONTENT_TYPES[filter.contentType]) return { rows: [], total: 0 };
-  const { page, matching } = communityQueries(knex, filter);
-  const [rows, counted] = await Promise.all([page, boundedCount(knex, matching, FEED_EXACT_TOTAL)]);
+  const queries = communityQueries(knex, filter);
+  if (queries.narrowed && queries.probe) {
+    const narrowed = (await queries.narrowed) as { matched: number; page_ids: number[] | null };
+    if (narrowed.matched <= FEED_EXACT_TOTAL) {
+      const ids = narrowed.page_ids ?? [];
+      return { rows: ids.length ? ((await queries.pageOf(ids)) as CommunityRow[]) : [], total: narrowed.matched };
+    }
+    const [probed, total] = await Promise.all([queries.probe, estimatedCount(knex, queries.matching, FEED_EXACT_TOTAL)]);
+    const rows = probed.length === filter.limit ? probed : await queries.page;
+    return { rows: rows as CommunityRow[], total };
+  }
+  const [rows, counted] = await Promise.all([queries.page, boundedCount(knex, queries.matching, FEED_EXACT_TOTAL)]);
   return { rows: rows as CommunityRow[], total: counted.count };
 }
 

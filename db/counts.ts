@@ -17,13 +17,20 @@ export function boundedCountQuery(knex: Knex, rows: Knex.QueryBuilder, exactUpTo
 
 /**
  * Counts the query's rows exactly up to `exactUpTo`; above it, the planner's estimate of the
- * whole count (an EXPLAIN, which reads statistics rather than rows), never less than `exactUpTo + 1`.
+ * whole count (see {@link estimatedCount}).
  */
 export async function boundedCount(knex: Knex, rows: Knex.QueryBuilder, exactUpTo: number): Promise<BoundedCount> {
   const counted = Number((await boundedCountQuery(knex, rows, exactUpTo))?.count ?? 0);
   if (counted <= exactUpTo) return { count: counted, exact: true };
+  return { count: await estimatedCount(knex, rows, exactUpTo), exact: false };
+}
+
+/**
+ * The planner's estimate of the query's row count (an EXPLAIN, which reads statistics rather than
+ * rows), for a query known to have more than `exactUpTo` rows: never less than `exactUpTo + 1`.
+ */
+export async function estimatedCount(knex: Knex, rows: Knex.QueryBuilder, exactUpTo: number): Promise<number> {
   const { sql, bindings } = rows.clone().clearSelect().clearOrder().select(knex.raw('1')).toSQL();
   const { rows: plan } = await knex.raw<{ rows: { 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }[] }>(`EXPLAIN (FORMAT JSON) ${sql}`, bindings);
-  const estimate = Math.round(plan[0]?.['QUERY PLAN'][0].Plan['Plan Rows'] ?? 0);
-  return { count: Math.max(exactUpTo + 1, estimate), exact: false };
+  return Math.max(exactUpTo + 1, Math.round(plan[0]?.['QUERY PLAN'][0].Plan['Plan Rows'] ?? 0));
 }

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { COMMUNITY_SORTS, communityQueries, listCommunity, type CommunityFilter } from '../db/community.js';
 import { createKnex, type Knex } from '../db/knex.js';
+import { explainStatement, statementsOf, type PlanNode, type SentStatement } from '../db/plans.js';
 import { cloneTestDatabase, dropTestDatabase } from './helpers/database.js';
 
 const SNAPSHOTS = 50_000;
@@ -54,28 +55,30 @@ async function seedFeed(knex: Knex): Promise<void> {
   await knex.raw('VACUUM ANALYZE users, categories, sessions, community_snapshots');
 }
 
-interface PlanNode {
-  'Node Type': string;
-  'Relation Name'?: string;
-  'Index Name'?: string;
-  Plans?: PlanNode[];
-}
-
-/** Every node of the plan that reads `table`, as "<node type> <index or indexes>". */
+/** Every node of the plan that reads `table`, as "<node type> <index or indexes>[ (<index condition>)]". */
 function scansOf(node: PlanNode, table: string): string[] {
   // A bitmap heap scan names no index itself: its bitmap index scans below it do.
-  const indexes = (n: PlanNode): string[] => (n['Index Name'] ? [n['Index Name']] : (n.Plans ?? []).flatMap(indexes));
+  const indexes = (n: PlanNode): string[] =>
+    n['Index Name'] ? [n['Index Name'] + (n['Index Cond'] ? ` (${n['Index Cond']})` : '')] : (n.Plans ?? []).flatMap(indexes);
   const own = node['Relation Name'] === table ? [[node['Node Type'], ...indexes(node)].join(' ')] : [];
   return [...own, ...(node.Plans ?? []).flatMap((child) => scansOf(child, table))];
 }
 
-/** The plan's reads of community_snapshots and of users (a page joins its creators). */
-async function explain(knex: Knex, query: Knex.QueryBuilder): Promise<{ snapshots: string[]; users: string[] }> {
-  // The builder's own SQL and bindings, sent as the app sends them: parameters, not inlined values.
-  const { sql, bindings } = query.toSQL();
-  const { rows } = await knex.raw<{ rows: { 'QUERY PLAN': [{ Plan: PlanNode }] }[] }>(`EXPLAIN (FORMAT JSON) ${sql}`, bindings);
-  const plan = rows[0]!['QUERY PLAN'][0].Plan;
+/** The plan's reads of community_snapshots and of users (a page joins its creators), parameters kept as parameters. */
+async function explainSent(knex: Knex, statement: SentStatement): Promise<{ snapshots: string[]; users: string[] }> {
+  const plan = await explainStatement(knex, statement);
   return { snapshots: scansOf(plan, 'community_snapshots'), users: scansOf(plan, 'users') };
+}
+
+/** A built query, EXPLAINed as knex would send it. */
+const explain = (knex: Knex, query: Knex.QueryBuilder) => {
+  const { sql, bindings } = query.toSQL().toNative();
+  return explainSent(knex, { sql, bindings });
+};
+
+/** The SELECTs listCommunity sends for `feed`, in order (its EXPLAIN for an estimate left out). */
+async function sentBy(knex: Knex, feed: CommunityFilter): Promise<SentStatement[]> {
+  return (await statementsOf(knex, () => listCommunity(knex, feed))).filter((s) => /^\s*(select|with)/i.test(s.sql));
 }
 
 describe('community feed: every query reads its snapshots through an index', function () {
@@ -111,14 +114,17 @@ describe('community feed: every query reads its snapshots through an index', fun
 
   for (const sort of COMMUNITY_SORTS) {
     for (const [name, filter] of Object.entries(filters)) {
-      it(`sort=${sort}, ${name}: neither the page nor the count scans community_snapshots (or users) sequentially`, async () => {
+      it(`sort=${sort}, ${name}: no statement of the feed scans community_snapshots (or users) sequentially`, async () => {
         const feed: CommunityFilter = { sort, limit: 20, offset: 0, ...filter() };
         // The fixture matches each filter more than a page's worth, so every plan has real work to do.
         const { rows, total } = await listCommunity(knex, feed);
         expect(rows).to.have.length(20);
         expect(total).to.be.above(20);
+        // What the feed sent, and the planner's page and count it falls back on.
         const { page, count } = communityQueries(knex, feed);
+        const sent = await sentBy(knex, feed);
         for (const [query, { snapshots, users }] of [
+          ...(await Promise.all(sent.map(async (statement, i) => [`statement ${i + 1}`, await explainSent(knex, statement)] as const))),
           ['page', await explain(knex, page)],
           ['count', await explain(knex, count)],
         ] as const) {
@@ -126,6 +132,66 @@ describe('community feed: every query reads its snapshots through an index', fun
           expect(snapshots.filter((s) => s.startsWith('Seq Scan')), `${query}: ${snapshots.join(', ')}`).to.deep.equal([]);
           // The page's creators are looked up for its rows only, not read whole.
           expect(users.filter((s) => s.startsWith('Seq Scan')), `${query} reads users: ${users.join(', ')}`).to.deep.equal([]);
+        }
+      });
+    }
+  }
+
+  it('sort=hot: the older candidates are a range of community_feed_likes from the like-count bound, not the rest of the feed', async () => {
+    const statement = (await sentBy(knex, { sort: 'hot', limit: 20, offset: 0 })).find((s) => s.sql.includes('hot_recent'));
+    const { snapshots } = await explainSent(knex, statement!);
+    // The window: the newest snapshots, read in order.
+    expect(snapshots.filter((s) => s.includes('community_feed_new')), snapshots.join(', ')).to.have.length(1);
+    expect(snapshots.find((s) => s.includes('community_feed_new')), snapshots.join(', ')).to.match(/^Index (Only )?Scan /);
+    // Everything older: only what reaches the bound, an index condition on like_count.
+    expect(snapshots.filter((s) => s.includes('community_feed_likes (')), snapshots.join(', ')).to.have.length(1);
+    expect(snapshots.find((s) => s.includes('community_feed_likes ('))).to.match(/\(like_count >= \$\d+\)/);
+  });
+
+  // A substring filter matching many snapshots: counted up to the bound on its trigram index, then the
+  // page is a walk of the order's own index that stops at the page, not every match sorted.
+  for (const [sort, index] of [['new', 'community_feed_new'], ['top', 'community_feed_likes']] as const) {
+    for (const filter of [{ subreddit: 'sub17' }, { search: 'glacier' }]) {
+      it(`sort=${sort}, ${JSON.stringify(filter)}: count on the trigram index, page by walking ${index} in order`, async () => {
+        const statements = await sentBy(knex, { sort, limit: 20, offset: 0, ...filter });
+        expect(statements).to.have.length(2);
+        const [counted, paged] = await Promise.all(statements.map((s) => explainSent(knex, s)));
+        expect(counted!.snapshots.join(', ')).to.match(/^Bitmap Heap Scan community_feed_(subreddits|title)_trgm/);
+        expect(paged!.snapshots).to.have.length(1);
+        expect(paged!.snapshots[0]).to.match(new RegExp(`^Index (Only )?Scan ${index}$`));
+      });
+    }
+  }
+
+  it('a substring filter matching few snapshots: one scan of its trigram index gives the count and the page, read back by id', async () => {
+    const statements = await sentBy(knex, { sort: 'new', limit: 20, offset: 0, subreddit: 'sub17', categoryId });
+    expect(statements).to.have.length(2);
+    const [counted, paged] = await Promise.all(statements.map((s) => explainSent(knex, s)));
+    expect(counted!.snapshots.join(', ')).to.match(/community_feed_subreddits_trgm/);
+    expect(paged!.snapshots).to.have.length(1);
+    // By id: the primary key, or community_feed_visible (the visible snapshots' ids) for everyone but admins.
+    expect(paged!.snapshots[0]).to.match(/^Index Scan (community_snapshots_pkey|community_feed_visible) \(\(?(s\.)?id = ANY/);
+  });
+
+  // The substring paths (count and page from one set, the walk, the bitmap fallback) against brute
+  // force over the whole table: the same pages and the same total.
+  for (const sort of ['new', 'top'] as const) {
+    for (const [name, filter] of Object.entries({
+      'many matches': () => ({ subreddit: 'sub17' }),
+      'few matches': () => ({ subreddit: 'sub17', categoryId }),
+      'search, creator name': () => ({ search: 'Feeder 42' }),
+    })) {
+      it(`sort=${sort}, ${name}: pages and total are exactly those of all matching snapshots`, async () => {
+        const f: Partial<CommunityFilter> = filter();
+        const keys = sort === 'new' ? 'ready_at DESC, id DESC' : 'like_count DESC, ready_at DESC, id DESC';
+        const all = await communityQueries(knex, { sort, limit: 100_000, offset: 0, ...f }).matching.clone().select('s.id').orderByRaw(keys.replace(/(\w+) DESC/g, 's.$1 DESC'));
+        const ids = (all as { id: number }[]).map((r) => r.id);
+        // 20 from the start (the walk when matches are many), and deeper than the walk reaches.
+        for (const [limit, offset] of [[20, 0], [100, 100], [50, 4990]] as const) {
+          const page = await listCommunity(knex, { sort, limit, offset, ...f });
+          expect(page.rows.map((r) => r.id), `limit ${limit} offset ${offset}`).to.deep.equal(ids.slice(offset, offset + limit));
+          if (ids.length <= 1000) expect(page.total).to.equal(ids.length);
+          else expect(page.total).to.be.above(1000);
         }
       });
     }
@@ -141,7 +207,7 @@ describe('community feed: every query reads its snapshots through an index', fun
         const { rows } = await trx.raw<{ rows: { id: number }[] }>(
           `SELECT id FROM community_snapshots
             WHERE status = 'ready' AND (CAST(? AS text) IS NULL OR title ILIKE '%' || ? || '%')
-            ORDER BY (like_count + 1) / power(greatest(extract(epoch from now() - ready_at), 0) / 3600 + 2, 1.5) DESC, ready_at DESC, id DESC
+            ORDER BY (like_count + 1) / power(greatest(date_part('epoch', now() - ready_at), 0) / 3600 + 2, 1.5) DESC, ready_at DESC, id DESC
             LIMIT 300`,
           [pattern ?? null, pattern ?? null],
         );
