@@ -1,11 +1,12 @@
 import { Queue, Worker } from 'bullmq';
 import { outboxJobId, regenerateThumbnails } from '../../workers/index.js';
+import { THUMBNAIL_SIZE } from '../../workers/processors/thumbnails.js';
 import { listingToMedia, listingUrl, type MediaItem } from '../../workers/media/reddit.js';
 import { queueKeyPrefix } from '../../workers/queues/contracts.js';
 import { createRedis } from '../../workers/queues/connection.js';
 import { OutboxDispatcher } from '../../workers/outbox/dispatcher.js';
 import { pino } from 'pino';
-import sharp from 'sharp';
+import sharp, { type WebpOptions } from 'sharp';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { quantile } from './stats.js';
 import { cpuMeter, peakRssMb, resetPeakRss, type Bench, type CpuShare } from './harness.js';
@@ -154,8 +155,15 @@ export async function thumbnails(bench: Bench, count: number): Promise<Rate> {
   return { perSec: count / seconds, cpu };
 }
 
-/** The raw limit: sharp alone doing the same resize in this process, at the same parallelism. */
-export async function rawThumbnails(bench: Bench, count: number, parallelism: number): Promise<Rate> {
+/** The encoding of the thumbnail job as this bench first measured it: sharp's WebP defaults (effort 4). */
+export const SHARP_DEFAULT_WEBP = { quality: 80 } as const;
+
+/**
+ * The raw limit: sharp alone making the job's thumbnail (same size and crop) from the full-size
+ * source, in this process, at the same parallelism, with the given WebP encoding: sharp's defaults
+ * (the baseline as the bench defined it) or the job's own {@link THUMBNAIL_WEBP}.
+ */
+export async function rawThumbnails(bench: Bench, count: number, parallelism: number, webp: WebpOptions): Promise<Rate> {
   // As in the worker: no libvips operation cache, which would otherwise serve this repeated input.
   sharp.cache(false);
   let next = 0;
@@ -164,7 +172,11 @@ export async function rawThumbnails(bench: Bench, count: number, parallelism: nu
   await Promise.all(
     Array.from({ length: parallelism }, async () => {
       while (next++ < count) {
-        await sharp(bench.media.jpeg, { limitInputPixels: bench.config.mediaMaxPixels }).rotate().resize(640, 360, { fit: 'cover', position: 'attention' }).webp({ quality: 80 }).toBuffer();
+        await sharp(bench.media.jpeg, { limitInputPixels: bench.config.mediaMaxPixels })
+          .rotate()
+          .resize(THUMBNAIL_SIZE.width, THUMBNAIL_SIZE.height, { fit: 'cover', position: 'attention' })
+          .webp(webp)
+          .toBuffer();
       }
     }),
   );

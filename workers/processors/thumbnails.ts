@@ -11,6 +11,15 @@ import { fetchOptions, isImage, PermanentError, recordCompleted, type ProcessorD
 
 export const THUMBNAIL_SIZE = { width: 640, height: 360 };
 
+/**
+ * The thumbnail's encoding. libwebp's effort (its `method`) 2 instead of sharp's default 4: on
+ * photographs (the media here) it encodes a 640×360 thumbnail in about half the CPU time, and its
+ * files come out 3–4 % larger at the same quality (measured on three photos: 20–28 ms → 41–50 ms
+ * at effort 4, 23.8/37.0/60.5 KB → 22.9/35.6/58.8 KB). Encoding is most of a job's CPU once the
+ * source is a right-sized preview; above effort 2 the encoder searches much harder for little gain.
+ */
+export const THUMBNAIL_WEBP = { quality: 80, effort: 2 } as const;
+
 export type ThumbnailResult =
   | { status: 'generated'; url: string; blobName: string }
   | { status: 'skipped'; reason: 'missing' | 'stale' | 'custom' | 'no-media' };
@@ -26,7 +35,7 @@ export async function renderThumbnail(input: Buffer, maxPixels: number): Promise
     return await sharp(input, { limitInputPixels: maxPixels, failOn: 'error' })
       .rotate()
       .resize(THUMBNAIL_SIZE.width, THUMBNAIL_SIZE.height, { fit: 'cover', position: 'attention' })
-      .webp({ quality: 80 })
+      .webp(THUMBNAIL_WEBP)
       .toBuffer();
   } catch (e) {
     throw new PermanentError(`image cannot be made into a thumbnail: ${(e as Error).message}`);
