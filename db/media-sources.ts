@@ -12,6 +12,8 @@ export interface MediaSource {
   sha256: string;
   blobName: string;
   bytes: number;
+  /** Still within the freshness the source gave (its max-age): reused without asking it. */
+  fresh: boolean;
 }
 
 /** The known sources among `urls` whose blobs are still recorded, by URL; one statement. */
@@ -20,7 +22,7 @@ export async function findMediaSources(knex: Knex, urls: readonly string[]): Pro
   const rows = await preparedQuery<MediaSource>(
     knex,
     'find-media-sources',
-    `SELECT s.source_url AS "sourceUrl", s.etag, s.content_type AS "contentType", s.sha256, d.blob_name AS "blobName", d.bytes
+    `SELECT s.source_url AS "sourceUrl", s.etag, s.content_type AS "contentType", s.sha256, d.blob_name AS "blobName", d.bytes, s.fresh_until > now() AS fresh
        FROM media_sources s JOIN durable_blobs d ON d.sha256 = s.sha256
       WHERE s.source_url = ANY($1::text[])`,
     [[...new Set(urls)]],

@@ -146,8 +146,11 @@ export interface CopiedItem {
   /** This copy uploaded the blob: its row is recorded here (`blobContentType` is the row's type). */
   uploaded: boolean;
   blobContentType: string;
-  /** The source's URL and strong ETag, to remember for the next copy (`media_sources`); null to leave it. */
-  source: { url: string; etag: string } | null;
+  /**
+   * What to remember of the source for the next copy (`media_sources`): its URL, strong ETag and
+   * how long its bytes stay current; null to leave what is remembered as it is.
+   */
+  source: { url: string; etag: string; freshForSeconds: number } | null;
 }
 
 /**
@@ -165,8 +168,8 @@ export async function recordSnapshotCopies(knex: Knex, snapshotId: number, copie
     knex,
     'record-snapshot-copies',
     `WITH copy AS (
-       SELECT * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::boolean[], $9::text[], $10::text[], $11::text[])
-                  AS c(id, sha256, blob_name, blob_url, content_type, bytes, uploaded, blob_content_type, source_url, etag)),
+       SELECT * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::boolean[], $9::text[], $10::text[], $11::text[], $12::int[])
+                  AS c(id, sha256, blob_name, blob_url, content_type, bytes, uploaded, blob_content_type, source_url, etag, fresh_for)),
      added AS (
        INSERT INTO durable_blobs (sha256, blob_name, content_type, bytes)
        SELECT DISTINCT ON (sha256) sha256, blob_name, blob_content_type, bytes FROM copy WHERE uploaded ORDER BY sha256
@@ -183,11 +186,11 @@ export async function recordSnapshotCopies(knex: Knex, snapshotId: number, copie
         WHERE m.id = c.id AND m.snapshot_id = $1 AND m.copied_at IS NULL AND c.sha256 IN (SELECT sha256 FROM held)
     RETURNING m.id, m.bytes),
      source AS (
-       INSERT INTO media_sources (source_url, etag, content_type, sha256)
-       SELECT DISTINCT ON (source_url) source_url, etag, content_type, sha256 FROM copy
+       INSERT INTO media_sources (source_url, etag, content_type, sha256, fresh_until)
+       SELECT DISTINCT ON (source_url) source_url, etag, content_type, sha256, now() + make_interval(secs => fresh_for) FROM copy
         WHERE etag IS NOT NULL AND sha256 IN (SELECT sha256 FROM held) ORDER BY source_url
        ON CONFLICT (source_url) DO UPDATE
-         SET etag = excluded.etag, content_type = excluded.content_type, sha256 = excluded.sha256, fetched_at = now()),
+         SET etag = excluded.etag, content_type = excluded.content_type, sha256 = excluded.sha256, fetched_at = now(), fresh_until = excluded.fresh_until),
      counted AS (
        UPDATE community_snapshots
           SET copied_count = copied_count + (SELECT count(*) FROM item),
@@ -206,6 +209,7 @@ export async function recordSnapshotCopies(knex: Knex, snapshotId: number, copie
       copies.map((c) => c.blobContentType),
       copies.map((c) => c.source?.url ?? null),
       copies.map((c) => c.source?.etag ?? null),
+      copies.map((c) => c.source?.freshForSeconds ?? null),
     ],
   );
   return { held: new Set(rows[0]?.held ?? []), recorded: new Set((rows[0]?.recorded ?? []).map(Number)) };

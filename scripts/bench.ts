@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { completionRecordPart } from './bench/completion.js';
-import { bigSnapshotPeakRss, jobStart, rawJobStart, rawSnapshot, rawThumbnails, SHARP_DEFAULT_WEBP, snapshot, thumbnails, type Rate } from './bench/jobs.js';
+import { bigSnapshotPeakRss, expireMediaSources, jobStart, rawJobStart, rawSnapshot, rawThumbnails, SHARP_DEFAULT_WEBP, snapshot, thumbnails, type Rate } from './bench/jobs.js';
 import { THUMBNAIL_WEBP } from '../workers/processors/thumbnails.js';
 import { peakRssMb, startBench, type Bench, type CpuShare } from './bench/harness.js';
 import { housekeepingPart } from './bench/housekeeping.js';
@@ -21,7 +21,8 @@ table: median and spread over the repetitions, and each figure's ratio to its ba
                  baseline: sharp alone on the full-size JPEG with its default WebP encoding (as the
                  job encoded before), same parallelism; and, as a second row, with the job's own
                  encoding (what the preview alone saves)
-  snapshots      media/s and MB/s for 100 × 500 KB; baseline: the same uploads to the same Azurite
+  snapshots      media/s and MB/s for 100 × 500 KB; baseline: the same uploads to the same Azurite;
+                 re-shares of the same media while their sources' max-age runs, and once it ran out
   save           save to library of an item of 200 media: p50/p99, and bytes moved (zero: storage
                  and durable_blobs totals before and after); next to it, the share of a session of
                  200 media already stored (PATCH → ready)
@@ -170,6 +171,7 @@ runScript(async () => {
     const snaps = { items: [] as number[], mb: [] as number[], cpu: [] as CpuShare[] };
     const rawSnaps = { items: [] as number[], mb: [] as number[], cpu: [] as CpuShare[] };
     const reshares: number[] = [];
+    const revalidatedReshares: number[] = [];
     const copyParallelism = bench.config.jobs.snapshotCopyParallelism;
     if (runs('snapshots')) {
       log('snapshot warm-up');
@@ -181,8 +183,11 @@ runScript(async () => {
       log(`snapshot repetition ${r + 1}/${reps} (${items} × 500 KB)`);
       const a = await snapshot(bench, items, r);
       const b = await rawSnapshot(bench, items, copyParallelism, r);
-      // The same media in another session: every byte is stored already, nothing is uploaded.
+      // The same media in another session: every byte is stored already, nothing is uploaded; the
+      // sources' max-age still runs, so none is asked. Then again once it has run out: each is asked (a 304).
       reshares.push((await snapshot(bench, items, r)).itemsPerSec);
+      await expireMediaSources(bench);
+      revalidatedReshares.push((await snapshot(bench, items, r)).itemsPerSec);
       snaps.items.push(a.itemsPerSec), snaps.mb.push(a.mbPerSec), snaps.cpu.push(a.cpu);
       rawSnaps.items.push(b.itemsPerSec), rawSnaps.mb.push(b.mbPerSec), rawSnaps.cpu.push(b.cpu);
     }
@@ -190,22 +195,22 @@ runScript(async () => {
       cpuRows.push({ run: 'snapshot', perOp: 'media item', shares: snaps.cpu });
       cpuRows.push({ run: `blob uploads ×${copyParallelism}`, perOp: 'media item', shares: rawSnaps.cpu });
     }
-    if (runs('snapshots')) figures.push({
-      name: 'snapshot media',
+    // Media per second next to the same run's raw uploads.
+    const againstUploads = (name: string, values: number[], target?: Figure['target']): Figure => ({
+      name,
       unit: 'media/s',
-      values: snaps.items,
+      values,
       baseline: { name: `blob uploads ×${copyParallelism}`, values: rawSnaps.items },
       better: 'higher',
-      target: { text: 'ratio ≥ 0.7', met: (s) => (s.ratio ?? 0) >= 0.7 },
+      ...(target ? { target } : {}),
     });
-    if (runs('snapshots')) figures.push({
-      name: 'snapshot re-share media',
-      unit: 'media/s',
-      values: reshares,
-      baseline: { name: `blob uploads ×${copyParallelism}`, values: rawSnaps.items },
-      better: 'higher',
-      target: { text: 'ratio ≥ 3', met: (s) => (s.ratio ?? 0) >= 3 },
-    });
+    if (runs('snapshots')) {
+      figures.push(
+        againstUploads('snapshot media', snaps.items, { text: 'ratio ≥ 0.7', met: (s) => (s.ratio ?? 0) >= 0.7 }),
+        againstUploads('snapshot re-share media', reshares, { text: 'ratio ≥ 3', met: (s) => (s.ratio ?? 0) >= 3 }),
+        againstUploads('snapshot re-share media, sources asked (304)', revalidatedReshares),
+      );
+    }
     // Last of the snapshot figures: it resets the worker's peak, so the whole run's is read first.
     let workerPeakMb = Math.max(...peakRssMb(bench.worker.child.pid));
     if (runs('snapshots')) {

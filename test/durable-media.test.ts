@@ -127,7 +127,7 @@ describe('durable media are content-addressed (worker process, Azurite)', functi
     expect(await stack.blobs.exists(container(), otherSnap.thumbnail_blob_name)).to.equal(true);
   });
 
-  it('a source that serves a strong ETag is asked again with If-None-Match: a 304 moves no byte either way; changed bytes are copied anew; weak tags are not used; a collected blob is copied again in full', async () => {
+  it('a source that serves a strong ETag is asked again with If-None-Match (not at all while its max-age lasts): a 304 moves no byte either way; changed bytes are copied anew; weak tags are not used; a collected blob is copied again in full', async () => {
     const user = await registerUser(stack.t);
     // Media whose bytes the test can change, each served with an ETag; counts full answers and 304s.
     const media = new Map<string, { body: Buffer; etag: string }>();
@@ -199,6 +199,29 @@ describe('durable media are content-addressed (worker process, Azurite)', functi
     const fourth = await shareCounted();
     expect(fourth).to.include({ full: 4, notModified: 0 });
     expect(fourth.uploaded).to.be.greaterThan(0);
+
+    // A source that says its bytes stay current for an hour (Cache-Control max-age) is not asked at
+    // all while that lasts; once it is over, it is asked again, and a 304 renews it.
+    const freshPath = '/media/tagged-2.jpg';
+    stack.fixture.route(freshPath, (req, res) => {
+      const now = media.get(freshPath)!;
+      const headers = { etag: now.etag, 'cache-control': 'public, max-age=3600' };
+      if (req.headers['if-none-match'] === now.etag) return void res.writeHead(304, headers).end();
+      res.writeHead(200, { ...headers, 'content-type': 'image/jpeg', 'content-length': now.body.length }).end(now.body);
+    });
+    const hitsOf = (): number => stack.fixture.hits(freshPath);
+    const freshSource = () => stack.knex('media_sources').where({ source_url: stack.fixture.url(freshPath) }).first();
+    await shareCounted();
+    const renewed = await freshSource();
+    expect(renewed.fresh_until.getTime() - Date.now()).to.be.within(3000_000, 3600_000);
+    const asked = hitsOf();
+    await shareCounted();
+    expect(hitsOf(), 'not asked while fresh').to.equal(asked);
+    await stack.knex('media_sources').where({ source_url: stack.fixture.url(freshPath) }).update({ fresh_until: stack.knex.raw(`now() - interval '1 second'`) });
+    const stale = await shareCounted();
+    expect(hitsOf(), 'asked again once stale').to.equal(asked + 1);
+    expect(stale).to.include({ full: 1, uploaded: 0 });
+    expect((await freshSource()).fresh_until.getTime()).to.be.greaterThan(Date.now() + 3000_000);
   });
 
   it('the collector keeps a blob written again after it was marked unreferenced (a copy that found its row gone): only its row goes', async () => {

@@ -3,7 +3,7 @@ import type http from 'node:http';
 import net from 'node:net';
 import { expect } from 'chai';
 import { Writable } from 'node:stream';
-import { DownloadError, NOT_MODIFIED, safeDownload, safeFetchJson, safeRevalidateTo, type SafeFetchOptions } from '../workers/lib/safe-fetch.js';
+import { DownloadError, safeDownload, safeFetchJson, safeRevalidateTo, type SafeFetchOptions } from '../workers/lib/safe-fetch.js';
 import { endlessBody, startFixtureServer, type FixtureServer } from './helpers/fixture-server.js';
 import { freePort } from '../scripts/lib/child-process.js';
 
@@ -67,17 +67,35 @@ describe('safe-fetch', () => {
     const tagged = (etag: string, body: Buffer) => (req: http.IncomingMessage, res: http.ServerResponse) =>
       req.headers['if-none-match'] === etag ? void res.writeHead(304, { etag }).end() : void res.writeHead(200, { 'content-type': 'image/jpeg', etag }).end(body);
 
-    it('sends If-None-Match: NOT_MODIFIED on a 304, without a body; the body (with its strong ETag) when the tag no longer matches', async () => {
+    it('sends If-None-Match: not modified on a 304, without a body; the body (with its strong ETag) when the tag no longer matches', async () => {
       const body = Buffer.from('tagged bytes');
       fixture.route('/media/tagged.jpg', tagged('"t1"', body));
       const same = sink();
-      expect(await safeRevalidateTo(fixture.url('/media/tagged.jpg'), '"t1"', open, same.open)).to.equal(NOT_MODIFIED);
+      expect(await safeRevalidateTo(fixture.url('/media/tagged.jpg'), '"t1"', open, same.open)).to.deep.equal({ notModified: true, freshForSeconds: 0 });
       expect(fixture.lastRequest('/media/tagged.jpg')?.headers['if-none-match']).to.equal('"t1"');
       expect(same.bytes().length).to.equal(0);
       const changed = sink();
       const got = await safeRevalidateTo(fixture.url('/media/tagged.jpg'), '"t0"', open, changed.open);
       expect(got).to.include({ etag: '"t1"', bytes: body.length, sha256: createHash('sha256').update(body).digest('hex') });
       expect(changed.bytes().equals(body)).to.equal(true);
+    });
+
+    it('reports how long the bytes stay current: Cache-Control max-age less Age; 0 with no-cache, no-store or no word', async () => {
+      const cases: [Record<string, string>, number][] = [
+        [{ 'cache-control': 'public, max-age=3600' }, 3600],
+        [{ 'cache-control': 'max-age=3600, immutable', age: '600' }, 3000],
+        [{ 'cache-control': 'max-age=60', age: '600' }, 0],
+        [{ 'cache-control': 'max-age=3600, no-cache' }, 0],
+        [{ 'cache-control': 'no-store, max-age=3600' }, 0],
+        [{}, 0],
+      ];
+      for (const [i, [headers, fresh]] of cases.entries()) {
+        fixture.route(`/media/fresh-${i}.jpg`, (req, res) =>
+          req.headers['if-none-match'] === '"f"' ? void res.writeHead(304, { etag: '"f"', ...headers }).end() : void res.writeHead(200, { 'content-type': 'image/jpeg', etag: '"f"', ...headers }).end('x'),
+        );
+        expect((await safeDownload(fixture.url(`/media/fresh-${i}.jpg`), open)).freshForSeconds, JSON.stringify(headers)).to.equal(fresh);
+        expect(await safeRevalidateTo(fixture.url(`/media/fresh-${i}.jpg`), '"f"', open, sink().open), `304 ${JSON.stringify(headers)}`).to.deep.equal({ notModified: true, freshForSeconds: fresh });
+      }
     });
 
     it('reports only strong ETags; a 304 to a request without If-None-Match is a failure; after a redirect the tag is not sent', async () => {
@@ -88,7 +106,7 @@ describe('safe-fetch', () => {
       fixture.route('/media/moved.jpg', (_req, res) => void res.writeHead(302, { location: '/media/moved-here.jpg' }).end());
       fixture.route('/media/moved-here.jpg', tagged('"m"', Buffer.from('moved')));
       const got = await safeRevalidateTo(fixture.url('/media/moved.jpg'), '"m"', open, sink().open);
-      expect(got).to.not.equal(NOT_MODIFIED);
+      expect(got).to.not.have.property('notModified');
       expect(fixture.lastRequest('/media/moved-here.jpg')?.headers['if-none-match']).to.equal(undefined);
     });
   });

@@ -27,8 +27,8 @@ export const BIG_ITEM_BYTES = 25 * 1000 * 1000;
  * each block stamped with `n` and its index, so every block of every item differs and nothing big
  * is committed or kept in memory.
  */
-function serveBigItem(base: Buffer, n: number, res: http.ServerResponse, etag: string): void {
-  res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': BIG_ITEM_BYTES, etag });
+function serveBigItem(base: Buffer, n: number, res: http.ServerResponse, validators: Record<string, string>): void {
+  res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': BIG_ITEM_BYTES, ...validators });
   let sent = 0;
   const pump = (): void => {
     while (sent < BIG_ITEM_BYTES) {
@@ -61,8 +61,8 @@ export const PREVIEW_WIDTHS = [108, 216, 320, 640, 960, 1080];
  * describes the renditions as Reddit does (sizes, HTML-escaped URLs with a query), and distinct
  * ~500 KB files at `/blob/<n>.jpg` (random bytes labelled image/jpeg: a snapshot copies bytes, it
  * does not decode), and distinct 25 MB ones at `/big/<n>.jpg`, generated as they are sent. Each
- * answer carries a strong ETag, and a conditional GET naming it is answered 304, as Reddit's media
- * hosts do.
+ * answer carries a strong ETag and a year's max-age, and a conditional GET naming the tag is
+ * answered 304, as a CDN of immutable media does.
  */
 export interface MediaHost {
   baseUrl: string;
@@ -118,16 +118,17 @@ async function startMediaHost(): Promise<MediaHost> {
       const body = JSON.stringify(listing(Number(url.searchParams.get('limit') ?? 25)));
       return void res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
     }
-    // Every file's bytes are fixed for the host's life, so its path is a strong ETag; a request that
-    // names it gets a 304, as from Reddit's media hosts.
-    const etag = `"${url.pathname}"`;
-    if (req.headers['if-none-match'] === etag) return void res.writeHead(304, { etag }).end();
+    // Every file's bytes are fixed for the host's life, so its path is a strong ETag, and it says
+    // so for a year, as a CDN of immutable media (Reddit's among them) does; a request naming the
+    // tag gets a 304.
+    const validators = { etag: `"${url.pathname}"`, 'cache-control': 'public, max-age=31536000, immutable' };
+    if (req.headers['if-none-match'] === validators.etag) return void res.writeHead(304, validators).end();
     const big = /^\/big\/(\d+)\.jpg$/.exec(url.pathname);
-    if (big) return serveBigItem(bigBase, Number(big[1]), res, etag);
+    if (big) return serveBigItem(bigBase, Number(big[1]), res, validators);
     const m = /^\/(img|blob)\/(\d+)(?:-(\d+))?\.jpg$/.exec(url.pathname);
     const body = !m ? undefined : m[1] === 'blob' ? blob(Number(m[2])) : m[3] ? renditions.get(Number(m[3])) : jpeg;
     if (!body) return void res.writeHead(404).end();
-    res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': body.length, etag }).end(body);
+    res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': body.length, ...validators }).end(body);
   });
   server.keepAliveTimeout = 30_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -228,6 +228,14 @@ export async function snapshot(bench: Bench, count: number, rep: number, kind: '
 }
 
 /**
+ * Makes every source a copy remembered stale, as if the max-age the media host gave had run out:
+ * the next copy asks each one again (If-None-Match) instead of reusing what it stored without asking.
+ */
+export async function expireMediaSources(bench: Bench): Promise<void> {
+  await bench.knex('media_sources').update({ fresh_until: bench.knex.raw('now()') });
+}
+
+/**
  * The worker's peak RSS (MB) while it copies one snapshot of `count` 25 MB media, all in flight at
  * once (downloads ahead of uploads: twice `SNAPSHOT_COPY_PARALLELISM`); the peak is reset first.
  */

@@ -46,6 +46,15 @@ export interface Downloaded {
    * the same bytes, which is what {@link safeRevalidateTo} relies on. Null otherwise.
    */
   etag: string | null;
+  /** How long the source says these bytes stay current without asking it again ({@link freshForSeconds}). */
+  freshForSeconds: number;
+}
+
+/** What {@link safeRevalidateTo} answers when the source still has the bytes of the ETag it was given (a 304). */
+export interface NotModified {
+  notModified: true;
+  /** As {@link Downloaded.freshForSeconds}, from the 304 (which updates it). */
+  freshForSeconds: number;
 }
 
 /** What {@link safeDownloadTo} wrote to its sink: a {@link Downloaded} without the body. */
@@ -62,7 +71,7 @@ export { nonPublicAddressKind };
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const USER_AGENT = 'showrunner-worker/0.1 (+media sync)';
 
-type HopResult<T> = { kind: 'redirect'; location: string } | { kind: 'done'; body: T } | { kind: 'not-modified' };
+type HopResult<T> = { kind: 'redirect'; location: string } | { kind: 'done'; body: T } | { kind: 'not-modified'; freshForSeconds: number };
 
 /**
  * Reads a response whose head passed the checks. The in-memory and the streaming download differ
@@ -70,12 +79,22 @@ type HopResult<T> = { kind: 'redirect'; location: string } | { kind: 'done'; bod
  */
 type BodyReader<T> = (res: http.IncomingMessage, url: URL, contentType: string, options: SafeFetchOptions) => Promise<T>;
 
-/** What {@link safeRevalidateTo} answers when the source still has the bytes of the ETag it was given. */
-export const NOT_MODIFIED = 'not-modified';
-
 /** The header's value when it is a strong entity tag (RFC 9110 §8.8.3), else null. */
 function strongEtag(header: string | undefined): string | null {
   return header !== undefined && /^"[\x21\x23-\x7e\x80-\xff]*"$/.test(header) ? header : null;
+}
+
+/**
+ * How many more seconds a response may be reused without asking its source (RFC 9111 §4.2): its
+ * `Cache-Control: max-age` less its `Age`; 0 with `no-cache` or `no-store`, or when it does not say
+ * (no heuristic freshness: a source that does not promise anything is asked every time).
+ */
+function freshForSeconds(headers: http.IncomingHttpHeaders): number {
+  const directives = (headers['cache-control'] ?? '').toLowerCase().split(',').map((d) => d.trim());
+  if (directives.some((d) => d === 'no-store' || d === 'no-cache' || d.startsWith('no-cache='))) return 0;
+  const maxAge = directives.map((d) => /^max-age="?(\d+)"?$/.exec(d)?.[1]).find((v) => v !== undefined);
+  const age = Number(/^\d+$/.exec(String(headers.age ?? ''))?.[0] ?? 0);
+  return maxAge === undefined ? 0 : Math.max(0, Math.min(Number(maxAge), 2 ** 31) - age);
 }
 
 function parseTarget(raw: string, from: string | null): URL {
@@ -157,7 +176,7 @@ async function readBody(res: http.IncomingMessage, url: URL, contentType: string
     chunks.push(chunk);
   }
   const bytes = meter.bytes();
-  return { url: url.href, contentType, bytes, body: Buffer.concat(chunks, bytes), sha256: meter.sha256(), etag: strongEtag(res.headers.etag) };
+  return { url: url.href, contentType, bytes, body: Buffer.concat(chunks, bytes), sha256: meter.sha256(), etag: strongEtag(res.headers.etag), freshForSeconds: freshForSeconds(res.headers) };
 }
 
 /**
@@ -178,7 +197,7 @@ function streamBody(open: () => Writable): BodyReader<StreamedDownload> {
       },
       open(),
     );
-    return { url: url.href, contentType, bytes: meter.bytes(), sha256: meter.sha256(), etag: strongEtag(res.headers.etag) };
+    return { url: url.href, contentType, bytes: meter.bytes(), sha256: meter.sha256(), etag: strongEtag(res.headers.etag), freshForSeconds: freshForSeconds(res.headers) };
   };
 }
 
@@ -194,7 +213,7 @@ async function fetchHop<T>(hop: Hop, settings: HopSettings, read: BodyReader<T>)
     if (res.statusCode === 304 && settings.conditional) {
       // A 304 has no body; reading its end keeps the connection for the next request.
       res.resume();
-      return { kind: 'not-modified' };
+      return { kind: 'not-modified', freshForSeconds: freshForSeconds(res.headers) };
     }
     const contentType = checkResponseHead(res, hop.url, settings.options);
     return { kind: 'done', body: await read(res, hop.url, contentType, settings.options) };
@@ -286,11 +305,11 @@ export function safeDownloadTo(url: string, options: SafeFetchOptions, open: () 
 
 /**
  * {@link safeDownloadTo}, asking the source whether it still has the bytes it served with the strong
- * ETag `etag` (`If-None-Match`): {@link NOT_MODIFIED} when it answers 304, without a body; else the
+ * ETag `etag` (`If-None-Match`): {@link NotModified} when it answers 304, without a body; else the
  * body, streamed into the sink, as from safeDownloadTo. Only the URL itself is asked: after a
  * redirect the tag is not sent (it belongs to the first URL), so a redirected source is downloaded.
  */
-export function safeRevalidateTo(url: string, etag: string, options: SafeFetchOptions, open: () => Writable): Promise<StreamedDownload | typeof NOT_MODIFIED> {
+export function safeRevalidateTo(url: string, etag: string, options: SafeFetchOptions, open: () => Writable): Promise<StreamedDownload | NotModified> {
   return download(url, options, streamBody(open), etag);
 }
 
@@ -299,8 +318,8 @@ export function safeRevalidateTo(url: string, etag: string, options: SafeFetchOp
  * with `ifNoneMatch`, the first hop asks for the body only if it changed.
  */
 function download<T>(url: string, options: SafeFetchOptions, read: BodyReader<T>, ifNoneMatch: null): Promise<T>;
-function download<T>(url: string, options: SafeFetchOptions, read: BodyReader<T>, ifNoneMatch: string): Promise<T | typeof NOT_MODIFIED>;
-async function download<T>(url: string, options: SafeFetchOptions, read: BodyReader<T>, ifNoneMatch: string | null): Promise<T | typeof NOT_MODIFIED> {
+function download<T>(url: string, options: SafeFetchOptions, read: BodyReader<T>, ifNoneMatch: string): Promise<T | NotModified>;
+async function download<T>(url: string, options: SafeFetchOptions, read: BodyReader<T>, ifNoneMatch: string | null): Promise<T | NotModified> {
   const limits: DownloadLimits = {
     timeoutMs: options.timeoutMs ?? 30_000,
     connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
@@ -323,7 +342,7 @@ async function download<T>(url: string, options: SafeFetchOptions, read: BodyRea
       const hop = await resolveHop(target, options, signal);
       const result = await fetchHop(hop, { options, headers, signal, connectTimeoutMs: limits.connectTimeoutMs, conditional }, read);
       if (result.kind === 'done') return result.body;
-      if (result.kind === 'not-modified') return NOT_MODIFIED;
+      if (result.kind === 'not-modified') return { notModified: true, freshForSeconds: result.freshForSeconds };
       if (redirects >= limits.maxRedirects) {
         throw new DownloadError('too_many_redirects', current, `GET ${url} redirected more than ${limits.maxRedirects} times (last: ${current})`);
       }

@@ -19,7 +19,7 @@ import type { DurableBlobRow, SnapshotMediaRow, SnapshotRow } from '../../db/typ
 import { coerceError } from '../../logger.js';
 import type { JobPayload } from '../queues/contracts.js';
 import { Batcher } from '../lib/batcher.js';
-import { NOT_MODIFIED, safeDownload, safeDownloadTo, safeRevalidateTo, type Downloaded, type StreamedDownload } from '../lib/safe-fetch.js';
+import { safeDownload, safeDownloadTo, safeRevalidateTo, type Downloaded, type StreamedDownload } from '../lib/safe-fetch.js';
 import { Semaphore } from '../lib/semaphore.js';
 import { SpillSink, withSpoolFile, type SpoolFile } from '../lib/spool-file.js';
 import { storeDurable, type ClaimBlobs, type DurableContent, type StoredBlob } from '../storage/durable-media.js';
@@ -88,7 +88,7 @@ async function fetchThumbnail(deps: ProcessorDeps, url: string): Promise<Downloa
     if (url.startsWith(ownPrefix)) {
       const name = decodeURIComponent(url.slice(ownPrefix.length).split('?')[0]!);
       const body = await deps.blobs.download(container, name);
-      return { url, body, bytes: body.length, contentType: 'image/webp', sha256: createHash('sha256').update(body).digest('hex'), etag: null };
+      return { url, body, bytes: body.length, contentType: 'image/webp', sha256: createHash('sha256').update(body).digest('hex'), etag: null, freshForSeconds: 0 };
     }
     return await safeDownload(url, fetchOptions(deps, isImage));
   } catch {
@@ -112,44 +112,59 @@ async function copyThumbnail(deps: ProcessorDeps, snapshot: SnapshotRow): Promis
  */
 const SPILL_OVER_BYTES = 1024 * 1024;
 
-/** An item's bytes as fetched: unchanged at the source since a copy stored them, or a body read now. */
-type Fetched = { kind: 'unchanged'; source: MediaSource } | { kind: 'body'; download: StreamedDownload; content: DurableContent };
+/**
+ * The longest a source's word that its bytes stay current is taken for (its max-age, capped): past
+ * it the source is asked again (a 304 still moves no byte), so a wrong promise is not kept forever.
+ */
+const MAX_FRESH_SECONDS = 7 * 24 * 3600;
 
 /**
- * Fetches an item. A source a copy fetched before (`known`) is asked whether it still has those
- * bytes (If-None-Match with their strong ETag): a 304 costs no body and no upload. Otherwise the
- * body streams through a sha256 into memory or, past `SPILL_OVER_BYTES`, the spool file.
+ * An item's bytes as fetched: the ones a copy stored before, still current (`revalidated` says for
+ * how long when the source was asked now; null when it was not asked), or a body read now.
+ */
+type Fetched =
+  | { kind: 'unchanged'; source: MediaSource; revalidated: { freshForSeconds: number } | null }
+  | { kind: 'body'; download: StreamedDownload; content: DurableContent };
+
+/**
+ * Fetches an item, as an HTTP cache would. A source a copy fetched before (`known`) is not asked at
+ * all while the freshness it gave lasts (Cache-Control max-age); after that it is asked whether it
+ * still has those bytes (If-None-Match with their strong ETag), and a 304 costs no body. Otherwise
+ * the body streams through a sha256 into memory or, past `SPILL_OVER_BYTES`, the spool file.
  */
 async function fetchItem(deps: ProcessorDeps, item: SnapshotMediaRow, known: MediaSource | undefined, spool: SpoolFile): Promise<Fetched> {
+  if (known?.fresh) return { kind: 'unchanged', source: known, revalidated: null };
   let sink: SpillSink | undefined;
   const open = (): SpillSink => (sink = new SpillSink(spool, SPILL_OVER_BYTES));
   const options = fetchOptions(deps, isMedia);
   const download = known ? await safeRevalidateTo(item.source_url, known.etag, options, open) : await safeDownloadTo(item.source_url, options, open);
-  if (download === NOT_MODIFIED) return { kind: 'unchanged', source: known! };
+  if ('notModified' in download) return { kind: 'unchanged', source: known!, revalidated: { freshForSeconds: download.freshForSeconds } };
   return { kind: 'body', download, content: { ...download, ...sink!.content() } };
 }
 
-/** An item stored and about to be recorded; `etag` is what to remember of its source for the next copy. */
+/** An item stored and about to be recorded, with what to remember of its source for the next copy. */
 interface StoredItem {
   item: SnapshotMediaRow;
   stored: StoredBlob;
   contentType: string;
-  etag: string | null;
+  source: { etag: string; freshForSeconds: number } | null;
 }
 
 /** The bytes of a fetched item at their content address: reused as they are, or stored (uploaded unless already stored). */
 async function storeItem(deps: ProcessorDeps, item: SnapshotMediaRow, fetched: Fetched, claim: ClaimBlobs): Promise<StoredItem> {
   if (fetched.kind === 'unchanged') {
-    const { source } = fetched;
+    const { source, revalidated } = fetched;
     const container = deps.blobs.containers.snapshots;
     const stored = { sha256: source.sha256, blobName: source.blobName, url: deps.blobs.url(container, source.blobName), contentType: source.contentType, bytes: source.bytes, uploaded: 0 };
-    return { item, stored, contentType: source.contentType, etag: null };
+    const remember = revalidated && { etag: source.etag, freshForSeconds: Math.min(revalidated.freshForSeconds, MAX_FRESH_SECONDS) };
+    return { item, stored, contentType: source.contentType, source: remember };
   }
   const { download, content } = fetched;
   const stored = await storeDurable(deps, content, claim);
-  // Only the URL itself is revalidated later, so a tag the source gave after a redirect is not kept.
+  // Only the URL itself is asked again later, so a tag the source gave after a redirect is not kept.
   const sameUrl = download.url === new URL(item.source_url).href;
-  return { item, stored, contentType: download.contentType, etag: sameUrl ? download.etag : null };
+  const remember = sameUrl && download.etag ? { etag: download.etag, freshForSeconds: Math.min(download.freshForSeconds, MAX_FRESH_SECONDS) } : null;
+  return { item, stored, contentType: download.contentType, source: remember };
 }
 
 type RecordOutcome = 'recorded' | 'already' | 'collected';
@@ -162,7 +177,7 @@ async function recordItems(deps: ProcessorDeps, snapshotId: number, items: Store
   const { held, recorded } = await recordSnapshotCopies(
     deps.knex,
     snapshotId,
-    items.map(({ item, stored, contentType, etag }) => ({
+    items.map(({ item, stored, contentType, source }) => ({
       itemId: item.id,
       sha256: stored.sha256,
       blobName: stored.blobName,
@@ -171,7 +186,7 @@ async function recordItems(deps: ProcessorDeps, snapshotId: number, items: Store
       bytes: stored.bytes,
       uploaded: stored.uploaded > 0,
       blobContentType: stored.contentType,
-      source: etag ? { url: item.source_url, etag } : null,
+      source: source && { url: item.source_url, ...source },
     })),
   );
   return items.map((i) => (!held.has(i.stored.sha256) ? 'collected' : recorded.has(i.item.id) ? 'recorded' : 'already'));
