@@ -41,9 +41,12 @@ export class SpillSink extends Writable {
     super();
   }
 
-  /** Where the body is once the sink has finished: in memory, or in the spool file. */
-  content(): { body: Buffer } | { file: string } {
-    return this.out ? { file: this.out.file } : { body: Buffer.concat(this.chunks, this.size) };
+  /**
+   * Where the body is once the sink has finished: in memory, as the chunks it came in (an upload
+   * streams them; joining them would copy the body once more), or in the spool file.
+   */
+  content(): { chunks: readonly Buffer[] } | { file: string } {
+    return this.out ? { file: this.out.file } : { chunks: this.chunks };
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error | null) => void): void {

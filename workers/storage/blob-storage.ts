@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { BlobServiceClient, isRestError, StorageRetryPolicyType, type ContainerClient } from '@azure/storage-blob';
 
 /** One blob as listed. */
@@ -125,11 +126,18 @@ export class BlobStore {
     );
   }
 
-  /** Writes (or overwrites) a block blob; deterministic names make a rerun replace, not add. */
-  async upload(container: string, name: string, body: Buffer, contentType: string): Promise<{ url: string }> {
+  /**
+   * Writes (or overwrites) a block blob in one request; deterministic names make a rerun replace, not
+   * add. The body may be the chunks it was read in: they are streamed as they are (each attempt, if
+   * the SDK retries, streams them again), which saves joining them into one copy first.
+   */
+  async upload(container: string, name: string, body: Buffer | readonly Buffer[], contentType: string): Promise<{ url: string }> {
     const blob = this.container(container).getBlockBlobClient(name);
+    const options = { blobHTTPHeaders: { blobContentType: contentType } };
     await this.run(`upload ${container}/${name}`, () =>
-      blob.uploadData(body, { blobHTTPHeaders: { blobContentType: contentType } }),
+      Buffer.isBuffer(body)
+        ? blob.upload(body, body.length, options)
+        : blob.upload(() => Readable.from(body, { objectMode: false }), body.reduce((n, c) => n + c.length, 0), options),
     );
     return { url: this.url(container, name) };
   }

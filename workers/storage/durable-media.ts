@@ -24,9 +24,9 @@ export function durableBlobName(sha256: string, contentType: string): string {
 
 /**
  * Bytes to store durably, with their sha256 already computed (and checked against the limits): in
- * memory (`body`) or in a local file (`file`, uploaded as a stream).
+ * memory (`body`, or the `chunks` a download came in) or in a local file (`file`, uploaded as a stream).
  */
-export type DurableContent = { sha256: string; contentType: string; bytes: number } & ({ body: Buffer } | { file: string });
+export type DurableContent = { sha256: string; contentType: string; bytes: number } & ({ body: Buffer } | { chunks: readonly Buffer[] } | { file: string });
 
 /** Stored bytes, ready to be referenced in a transaction that holds them ({@link referenceDurableBlobs}). */
 export interface StoredBlob extends StoredBlobRecord {
@@ -57,6 +57,6 @@ export async function storeDurable(
   const { url } =
     'file' in content
       ? await deps.blobs.uploadFile(container, blobName, content.file, content.contentType)
-      : await deps.blobs.upload(container, blobName, content.body, content.contentType);
+      : await deps.blobs.upload(container, blobName, 'body' in content ? content.body : content.chunks, content.contentType);
   return { ...record, blobName, url, uploaded: content.bytes };
 }
