@@ -87,7 +87,7 @@ function likedBy(knex: Knex, viewerId: string | undefined): Knex.Raw {
  * looked for among, once the filter is known to match more than FEED_EXACT_TOTAL snapshots. The walk
  * stops as soon as the page is full: a filter matching 10 % of the feed fills a first page after
  * about 200 rows, one matching 1 % after about 2,000. FEED_PROBE bounds what a sparser filter costs
- * before the trigram bitmap (every match, then sorted) takes over.
+ * before the index bitmap (every match, then sorted) takes over.
  */
 const FEED_PROBE = 5000;
 
@@ -118,18 +118,24 @@ export function communityQueries(knex: Knex, filter: CommunityFilter) {
   if (filter.categoryId !== undefined) feed.andWhere('s.category_id', filter.categoryId);
   // An unknown slug is NULL: it matches nothing, like an unknown id.
   if (filter.categorySlug !== undefined) feed.andWhereRaw('s.category_id = (SELECT id FROM categories WHERE slug = ?)', [filter.categorySlug]);
-  // The substring filters, answered by trigram indexes: applied to `rows` (aliased `s`).
+  // The substring filters, answered through indexes: applied to `rows` (aliased `s`).
   const narrow = (rows: Knex.QueryBuilder): Knex.QueryBuilder => {
     if (filter.search) {
       const pattern = `%${escapeLike(filter.search)}%`;
       // Either side is an index (title trigrams, creators' snapshots): a BitmapOr of the two.
       rows.andWhere((w) => w.whereILike('s.title', pattern).orWhereRaw('s.user_id = ANY(?)', [creatorsNamed(pattern, true)]));
     }
-    // community_subreddits_text is the expression community_feed_subreddits_trgm indexes.
+    // The distinct names the pattern matches (an InitPlan, once), then the snapshots holding any of
+    // them (community_feed_subreddits, GIN on the array): exact, so nothing is rechecked per row. The
+    // names table holds every name a snapshot was stored with (a trigger keeps it; see its migration).
     if (filter.subreddit) {
-      // Names are joined by spaces, and no name holds one: a pattern with a space would match across two.
+      // Names hold no whitespace (the reference matched the names joined by spaces, where a pattern
+      // with one could only match across two names): such a pattern matches nothing.
       if (/\s/.test(filter.subreddit)) rows.andWhereRaw('false');
-      else rows.andWhereRaw('community_subreddits_text(s.subreddits) ILIKE ?', [`%${escapeLike(filter.subreddit)}%`]);
+      else
+        rows.andWhereRaw('s.subreddits && ARRAY(SELECT name FROM community_subreddit_names WHERE name ILIKE ?)', [
+          `%${escapeLike(filter.subreddit)}%`,
+        ]);
     }
     return rows;
   };
@@ -225,13 +231,14 @@ function hotCandidates(knex: Knex, base: Knex.QueryBuilder, rank: number): Knex.
 /**
  * Ready snapshots for the community feed, with their creators' first names and categories' slugs.
  *
- * A substring filter (`search`, `subreddit`) is answered by a trigram bitmap of all its matches,
- * whose cost grows with them, and the planner cannot tell a filter matching 1 % of the feed from one
- * matching 10 % (it guesses from trigram statistics). So with sort new or top the feed first counts
- * the matches up to FEED_EXACT_TOTAL + 1 (the count it owes anyway); when that is all of them, the
- * page is cut from those same rows, so no second scan. When there are more, they are dense enough
- * that walking the feed's index in order fills the page within FEED_PROBE rows; the bitmap page is
- * the fallback when it does not.
+ * A substring filter (`search`, `subreddit`) is answered by an index bitmap of all its matches
+ * (title trigrams; the snapshots holding one of the matching subreddit names), whose cost grows
+ * with them, and the planner cannot tell a filter matching 1 % of the feed from one matching 10 %
+ * (it guesses from trigram statistics, and knows nothing of the names an InitPlan finds). So with
+ * sort new or top the feed first counts the matches up to FEED_EXACT_TOTAL + 1 (the count it owes
+ * anyway); when that is all of them, the page is cut from those same rows, so no second scan. When
+ * there are more, they are dense enough that walking the feed's index in order fills the page within
+ * FEED_PROBE rows; the bitmap page is the fallback when it does not.
  */
 export async function listCommunity(knex: Knex, filter: CommunityFilter): Promise<{ rows: CommunityRow[]; total: number }> {
   if (filter.contentType && !FEED_CONTENT_TYPES[filter.contentType]) return { rows: [], total: 0 };
