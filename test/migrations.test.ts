@@ -15,6 +15,8 @@ const TABLES_BY_MIGRATION: Record<string, string[]> = {
   '20261201000500_add_moderation': ['moderation_audit'],
   '20261201000700_add_durable_blobs': ['durable_blobs'],
   '20261201000800_add_share_codes_and_saves': ['share_codes'],
+  '20261201001100_add_community_subreddit_names': ['community_subreddit_names'],
+  '20261201001200_add_media_sources': ['media_sources'],
 };
 const ALL_TABLES = Object.values(TABLES_BY_MIGRATION).flat().sort();
 
