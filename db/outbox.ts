@@ -131,6 +131,13 @@ export async function recentDispatchErrors(knex: Knex, limit: number): Promise<O
  * an idempotent job changes nothing); a failed one may be completed or failed again later by an
  * operator's retry. Returns false when nothing changed.
  */
+/**
+ * The rows a completion may still be recorded on: not finished, or finished as failed (a job the
+ * reconciler ran again after its failure was recorded can still complete). One condition for
+ * {@link recordOutboxFinished} and for statements that record a completion with their effect.
+ */
+export const COMPLETABLE_OUTBOX_ROW = `(final_state IS NULL OR final_state = 'failed')`;
+
 export async function recordOutboxFinished(
   db: Knex | Knex.Transaction,
   id: number,
@@ -138,7 +145,7 @@ export async function recordOutboxFinished(
 ): Promise<boolean> {
   const changed = await db('job_outbox')
     .where({ id })
-    .where((q) => q.whereNull('final_state').orWhere('final_state', 'failed'))
+    .whereRaw(COMPLETABLE_OUTBOX_ROW)
     .update({
       finished_at: db.fn.now(),
       final_state: outcome.state,

@@ -1,4 +1,5 @@
 import { prepared, preparedQuery, type Knex } from './knex.js';
+import { COMPLETABLE_OUTBOX_ROW } from './outbox.js';
 import type { MediaPreviews, SessionMediaRow, SessionRow, SnapshotRow } from './types.js';
 
 /** A media item as a sync writes it (its order is its place in the list). */
@@ -194,21 +195,28 @@ export async function findSessionWithThumbnailSource(
 
 /**
  * Sets the generated thumbnail only while `generation` is still the session's and its thumbnail is
- * automatic. Returns the blob of the generation it replaced (null if none), or undefined when the
- * write did not happen (stale generation, custom thumbnail, or the session is gone).
+ * automatic, and, when it does, marks the job's outbox row `completedOutboxId` completed in the same
+ * statement (so the effect and its completion record commit together, in one round trip). Returns
+ * the blob of the generation it replaced (null if none), or undefined when the write did not happen
+ * (stale generation, custom thumbnail, or the session is gone).
  */
 export async function writeGeneratedThumbnail(
   knex: Knex,
-  write: { sessionId: number; generation: number; url: string; blobName: string },
+  write: { sessionId: number; generation: number; url: string; blobName: string; completedOutboxId: number | null },
 ): Promise<{ previous: string | null } | undefined> {
-  const { rows } = await knex
-    .raw<{ rows: { previous: string | null }[] }>(
-      `UPDATE sessions s SET thumbnail = ?, thumbnail_blob = ?
-         FROM (SELECT id, thumbnail_blob FROM sessions WHERE id = ? FOR UPDATE) old
-        WHERE s.id = old.id AND s.thumbnail_generation = ? AND s.thumbnail_source = 'auto'
-    RETURNING old.thumbnail_blob AS previous`,
-      [write.url, write.blobName, write.sessionId, write.generation],
-    )
-    .options(prepared('thumbnail-write'));
+  const rows = await preparedQuery<{ previous: string | null }>(
+    knex,
+    'thumbnail-write',
+    `WITH written AS (
+       UPDATE sessions s SET thumbnail = $1, thumbnail_blob = $2
+         FROM (SELECT id, thumbnail_blob FROM sessions WHERE id = $3 FOR UPDATE) old
+        WHERE s.id = old.id AND s.thumbnail_generation = $4 AND s.thumbnail_source = 'auto'
+    RETURNING old.thumbnail_blob AS previous),
+     completed AS (
+       UPDATE job_outbox SET finished_at = now(), final_state = 'completed'
+        WHERE id = $5 AND ${COMPLETABLE_OUTBOX_ROW} AND EXISTS (SELECT 1 FROM written))
+     SELECT previous FROM written`,
+    [write.url, write.blobName, write.sessionId, write.generation, write.completedOutboxId],
+  );
   return rows[0];
 }

@@ -7,7 +7,7 @@ import type { JobPayload } from '../queues/contracts.js';
 import { safeDownload } from '../lib/safe-fetch.js';
 import { pickThumbnailSource } from '../media/thumbnail-source.js';
 import { mediaAreCurrent, syncSessionMedia } from './media.js';
-import { fetchOptions, isImage, PermanentError, recordCompleted, type ProcessorDeps } from './deps.js';
+import { fetchOptions, isImage, PermanentError, type ProcessorDeps } from './deps.js';
 
 export const THUMBNAIL_SIZE = { width: 640, height: 360 };
 
@@ -79,12 +79,9 @@ export async function generateThumbnail(
   const blobName = thumbnailBlobName(sessionId, generation);
   const { url } = await deps.blobs.upload(container, blobName, webp, 'image/webp');
 
-  // The guarded write is the job's last database write: the completion record commits with it.
-  const written = await deps.knex.transaction(async (trx) => {
-    const w = await writeGeneratedThumbnail(trx, { sessionId, generation, url, blobName });
-    if (w) await recordCompleted(deps, trx);
-    return w;
-  });
+  // The guarded write is the job's last database write: it records the completion with it.
+  const written = await writeGeneratedThumbnail(deps.knex, { sessionId, generation, url, blobName, completedOutboxId: deps.completion?.outboxId ?? null });
+  if (written && deps.completion) deps.completion.recorded = true;
   if (!written) {
     await deps.blobs.deleteBlob(container, blobName);
     return { status: 'skipped', reason: 'stale' };
