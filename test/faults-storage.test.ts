@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import supertest from 'supertest';
 import { createApp } from '../server/app.js';
 import { registerUser, type TestUser } from './helpers/app.js';
+import { makeImage } from './helpers/fixture-images.js';
 import { createSession, patch } from './helpers/flows.js';
 import { startJobStack, type JobStack } from './helpers/job-stack.js';
 import { runScriptFile } from './helpers/script.js';
@@ -38,11 +39,18 @@ describe('faults: blob storage outage during snapshots', function () {
   const createRowOf = async (snapshotId: number) =>
     (await stack.knex('job_outbox').where({ queue: 'snapshots', job_name: 'create' }).whereRaw(`(payload->>'snapshotId')::int = ?`, [snapshotId]).orderBy('id').first()).id as number;
 
-  /** A session whose media are synced; each media answer takes `delayMs`. */
+  /**
+   * A session whose media are synced; each media answer takes `delayMs`. Every item has bytes of its
+   * own: stored bytes are never uploaded again, so an item sharing another's bytes would need no
+   * storage at all and could not fail while it is down.
+   */
   async function sessionWithMedia(name: string, delayMs: number): Promise<number> {
-    const image = await stack.fixture.image(`/media/${name}-src.jpg`, { width: 320, height: 240, format: 'jpeg' });
+    await stack.fixture.image(`/media/${name}-src.jpg`, { width: 320, height: 240, format: 'jpeg' });
     const posts = Array.from({ length: MEDIA }, (_, i) => ({ id: `${name}${i}`, kind: 'image' as const, path: `/media/${name}${i}.jpg` }));
-    for (const p of posts) stack.fixture.route(p.path, (_req, res) => void setTimeout(() => res.writeHead(200, { 'content-type': 'image/jpeg' }).end(image), delayMs));
+    for (const p of posts) {
+      const image = await makeImage({ width: 320, height: 240, format: 'jpeg', seed: p.path });
+      stack.fixture.route(p.path, (_req, res) => void setTimeout(() => res.writeHead(200, { 'content-type': 'image/jpeg' }).end(image), delayMs));
+    }
     stack.fixture.setListing([name], posts);
     const created = await createSession(stack.t, user, { title: name, subreddits: name, thumbnail: stack.fixture.url(`/media/${name}-src.jpg`) });
     await waitFor('media synced', async () => (await stack.knex('session_media').where({ session_id: created.id })).length === MEDIA);
