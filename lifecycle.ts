@@ -53,8 +53,10 @@ function listenToParent(): void {
  * then exits; a second signal forces an exit at once. The message never forces unless it says so:
  * Ctrl-C reaches a supervisor and its processes alike, and the supervisor passes the request on as
  * well. Under a parent that set {@link STOP_WITH_PARENT_ENV}, losing the parent is a graceful stop too.
+ * With `deadlineMs`, a stop that has not finished by then (a connection that never closes) ends in
+ * an exit 1 that says so, rather than a process that hangs until something kills it.
  */
-export function onShutdownSignal(logger: Logger, shutdown: () => Promise<void>): void {
+export function onShutdownSignal(logger: Logger, shutdown: () => Promise<void>, deadlineMs?: number): void {
   let stopping = false;
   let signals = 0;
   const handler = (reason: StopReason, force = false): void => {
@@ -66,6 +68,12 @@ export function onShutdownSignal(logger: Logger, shutdown: () => Promise<void>):
     }
     stopping = true;
     logger.info({ signal: reason }, 'shutting down');
+    if (deadlineMs !== undefined) {
+      setTimeout(() => {
+        logger.error({ deadlineMs }, 'shutdown did not finish in time: exiting');
+        process.exit(1);
+      }, deadlineMs).unref();
+    }
     shutdown().then(
       () => {
         logger.info('shut down cleanly');

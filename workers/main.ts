@@ -87,7 +87,13 @@ async function main(config: Config): Promise<void> {
     await metrics.close();
     await producer.close();
     await knex.destroy();
-  });
+  }, config.shutdownGraceMs + SHUTDOWN_CLOSE_MS);
 }
+
+/**
+ * How long closing the connections may take after the grace period (when every job is back in its
+ * queue) before the worker exits 1 saying so: a Redis connection that never closes must not keep it.
+ */
+const SHUTDOWN_CLOSE_MS = 15_000;
 
 await runMain(main);
