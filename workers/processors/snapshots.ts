@@ -22,7 +22,7 @@ import { Batcher } from '../lib/batcher.js';
 import { safeDownload, safeDownloadTo, safeRevalidateTo, type Downloaded, type StreamedDownload } from '../lib/safe-fetch.js';
 import { Semaphore } from '../lib/semaphore.js';
 import { SpillSink, withSpoolFile, type SpoolFile } from '../lib/spool-file.js';
-import { storeDurable, type ClaimBlobs, type DurableContent, type StoredBlob } from '../storage/durable-media.js';
+import { reusedBlob, storeDurable, type ClaimBlobs, type DurableContent, type StoredBlob } from '../storage/durable-media.js';
 import { mediaAreCurrent, syncSessionMedia } from './media.js';
 import { classify, fetchOptions, isImage, isMedia, PermanentError, recordCompleted, type ProcessorDeps } from './deps.js';
 
@@ -154,8 +154,7 @@ interface StoredItem {
 async function storeItem(deps: ProcessorDeps, item: SnapshotMediaRow, fetched: Fetched, claim: ClaimBlobs): Promise<StoredItem> {
   if (fetched.kind === 'unchanged') {
     const { source, revalidated } = fetched;
-    const container = deps.blobs.containers.snapshots;
-    const stored = { sha256: source.sha256, blobName: source.blobName, url: deps.blobs.url(container, source.blobName), contentType: source.contentType, bytes: source.bytes, uploaded: 0 };
+    const stored = reusedBlob(deps.blobs, { sha256: source.sha256, blobName: source.blobName, contentType: source.contentType, bytes: source.bytes });
     const remember = revalidated && { etag: source.etag, freshForSeconds: Math.min(revalidated.freshForSeconds, MAX_FRESH_SECONDS) };
     return { item, stored, contentType: source.contentType, source: remember };
   }

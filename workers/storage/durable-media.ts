@@ -33,6 +33,11 @@ export interface StoredBlob extends StoredBlobRecord {
   url: string;
 }
 
+/** A blob stored already, as a copy that reuses it (uploading nothing) references it. */
+export function reusedBlob(blobs: BlobStore, blob: Omit<StoredBlobRecord, 'uploaded'>): StoredBlob {
+  return { ...blob, url: blobs.url(blobs.containers.snapshots, blob.blobName), uploaded: 0 };
+}
+
 /** The recorded blobs among `hashes` (marks cleared): {@link claimDurableBlobs}, or a batching stand-in for it. */
 export type ClaimBlobs = (sha256: string) => Promise<DurableBlobRow | undefined>;
 
@@ -51,12 +56,11 @@ export async function storeDurable(
 ): Promise<StoredBlob> {
   const container = deps.blobs.containers.snapshots;
   const known = await claim(content.sha256);
-  const record = { sha256: content.sha256, contentType: known?.content_type ?? content.contentType, bytes: content.bytes };
-  if (known) return { ...record, blobName: known.blob_name, url: deps.blobs.url(container, known.blob_name), uploaded: 0 };
+  if (known) return reusedBlob(deps.blobs, { sha256: content.sha256, blobName: known.blob_name, contentType: known.content_type, bytes: content.bytes });
   const blobName = durableBlobName(content.sha256, content.contentType);
   const { url } =
     'file' in content
       ? await deps.blobs.uploadFile(container, blobName, content.file, content.contentType)
       : await deps.blobs.upload(container, blobName, 'body' in content ? content.body : content.chunks, content.contentType);
-  return { ...record, blobName, url, uploaded: content.bytes };
+  return { sha256: content.sha256, blobName, contentType: content.contentType, bytes: content.bytes, url, uploaded: content.bytes };
 }
