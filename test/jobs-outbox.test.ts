@@ -53,7 +53,7 @@ forEachRedis((kind) => describe(`outbox: nothing lost, nothing doubled${kind.suf
           const j = await stack.job(row.queue, row.id);
           return j?.state === 'completed' ? j : undefined;
         });
-        expect(job.attemptsMade, `outbox-${row.id} ran once`).to.equal(1);
+        expect(job.attemptsMade, `outbox-${row.id} ran once; its failed attempts: ${job.stacktrace.join('\n')}`).to.equal(1);
       }
       for (const s of sessions) {
         const session = await stack.knex('sessions').where({ id: s.id }).first();

@@ -56,8 +56,9 @@ export interface LatencySample {
 }
 
 /**
- * PATCH COMMIT → job active, with idle workers. The start is the outbox row's insert time (inside the
- * PATCH's transaction, just before its COMMIT; same host clock as the worker's); the end is
+ * PATCH COMMIT → job active, with idle workers. The start is the outbox row's `created_at` (`now()`,
+ * the PATCH transaction's start, on the same host clock as the worker's), so the transaction's own
+ * statements, COMMIT and its WAL flush count too: an upper bound of COMMIT → active. The end is
  * BullMQ's `processedOn`, stamped by the worker when the job became active.
  */
 export async function jobStart(bench: Bench, samples: number): Promise<LatencySample> {

@@ -48,8 +48,8 @@ export interface JobStack {
   deps: ProcessorDeps;
   workers: WorkerProcess[];
   startWorker(env?: Record<string, string>): Promise<WorkerProcess>;
-  /** The state and result of the job an outbox row became. */
-  job(queue: QueueName, outboxId: number): Promise<{ state: string; returnvalue: unknown; failedReason?: string; attemptsMade: number } | undefined>;
+  /** The state and result of the job an outbox row became; `stacktrace` holds its failed attempts' errors, newest last. */
+  job(queue: QueueName, outboxId: number): Promise<{ state: string; returnvalue: unknown; failedReason?: string; attemptsMade: number; stacktrace: string[] } | undefined>;
   close(): Promise<void>;
 }
 
@@ -119,6 +119,7 @@ export async function startJobStack(options: JobStackOptions = {}): Promise<JobS
         returnvalue: job.returnvalue,
         ...(job.failedReason ? { failedReason: job.failedReason } : {}),
         attemptsMade: job.attemptsMade,
+        stacktrace: job.stacktrace ?? [],
       };
     },
     async close() {
