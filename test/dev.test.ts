@@ -3,11 +3,11 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { expect } from 'chai';
-import { Redis } from 'ioredis';
 import { createKnex } from '../db/knex.js';
 import { DEMO_USER } from '../db/seeds/demo-user.js';
 import { azuriteConnectionString } from '../scripts/lib/azurite.js';
 import { childrenOf, freePort, startServiceProcess, type ServiceProcess } from '../scripts/lib/child-process.js';
+import { deleteQueueKeys } from '../scripts/lib/queue-keys.js';
 import { cloneTestDatabase, dropTestDatabase } from './helpers/database.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -56,14 +56,7 @@ describe('npm run dev', function () {
       // Nothing left: the usual case.
     }
     // Leave nothing of this run's (random, so unmistakable) prefix behind in Redis.
-    const redis = new Redis(dev.env.REDIS_URL!);
-    try {
-      for await (const keys of redis.scanStream({ match: `*${dev.env.QUEUE_PREFIX!}*`, count: 1000 })) {
-        if ((keys as string[]).length > 0) await redis.del(...(keys as string[]));
-      }
-    } finally {
-      redis.disconnect();
-    }
+    await deleteQueueKeys(dev.env.REDIS_URL!, dev.env.QUEUE_PREFIX!);
     dev = undefined;
   });
   after(async () => {

@@ -17,6 +17,7 @@ import { retryPolicyOf } from '../../workers/queues/retry-policy.js';
 import { BlobStore } from '../../workers/storage/blob-storage.js';
 import { startAzurite, type AzuriteHandle } from '../lib/azurite.js';
 import { childrenOf, freePort, startServiceProcess, type ServiceProcess } from '../lib/child-process.js';
+import { deleteQueueKeys } from '../lib/queue-keys.js';
 
 export const SNAPSHOT_ITEM_BYTES = 500 * 1024;
 /** The large items at `/big/<n>.jpg`: 25 MB, under the default `MEDIA_MAX_BYTES` (25 MiB). */
@@ -226,8 +227,8 @@ export async function startBench(log: (line: string) => void): Promise<Bench> {
     async close(this: Bench) {
       // this.worker: a part may have restarted the worker (scripts/bench/completion.ts).
       await Promise.allSettled([web.stop(), this.worker.stop()]);
-      for (const q of Object.values(producer.queues)) await q.obliterate({ force: true }).catch(() => undefined);
       await producer.close();
+      await deleteQueueKeys(config.redisUrl, config.queuePrefix);
       await Promise.allSettled([azurite.stop(), media.close()]);
       await knex.destroy();
       await dropDatabase(databaseUrl);

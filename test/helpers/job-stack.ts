@@ -12,6 +12,7 @@ import { JobProducer } from '../../workers/queues/producer.js';
 import { retryPolicyOf } from '../../workers/queues/retry-policy.js';
 import { BlobStore } from '../../workers/storage/blob-storage.js';
 import { startAzurite, type AzuriteHandle } from '../../scripts/lib/azurite.js';
+import { deleteQueueKeys } from '../../scripts/lib/queue-keys.js';
 import { createTestApp, testConfig, type TestApp } from './app.js';
 import { createKnex, type Knex } from '../../db/knex.js';
 import { cloneTestDatabase, dropTestDatabase } from './database.js';
@@ -126,10 +127,8 @@ export async function startJobStack(options: JobStackOptions = {}): Promise<JobS
       await Promise.all(workers.map((w) => w.stop()));
       await fast.drain();
       // Leave nothing of this stack's prefix behind in Redis.
-      if (producer.isReady()) {
-        for (const q of Object.values(producer.queues)) await q.obliterate({ force: true }).catch(() => undefined);
-      }
       await producer.close();
+      await deleteQueueKeys(config.redisUrl, config.queuePrefix).catch(() => undefined);
       await Promise.all([azurite.stop(), fixture.close()]);
       if (storageDir) rmSync(storageDir, { recursive: true, force: true });
       await knex.destroy();
@@ -137,3 +136,4 @@ export async function startJobStack(options: JobStackOptions = {}): Promise<JobS
     },
   };
 }
+

@@ -1,0 +1,30 @@
+import { createRedis, masters } from '../../workers/queues/connection.js';
+
+/**
+ * Deletes every key under `prefix` (`QUEUE_PREFIX`): the queues' `{prefix}:…` and per-queue
+ * `{prefix:queue}:…` keys, and the API rate limits' `prefix:api-rate…`, on every master: what a
+ * test's or the benchmark's run leaves in a shared Redis. Call it once every
+ * queue, worker and producer of that prefix has closed: BullMQ writes its queues' `meta` keys again
+ * as they close, so an obliterate before that still leaves keys behind. A Redis that does not
+ * answer within `readyMs` (a test took it away) is left as it is.
+ */
+export async function deleteQueueKeys(redisUrl: string, prefix: string, readyMs = 2_000): Promise<number> {
+  const redis = createRedis(redisUrl, 'producer', 'showrunner-key-cleanup');
+  try {
+    const deadline = Date.now() + readyMs;
+    while (redis.status !== 'ready' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    if (redis.status !== 'ready') return 0;
+    let deleted = 0;
+    for (const node of masters(redis)) {
+      for (const match of [`{${prefix}}:*`, `{${prefix}:*`, `${prefix}:*`]) {
+        for await (const keys of node.scanStream({ match, count: 500 }) as AsyncIterable<string[]>) {
+          // One key per call: on a cluster the keys of one batch may lie in different slots.
+          for (const key of keys) deleted += await node.del(key);
+        }
+      }
+    }
+    return deleted;
+  } finally {
+    redis.disconnect();
+  }
+}
