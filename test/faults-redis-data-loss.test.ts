@@ -258,7 +258,8 @@ describe('upgrade: rows dispatched before the completion record', function () {
         [undispatched.id, 0],
         [lost.id, 1],
       ]);
-      expect((await stack.job('thumbnails', undispatched.id))?.attemptsMade).to.equal(1);
+      const job = await stack.job('thumbnails', undispatched.id);
+      expect(job?.attemptsMade, `ran once; its failed attempts: ${job?.stacktrace.join('\n')}`).to.equal(1);
     } finally {
       await knex.destroy();
     }

@@ -53,7 +53,7 @@ describe('upgrade: jobs under the old shared queue keys', function () {
           const j = await stack.job(row.queue as QueueName, row.id);
           return j?.state === 'completed' ? j : undefined;
         });
-        expect(job.attemptsMade, `outbox-${row.id} ran once`).to.equal(1);
+        expect(job.attemptsMade, `outbox-${row.id} ran once; its failed attempts: ${job.stacktrace.join('\n')}`).to.equal(1);
       }
       for (const q of QUEUE_NAMES) {
         const left = await old[q].getJobCounts('waiting', 'delayed', 'prioritized', 'active', 'completed', 'failed');

@@ -116,7 +116,7 @@ describe('Redis Cluster: three masters, one hash tag per queue', function () {
         const j = await stack.job(row.queue, row.id);
         return j?.state === 'completed' ? j : undefined;
       }, { timeoutMs: 60_000 });
-      expect(job.attemptsMade, `outbox-${row.id} ran once`).to.equal(1);
+      expect(job.attemptsMade, `outbox-${row.id} ran once; its failed attempts: ${job.stacktrace.join('\n')}`).to.equal(1);
     }
     await waitFor('readiness after the cluster returns', async () => (await app.get('/readyz')).status === 200);
   });

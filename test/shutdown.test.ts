@@ -87,7 +87,7 @@ describe('graceful shutdown', function () {
       const j = await stack.job('snapshots', snap.outboxId);
       return j?.state === 'completed' ? j : undefined;
     });
-    expect(finished.attemptsMade).to.equal(1);
+    expect(finished.attemptsMade, `its failed attempts: ${finished.stacktrace.join('\n')}`).to.equal(1);
     expect(finished.returnvalue).to.deep.include({ status: 'ready', copied: ITEMS - FREE, skipped: FREE });
     expect(await replacement.stop()).to.equal(0);
   });
