@@ -19,7 +19,7 @@ forEachRedis((kind) => describe(`outbox: nothing lost, nothing doubled${kind.suf
     });
     after(async () => {
       await stack?.close();
-      await redis?.stop();
+      await redis?.destroy();
     });
 
     it('answers every PATCH 200, then the relay dispatches every row once and each effect happens once', async () => {

@@ -43,7 +43,7 @@ describe('operators: admin API, health, metrics, scripts', function () {
   });
   after(async () => {
     await stack?.close();
-    await redis?.stop();
+    await redis?.destroy();
   });
 
   it('admin routes: 401 anonymous, 403 for a user, overview for an admin', async () => {
