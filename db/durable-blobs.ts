@@ -26,6 +26,16 @@ export async function claimDurableBlobs(knex: Knex, hashes: readonly string[]): 
   return new Map(rows.map((r) => [r.sha256, r]));
 }
 
+/**
+ * Records uploaded blobs' rows from `rows` (a SELECT of sha256, blob_name, content_type, bytes in
+ * hash order); a row another copy of the same bytes recorded first is kept as it is. The conflict
+ * has no target on purpose: `blob_name` is unique too (it is made from the hash), and with
+ * `ON CONFLICT (sha256)` two copies inserting the same new bytes at once could meet on that index
+ * instead, which is an error rather than a conflict: the job's attempt failed.
+ */
+export const recordDurableBlobsSql = (rows: string): string =>
+  `INSERT INTO durable_blobs (sha256, blob_name, content_type, bytes) ${rows} ON CONFLICT DO NOTHING`;
+
 /** A stored blob about to be referenced: uploaded by this copy (`uploaded` > 0) or reused. */
 export interface StoredBlobRecord {
   sha256: string;
@@ -49,9 +59,7 @@ export async function referenceDurableBlobs(trx: Knex.Transaction, stored: reado
     await preparedQuery(
       trx,
       'record-durable-blobs',
-      `INSERT INTO durable_blobs (sha256, blob_name, content_type, bytes)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) ORDER BY 1
-       ON CONFLICT (sha256) DO NOTHING`,
+      recordDurableBlobsSql('SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) ORDER BY 1'),
       [uploaded.map((u) => u.sha256), uploaded.map((u) => u.blobName), uploaded.map((u) => u.contentType), uploaded.map((u) => u.bytes)],
     );
   }

@@ -1,3 +1,4 @@
+import { recordDurableBlobsSql } from './durable-blobs.js';
 import { boundedCount } from './counts.js';
 import { preparedQuery, type Knex } from './knex.js';
 import { SNAPSHOT_STATUSES, type SessionMediaRow, type SessionRow, type SnapshotMediaRow, type SnapshotRow, type SnapshotStatus } from './types.js';
@@ -171,9 +172,7 @@ export async function recordSnapshotCopies(knex: Knex, snapshotId: number, copie
        SELECT * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::boolean[], $9::text[], $10::text[], $11::text[], $12::int[])
                   AS c(id, sha256, blob_name, blob_url, content_type, bytes, uploaded, blob_content_type, source_url, etag, fresh_for)),
      added AS (
-       INSERT INTO durable_blobs (sha256, blob_name, content_type, bytes)
-       SELECT DISTINCT ON (sha256) sha256, blob_name, blob_content_type, bytes FROM copy WHERE uploaded ORDER BY sha256
-       ON CONFLICT (sha256) DO NOTHING
+       ${recordDurableBlobsSql('SELECT DISTINCT ON (sha256) sha256, blob_name, blob_content_type, bytes FROM copy WHERE uploaded ORDER BY sha256')}
        RETURNING sha256),
      existing AS (
        SELECT d.sha256 FROM durable_blobs d WHERE d.sha256 IN (SELECT sha256 FROM copy) ORDER BY d.sha256 FOR SHARE),

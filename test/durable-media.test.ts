@@ -9,6 +9,8 @@ import { startJobStack, type JobStack } from './helpers/job-stack.js';
 import { runScriptFile } from './helpers/script.js';
 import { waitFor } from './helpers/wait.js';
 import { runMaintenanceTask } from '../workers/processors/maintenance.js';
+import { referenceDurableBlobs } from '../db/durable-blobs.js';
+import { recordSnapshotCopies } from '../db/snapshots.js';
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
@@ -235,6 +237,39 @@ describe('durable media are content-addressed (worker process, Azurite)', functi
     await runMaintenanceTask({ ...stack.deps, config: { ...config, maintenance: { ...config.maintenance, mediaGcGraceMinutes: 30 } } }, 'durable-blobs');
     expect(await stack.knex('durable_blobs').where({ sha256: hash })).to.deep.equal([]);
     expect(await stack.blobs.exists(container(), name)).to.equal(true);
+  });
+
+  it('copies of the same new bytes recording at once all succeed, with one row for them: a race on the unique blob name is a conflict, not an error', async () => {
+    // Each copy found no row, so each uploaded the bytes and now records them. Before, a record that
+    // lost the race on `blob_name` (unique too, and not the ON CONFLICT target) failed its job's attempt.
+    const copies = 6;
+    const rounds = 60;
+    const user = await registerUser(stack.t);
+    const sessions = await Promise.all(Array.from({ length: copies }, (_, i) => createSession(stack.t, user, { title: `Race ${i}`, subreddits: 'racing', isManualMode: true })));
+    const snapshotIds = (await stack.knex.raw(
+      `INSERT INTO community_snapshots (session_id, user_id, title, subreddits, category_id, interval_min, interval_max, transition, caption_theme, is_manual_mode, is_imported, status, media_count)
+       SELECT id, user_id, title, subreddits, category_id, interval_min, interval_max, transition, caption_theme, is_manual_mode, is_imported, 'copying', ?
+         FROM sessions WHERE id = ANY(?) RETURNING id`,
+      [rounds, sessions.map((s) => s.id)],
+    )).rows.map((r: { id: number }) => r.id);
+    for (let round = 0; round < rounds; round++) {
+      const body = Buffer.from(`the same bytes, round ${round}`);
+      const hash = sha256(body);
+      const blob = { sha256: hash, blobName: `media/sha256/${hash.slice(0, 2)}/${hash}.jpg`, contentType: 'image/jpeg', bytes: body.length, uploaded: body.length };
+      const items: number[] = (await stack.knex('community_snapshot_media')
+        .insert(snapshotIds.map((snapshot_id: number) => ({ snapshot_id, source_url: `https://media.example.test/${round}.jpg`, type: 'image', order: round })))
+        .returning('id')).map((r: { id: number }) => r.id);
+      const url = stack.blobs.url(container(), blob.blobName);
+      const outcomes = await Promise.allSettled([
+        // A batch of snapshot items (one statement each), and saves' two-statement form, all at once.
+        ...snapshotIds.map((snapshotId: number, i: number) =>
+          recordSnapshotCopies(stack.knex, snapshotId, [{ itemId: items[i]!, ...blob, url, uploaded: true, blobContentType: blob.contentType, source: null }]),
+        ),
+        ...Array.from({ length: copies }, () => stack.knex.transaction((trx) => referenceDurableBlobs(trx, [blob]))),
+      ]);
+      expect(outcomes.filter((o) => o.status === 'rejected').map((o) => String((o as PromiseRejectedResult).reason)), `round ${round}`).to.deep.equal([]);
+      expect(await stack.knex('durable_blobs').where({ sha256: hash }).count<{ count: string }[]>({ count: '*' }), `round ${round}`).to.deep.equal([{ count: 1 }]);
+    }
   });
 
   it('media:migrate moves snapshots of the old layout: every URL answers with the same bytes; a second run does nothing; --dry-run changes nothing', async () => {
