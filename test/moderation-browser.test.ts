@@ -9,10 +9,12 @@ import { testKnex } from './helpers/database.js';
 import { startFixtureServer, type FixtureServer } from './helpers/fixture-server.js';
 import { createSession } from './helpers/flows.js';
 import { waitFor } from './helpers/wait.js';
+import { deleteQueueKeys } from '../scripts/lib/queue-keys.js';
 
 describe('moderation page in a real browser (headless Chromium)', function () {
   this.timeout(120_000);
-  const jobs = createJobClient(testConfig(), testKnex(), pino({ level: 'silent' }), 'showrunner-test');
+  const config = testConfig();
+  const jobs = createJobClient(config, testKnex(), pino({ level: 'silent' }), 'showrunner-test');
   let t: TestApp;
   let server: http.Server;
   let baseUrl: string;
@@ -40,6 +42,7 @@ describe('moderation page in a real browser (headless Chromium)', function () {
     await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
     await fixture?.close();
     await jobs.close();
+    await deleteQueueKeys(config.redisUrl, config.queuePrefix);
   });
 
   /** A shared session whose snapshot is ready with a thumbnail, as if its copy job had run. */

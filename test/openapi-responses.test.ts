@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { QUEUE_NAMES, createJobClient } from '../workers/index.js';
 import { createTestApp, promote, registerUser, testConfig, type TestApp, type TestUser } from './helpers/app.js';
 import { testKnex } from './helpers/database.js';
+import { deleteQueueKeys } from '../scripts/lib/queue-keys.js';
 
 type Json = Record<string, unknown>;
 interface OpenApiDoc {
@@ -123,6 +124,7 @@ describe('OpenAPI: every response matches the schema the served document gives i
   });
   after(async () => {
     await jobs.close();
+    await deleteQueueKeys(config.redisUrl, config.queuePrefix);
   });
 
   it('auth: register, login, the current user', async () => {
