@@ -126,18 +126,18 @@ export async function recentDispatchErrors(knex: Knex, limit: number): Promise<O
 }
 
 /**
- * Records that a row's job finished for good: completed, or failed with the reason. Run inside the
- * job's last write transaction when it has one. A row already completed stays as it is (a rerun of
- * an idempotent job changes nothing); a failed one may be completed or failed again later by an
- * operator's retry. Returns false when nothing changed.
- */
-/**
  * The rows a completion may still be recorded on: not finished, or finished as failed (a job the
  * reconciler ran again after its failure was recorded can still complete). One condition for
  * {@link recordOutboxFinished} and for statements that record a completion with their effect.
  */
 export const COMPLETABLE_OUTBOX_ROW = `(final_state IS NULL OR final_state = 'failed')`;
 
+/**
+ * Records that a row's job finished for good: completed, or failed with the reason. Run inside the
+ * job's last write transaction when it has one. A row already completed stays as it is (a rerun of
+ * an idempotent job changes nothing); a failed one may be completed or failed again later by an
+ * operator's retry. Returns false when nothing changed.
+ */
 export async function recordOutboxFinished(
   db: Knex | Knex.Transaction,
   id: number,

@@ -11,6 +11,7 @@ import { waitFor } from './helpers/wait.js';
 import { runMaintenanceTask } from '../workers/processors/maintenance.js';
 import { referenceDurableBlobs } from '../db/durable-blobs.js';
 import { recordSnapshotCopies } from '../db/snapshots.js';
+import { durableBlobName } from '../workers/storage/durable-media.js';
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
@@ -229,7 +230,7 @@ describe('durable media are content-addressed (worker process, Azurite)', functi
   it('the collector keeps a blob written again after it was marked unreferenced (a copy that found its row gone): only its row goes', async () => {
     const body = Buffer.from('written again while collected');
     const hash = sha256(body);
-    const name = `media/sha256/${hash.slice(0, 2)}/${hash}.jpg`;
+    const name = durableBlobName(hash, 'image/jpeg');
     await stack.blobs.upload(container(), name, body, 'image/jpeg');
     // Marked an hour ago, but written (again) just now: the upload is newer than the mark.
     await stack.knex('durable_blobs').insert({ sha256: hash, blob_name: name, content_type: 'image/jpeg', bytes: body.length, unreferenced_since: stack.knex.raw(`now() - interval '1 hour'`) });
@@ -255,13 +256,13 @@ describe('durable media are content-addressed (worker process, Azurite)', functi
     for (let round = 0; round < rounds; round++) {
       const body = Buffer.from(`the same bytes, round ${round}`);
       const hash = sha256(body);
-      const blob = { sha256: hash, blobName: `media/sha256/${hash.slice(0, 2)}/${hash}.jpg`, contentType: 'image/jpeg', bytes: body.length, uploaded: body.length };
+      const blob = { sha256: hash, blobName: durableBlobName(hash, 'image/jpeg'), contentType: 'image/jpeg', bytes: body.length, uploaded: body.length };
       const items: number[] = (await stack.knex('community_snapshot_media')
         .insert(snapshotIds.map((snapshot_id: number) => ({ snapshot_id, source_url: `https://media.example.test/${round}.jpg`, type: 'image', order: round })))
         .returning('id')).map((r: { id: number }) => r.id);
       const url = stack.blobs.url(container(), blob.blobName);
       const outcomes = await Promise.allSettled([
-        // A batch of snapshot items (one statement each), and saves' two-statement form, all at once.
+        // Snapshot items (one statement each) and the two-statement form a snapshot's thumbnail uses, all at once.
         ...snapshotIds.map((snapshotId: number, i: number) =>
           recordSnapshotCopies(stack.knex, snapshotId, [{ itemId: items[i]!, ...blob, url, uploaded: true, blobContentType: blob.contentType, source: null }]),
         ),

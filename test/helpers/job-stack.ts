@@ -136,4 +136,3 @@ export async function startJobStack(options: JobStackOptions = {}): Promise<JobS
     },
   };
 }
-
