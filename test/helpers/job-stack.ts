@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { BlobServiceClient } from '@azure/storage-blob';
 import { pino } from 'pino';
 import type { Config } from '../../config.js';
 import { OutboxDispatcher } from '../../workers/outbox/dispatcher.js';
@@ -26,7 +27,11 @@ export interface JobStackOptions {
   env?: Record<string, string>;
   /** Dispatch outbox rows right after COMMIT, as the web process does (default true). */
   fastPath?: boolean;
-  /** Azurite keeps its blobs in a folder of its own, so they survive `azurite.stop()` + `restart()` (default: in memory). */
+  /**
+   * An Azurite of the stack's own that keeps its blobs in a folder, so they survive `azurite.stop()`
+   * + `restart()`. Without it the stack shares this process's in-memory Azurite (see
+   * {@link sharedAzurite}), which it may not stop.
+   */
   storageOnDisk?: boolean;
 }
 
@@ -41,6 +46,7 @@ export interface JobStack {
   config: Config;
   env: Record<string, string>;
   fixture: FixtureServer;
+  /** The stack's Azurite: its own with `storageOnDisk`, else the shared one, whose stop, kill and restart throw. */
   azurite: AzuriteHandle;
   blobs: BlobStore;
   producer: JobProducer;
@@ -54,20 +60,48 @@ export interface JobStack {
   close(): Promise<void>;
 }
 
+let shared: Promise<AzuriteHandle> | undefined;
+
+/**
+ * One in-memory Azurite for every job stack of this process that does not stop it: an Azurite takes
+ * about 2 s to start, and a run starts dozens of stacks. Stacks keep apart by container names of
+ * their own, and remove their containers when they close. Stopped by {@link stopSharedAzurite}.
+ */
+function sharedAzurite(): Promise<AzuriteHandle> {
+  shared ??= startAzurite({ silent: true }).then((azurite) => {
+    const refuse = (): never => {
+      throw new Error('this job stack shares the run\'s Azurite: start it with storageOnDisk to have one it may stop');
+    };
+    return Object.assign(Object.create(azurite) as AzuriteHandle, { stop: refuse, kill: refuse, restart: refuse });
+  });
+  return shared;
+}
+
+/** Stops the shared Azurite, if this process started one (the global teardown). */
+export async function stopSharedAzurite(): Promise<void> {
+  const azurite = await shared?.catch(() => undefined);
+  shared = undefined;
+  if (azurite) await Object.getPrototypeOf(azurite).stop();
+}
+
 export async function startJobStack(options: JobStackOptions = {}): Promise<JobStack> {
   const storageDir = options.storageOnDisk ? mkdtempSync(path.join(os.tmpdir(), 'showrunner-azurite-')) : undefined;
   const [azurite, fixture, databaseUrl] = await Promise.all([
-    startAzurite({ silent: true, ...(storageDir ? { location: storageDir } : {}) }),
+    storageDir ? startAzurite({ silent: true, location: storageDir }) : sharedAzurite(),
     startFixtureServer(),
     cloneTestDatabase(),
   ]);
+  const queuePrefix = `srtest-${randomBytes(5).toString('hex')}`;
   const knex = createKnex({ databaseUrl, poolMax: 10, applicationName: 'showrunner-test-stack' });
   const env: Record<string, string> = {
     NODE_ENV: 'test',
     DATABASE_URL: databaseUrl,
     REDIS_URL: options.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-    QUEUE_PREFIX: `srtest-${randomBytes(5).toString('hex')}`,
+    QUEUE_PREFIX: queuePrefix,
     AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString,
+    // Containers of the stack's own, on an Azurite other stacks may share.
+    BLOB_CONTAINER_THUMBNAILS: `${queuePrefix}-thumbnails`,
+    BLOB_CONTAINER_SNAPSHOTS: `${queuePrefix}-community`,
     REDDIT_BASE_URL: fixture.baseUrl,
     MEDIA_ALLOW_PRIVATE_HOSTS: 'true',
     SESSION_SECRET: 'test-secret-a,test-secret-b',
@@ -129,8 +163,13 @@ export async function startJobStack(options: JobStackOptions = {}): Promise<JobS
       // Leave nothing of this stack's prefix behind in Redis.
       await producer.close();
       await deleteQueueKeys(config.redisUrl, config.queuePrefix).catch(() => undefined);
-      await Promise.all([azurite.stop(), fixture.close()]);
-      if (storageDir) rmSync(storageDir, { recursive: true, force: true });
+      if (storageDir) {
+        await Promise.all([azurite.stop(), fixture.close()]);
+        rmSync(storageDir, { recursive: true, force: true });
+      } else {
+        const service = BlobServiceClient.fromConnectionString(config.azureStorageConnectionString);
+        await Promise.all([...Object.values(config.blobContainers).map((name) => service.getContainerClient(name).deleteIfExists()), fixture.close()]);
+      }
       await knex.destroy();
       await dropTestDatabase(databaseUrl);
     },
