@@ -16,7 +16,8 @@ Measures Showrunner on this machine next to raw baselines measured in the same r
 table: median and spread over the repetitions, and each figure's ratio to its baseline.
   PATCH          req/s and p50/p99 of PATCH /api/sessions/:id (10,000 sessions, autocannon) at 8 and
                  32 connections; baseline: the same SQL transaction straight through pg
-  job start      PATCH COMMIT → job active with idle workers; baseline: BullMQ add → active
+  job start      PATCH COMMIT → job active with idle workers (and from the transaction's start);
+                 baseline: BullMQ add → active
   thumbnails     jobs/s from 1920×1080 JPEGs on loopback, listed with Reddit's renditions;
                  baseline: sharp alone on the full-size JPEG with its default WebP encoding (as the
                  job encoded before), same parallelism; and, as a second row, with the job's own
@@ -107,7 +108,7 @@ runScript(async () => {
     }
 
     const samples = quick ? 30 : 100;
-    const start = { p50: [] as number[], p99: [] as number[] };
+    const start = { p50: [] as number[], p99: [] as number[], txP99: [] as number[] };
     const rawStart = { p50: [] as number[], p99: [] as number[] };
     if (runs('jobstart')) {
       log('job start warm-up');
@@ -118,17 +119,18 @@ runScript(async () => {
       log(`job start repetition ${r + 1}/${reps} (${samples} jobs)`);
       const a = await jobStart(bench, samples);
       const b = await rawJobStart(bench, samples);
-      start.p50.push(a.p50), start.p99.push(a.p99), rawStart.p50.push(b.p50), rawStart.p99.push(b.p99);
+      start.p50.push(a.commit.p50), start.p99.push(a.commit.p99), start.txP99.push(a.transaction.p99);
+      rawStart.p50.push(b.p50), rawStart.p99.push(b.p99);
     }
-    if (runs('jobstart')) figures.push({ name: 'job start p50', unit: 'ms', values: start.p50, baseline: { name: 'BullMQ add → active', values: rawStart.p50 }, better: 'lower' });
-    if (runs('jobstart')) figures.push({
-      name: 'job start p99',
-      unit: 'ms',
-      values: start.p99,
-      baseline: { name: 'BullMQ add → active', values: rawStart.p99 },
-      better: 'lower',
-      target: { text: '< 10 ms', met: (s) => s.median < 10 },
-    });
+    if (runs('jobstart')) {
+      const raw = (values: number[]) => ({ name: 'BullMQ add → active', values });
+      figures.push(
+        { name: 'job start p50', unit: 'ms', values: start.p50, baseline: raw(rawStart.p50), better: 'lower' },
+        { name: 'job start p99', unit: 'ms', values: start.p99, baseline: raw(rawStart.p99), better: 'lower', target: { text: '< 10 ms', met: (s) => s.median < 10 } },
+        // The same jobs from their PATCH transaction's start: what the transaction adds before COMMIT.
+        { name: 'job start p99, from transaction start', unit: 'ms', values: start.txP99, baseline: raw(rawStart.p99), better: 'lower' },
+      );
+    }
 
     const thumbCount = quick ? 40 : 120;
     const parallelism = bench.config.workerConcurrency;

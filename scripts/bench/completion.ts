@@ -28,7 +28,7 @@ export async function completionRecordPart(bench: Bench, options: { quick: boole
       await restartWorkerWithRecord(bench, record);
       await jobStart(bench, 5);
       await thumbnails(bench, 12);
-      p99[record].push((await jobStart(bench, samples)).p99);
+      p99[record].push((await jobStart(bench, samples)).commit.p99);
       rate[record].push((await thumbnails(bench, thumbCount)).perSec);
     }
   }

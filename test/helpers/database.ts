@@ -22,9 +22,14 @@ function baseName(): string {
 
 const templateName = (): string => `${baseName()}_template`;
 
-/** The dedicated test database most suites share. */
+/**
+ * The dedicated test database most suites share: one per mocha worker process when the run is
+ * parallel (`MOCHA_WORKER_ID`), so the files of one worker share it one after another, as the
+ * files of a serial run share the base one.
+ */
 export function testDatabaseUrl(): string {
-  return withName(baseName());
+  const worker = process.env.MOCHA_WORKER_ID;
+  return withName(worker === undefined ? baseName() : `${baseName()}_w${worker}`);
 }
 
 /**
@@ -42,6 +47,30 @@ export async function prepareTestDatabase(): Promise<void> {
     await knex.destroy();
   }
   await ensureDatabase(testDatabaseUrl(), { recreate: true, template: templateName() });
+}
+
+let workerDatabase: Promise<unknown> | undefined;
+
+/**
+ * A parallel run's worker clones its shared database from the template before its first file (a
+ * database left by an earlier run is made again); the global teardown drops it.
+ */
+export function prepareWorkerDatabase(): Promise<unknown> {
+  if (process.env.MOCHA_WORKER_ID === undefined) return Promise.resolve();
+  workerDatabase ??= ensureDatabase(testDatabaseUrl(), { recreate: true, template: templateName() });
+  return workerDatabase;
+}
+
+/** Drops the parallel workers' shared databases (`<base>_w<id>`), from the main process at the end of a run. */
+export async function dropWorkerDatabases(): Promise<void> {
+  const knex = createKnex({ databaseUrl: withName(templateName()), poolMax: 1 });
+  try {
+    const pattern = `${baseName().replace(/[\\%_]/g, (c) => `\\${c}`)}\\_w%`;
+    const names = (await knex('pg_database').where('datname', 'like', pattern).pluck('datname')) as string[];
+    await Promise.all(names.map((name) => dropDatabase(withName(name))));
+  } finally {
+    await knex.destroy();
+  }
 }
 
 /** A fresh, migrated database of its own; drop it with {@link dropTestDatabase}. */

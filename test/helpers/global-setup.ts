@@ -1,10 +1,12 @@
-import { closeTestKnex, prepareTestDatabase } from './database.js';
+import { closeTestKnex, dropWorkerDatabases, prepareTestDatabase, prepareWorkerDatabase } from './database.js';
 import { stopSharedAzurite } from './job-stack.js';
 import { destroySharedRedisCluster } from './redis-cluster.js';
 
 /**
- * Mocha root hooks: one freshly migrated test database per run; the shared Redis Cluster and the
- * job stacks' shared Azurite, if a suite started them, go at the end.
+ * Mocha's global fixtures, run once by the main process: one freshly migrated test database per run;
+ * the shared Redis Cluster and the job stacks' shared Azurite, if a suite of a serial run started
+ * them, go at the end, and so do a parallel run's worker databases. (A parallel run's workers start
+ * their own cluster and Azurite; those end with the worker process, see their exit hooks.)
  */
 export async function mochaGlobalSetup(): Promise<void> {
   await prepareTestDatabase();
@@ -12,4 +14,12 @@ export async function mochaGlobalSetup(): Promise<void> {
 
 export async function mochaGlobalTeardown(): Promise<void> {
   await Promise.all([closeTestKnex(), destroySharedRedisCluster(), stopSharedAzurite()]);
+  await dropWorkerDatabases();
 }
+
+/** Root hooks, run in every process that runs test files (before each file in a parallel run). */
+export const mochaHooks = {
+  async beforeAll(): Promise<void> {
+    await prepareWorkerDatabase();
+  },
+};

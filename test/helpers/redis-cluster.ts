@@ -83,8 +83,12 @@ export async function startRedisCluster(masters = 3, options: RedisClusterOption
       for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
     },
   };
-  // One listener for every node, whichever start made it: none outlives the test run.
-  process.once('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+  // One listener for every node, whichever start made it: none outlives the test run (a parallel
+  // run's worker process ends with its shared cluster still up), and neither do their folders.
+  process.once('exit', () => {
+    children.forEach((c) => c.kill('SIGKILL'));
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
   const startAndWait = cluster.start;
   cluster.start = async () => {
     await startAndWait();
