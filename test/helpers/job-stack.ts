@@ -60,28 +60,30 @@ export interface JobStack {
   close(): Promise<void>;
 }
 
-let shared: Promise<AzuriteHandle> | undefined;
+/** The run's shared Azurite (`own`, to stop at the end) and what stacks get of it (`lent`). */
+let shared: Promise<{ own: AzuriteHandle; lent: AzuriteHandle }> | undefined;
 
 /**
  * One in-memory Azurite for every job stack of this process that does not stop it: an Azurite takes
  * about 2 s to start, and a run starts dozens of stacks. Stacks keep apart by container names of
  * their own, and remove their containers when they close. Stopped by {@link stopSharedAzurite}.
  */
-function sharedAzurite(): Promise<AzuriteHandle> {
-  shared ??= startAzurite({ silent: true }).then((azurite) => {
+async function sharedAzurite(): Promise<AzuriteHandle> {
+  shared ??= startAzurite({ silent: true }).then((own) => {
     const refuse = (): never => {
       throw new Error('this job stack shares the run\'s Azurite: start it with storageOnDisk to have one it may stop');
     };
-    return Object.assign(Object.create(azurite) as AzuriteHandle, { stop: refuse, kill: refuse, restart: refuse });
+    // Reads (port, pid, connection string) go through to the real handle; stopping is refused.
+    return { own, lent: Object.assign(Object.create(own) as AzuriteHandle, { stop: refuse, kill: refuse, restart: refuse }) };
   });
-  return shared;
+  return (await shared).lent;
 }
 
 /** Stops the shared Azurite, if this process started one (the global teardown). */
 export async function stopSharedAzurite(): Promise<void> {
-  const azurite = await shared?.catch(() => undefined);
+  const started = await shared?.catch(() => undefined);
   shared = undefined;
-  if (azurite) await Object.getPrototypeOf(azurite).stop();
+  await started?.own.stop();
 }
 
 export async function startJobStack(options: JobStackOptions = {}): Promise<JobStack> {
