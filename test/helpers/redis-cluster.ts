@@ -80,15 +80,18 @@ export async function startRedisCluster(masters = 3, options: RedisClusterOption
     },
     async destroy() {
       await cluster.stop();
+      process.off('exit', removeOnExit);
       for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
     },
   };
   // One listener for every node, whichever start made it: none outlives the test run (a parallel
   // run's worker process ends with its shared cluster still up), and neither do their folders.
-  process.once('exit', () => {
+  // Gone once the cluster is destroyed, so a process that starts many leaves no listeners behind.
+  const removeOnExit = (): void => {
     children.forEach((c) => c.kill('SIGKILL'));
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-  });
+  };
+  process.once('exit', removeOnExit);
   const startAndWait = cluster.start;
   cluster.start = async () => {
     await startAndWait();

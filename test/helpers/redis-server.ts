@@ -53,7 +53,6 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
       child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--maxmemory-policy', 'noeviction'], {
         stdio: 'ignore',
       });
-      process.once('exit', () => child?.kill('SIGKILL'));
       await waitFor(`redis-server on port ${port}`, ping, { timeoutMs: 10_000 });
     },
     async stop() {
@@ -65,9 +64,13 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     },
     async destroy() {
       await server.stop();
+      process.off('exit', killOnExit);
       if (dir) rmSync(dir, { recursive: true, force: true });
     },
   };
+  // One listener for the server, whichever start made its process, gone once it is destroyed.
+  const killOnExit = (): void => void child?.kill('SIGKILL');
+  process.once('exit', killOnExit);
   await server.start();
   return server;
 }
