@@ -2,7 +2,7 @@ import os from 'node:os';
 import { completionRecordPart } from './bench/completion.js';
 import { bigSnapshotPeakRss, expireMediaSources, jobStart, rawJobStart, rawSnapshot, rawThumbnails, SHARP_DEFAULT_WEBP, snapshot, thumbnails, type Rate } from './bench/jobs.js';
 import { THUMBNAIL_WEBP } from '../workers/processors/thumbnails.js';
-import { peakRssMb, settleDisk, startBench, type Bench, type CpuShare } from './bench/harness.js';
+import { peakRssMb, settleDatabase, startBench, type Bench, type CpuShare } from './bench/harness.js';
 import { housekeepingPart } from './bench/housekeeping.js';
 import { patchLoad, rawTransactionLoad, seedSessions } from './bench/patch.js';
 import { scalePart } from './bench/scale.js';
@@ -111,7 +111,7 @@ runScript(async () => {
     const start = { p50: [] as number[], p99: [] as number[], txP99: [] as number[] };
     const rawStart = { p50: [] as number[], p99: [] as number[] };
     if (runs('jobstart')) {
-      await settleDisk(bench, log);
+      await settleDatabase(bench, log);
       log('job start warm-up');
       await jobStart(bench, 5);
       await rawJobStart(bench, 5);
@@ -139,7 +139,7 @@ runScript(async () => {
     const rawThumbs: Rate[] = [];
     const rawThumbsSameEncoding: Rate[] = [];
     if (runs('thumbnails')) {
-      await settleDisk(bench, log);
+      await settleDatabase(bench, log);
       log('thumbnails warm-up');
       await thumbnails(bench, 12);
       await rawThumbnails(bench, 12, parallelism, SHARP_DEFAULT_WEBP);
@@ -178,7 +178,7 @@ runScript(async () => {
     const revalidatedReshares: number[] = [];
     const copyParallelism = bench.config.jobs.snapshotCopyParallelism;
     if (runs('snapshots')) {
-      await settleDisk(bench, log);
+      await settleDatabase(bench, log);
       log('snapshot warm-up');
       const warmUp = 99; // its own media and blob names, apart from the repetitions'
       await snapshot(bench, 20, warmUp);
@@ -229,7 +229,7 @@ runScript(async () => {
     if (runs('snapshots')) figures.push({ name: 'snapshot bytes', unit: 'MB/s', values: snaps.mb, baseline: { name: `blob uploads ×${copyParallelism}`, values: rawSnaps.mb }, better: 'higher' });
 
     if (runs('save')) {
-      await settleDisk(bench, log);
+      await settleDatabase(bench, log);
       const saves = quick ? 20 : 100;
       const figuresOf: Awaited<ReturnType<typeof saveToLibrary>>[] = [];
       for (let r = 0; r < (quick ? 1 : 3); r++) {
@@ -255,11 +255,11 @@ runScript(async () => {
     figures.push({ name: 'worker peak RSS', unit: 'MB', values: [Math.max(workerPeakMb, ...peakRssMb(bench.worker.child.pid))], better: 'lower', target: { text: '< 300 MB', met: (s) => s.median < 300 } });
     // Last: they restart the worker, whose peak RSS is taken above.
     if (runs('completion')) {
-      await settleDisk(bench, log);
+      await settleDatabase(bench, log);
       figures.push(...(await completionRecordPart(bench, { quick, reps, log })));
     }
     if (runs('housekeeping')) {
-      await settleDisk(bench, log);
+      await settleDatabase(bench, log);
       figures.push(...(await housekeepingPart(bench, range, { quick, reps, log })));
     }
     // Very last: it replaces the small database's sessions, snapshots and outbox with a year of data.

@@ -246,18 +246,15 @@ async function buildDist(): Promise<void> {
   });
 }
 
-/** Sets a process's peak resident memory (VmHWM) back to its current one, to measure one run's peak. */
 let checkpointRefused = false;
 
 /**
  * Settles the bench's database before a part starts: `VACUUM ANALYZE` of the whole (bench-owned)
- * database, then `CHECKPOINT`. Without it, the autovacuum of the PATCH part's dead rows and the
- * checkpointer writing its pages ran during the next parts' measurements: PostgreSQL used 8–13 ms
- * of CPU per thumbnail job and per image of the raw sharp baseline (which sends it nothing),
- * against 0–4 ms when that part ran alone. A role that may not checkpoint (neither superuser nor
- * `pg_checkpoint`) is told once, and the bench goes on without.
+ * database, for the visibility map and the planner, then `CHECKPOINT`, so that autovacuum and the
+ * checkpointer do not clean up after one part during the next one's measurements. A role that may
+ * not checkpoint (neither superuser nor `pg_checkpoint`) is told once, and the bench goes on without.
  */
-export async function settleDisk(bench: Pick<Bench, 'knex'>, log: (line: string) => void): Promise<void> {
+export async function settleDatabase(bench: Pick<Bench, 'knex'>, log: (line: string) => void): Promise<void> {
   await bench.knex.raw('VACUUM ANALYZE');
   if (checkpointRefused) return;
   try {
@@ -269,6 +266,7 @@ export async function settleDisk(bench: Pick<Bench, 'knex'>, log: (line: string)
   }
 }
 
+/** Sets a process's peak resident memory (VmHWM) back to its current one, to measure one run's peak. */
 export function resetPeakRss(pid: number | undefined): void {
   if (pid) writeFileSync(`/proc/${pid}/clear_refs`, '5');
 }

@@ -63,7 +63,8 @@ export function prepareWorkerDatabase(): Promise<unknown> {
 
 /** Drops the parallel workers' shared databases (`<base>_w<id>`), from the main process at the end of a run. */
 export async function dropWorkerDatabases(): Promise<void> {
-  const knex = createKnex({ databaseUrl: withName(templateName()), poolMax: 1 });
+  // The main process's own database (a connection to the template would block clones of it).
+  const knex = createKnex({ databaseUrl: testDatabaseUrl(), poolMax: 1 });
   try {
     const pattern = `${baseName().replace(/[\\%_]/g, (c) => `\\${c}`)}\\_w%`;
     const names = (await knex('pg_database').where('datname', 'like', pattern).pluck('datname')) as string[];
