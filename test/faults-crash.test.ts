@@ -117,15 +117,18 @@ describe('faults: worker SIGKILLed during a snapshot', function () {
       expect(thumbnail).to.match(/^media\/sha256\//);
       expect(all).to.deep.equal([...new Set([...rows.map((r) => r.blob_name as string), thumbnail])].sort());
       expect(await stack.knex('community_snapshots')).to.have.length(1);
-      const job = await stack.job('snapshots', snap.outboxId);
-      expect(job?.state).to.equal('completed');
+      // The snapshot is ready inside the job's last step; BullMQ marks the job completed just after.
+      const job = await waitFor('the snapshot job completed', async () => {
+        const j = await stack.job('snapshots', snap.outboxId);
+        return j?.state === 'completed' ? j : undefined;
+      });
 
       // Resumed, not redone: the run that finished copied only what no earlier run had recorded
       // (those recorded before it started), and no blob recorded before a crash was written again.
       const finalRunStarted = (await stack.producer.queues.snapshots.getJob(outboxJobId(snap.outboxId)))!.processedOn!;
       const before = rows.filter((r) => (r.copied_at as Date).getTime() < finalRunStarted).length;
       expect(before, `copies at each kill: ${killedAt.join(', ')}`).to.be.at.least(killedAt.at(-1)!).and.to.be.above(0);
-      expect(job?.returnvalue).to.deep.include({ status: 'ready', skipped: before, copied: ITEMS - before });
+      expect(job.returnvalue).to.deep.include({ status: 'ready', skipped: before, copied: ITEMS - before });
       expect(copiedBeforeACrash.size).to.be.at.least(killedAt.at(-1)!);
       const now = await copiedBlobTags(stack, snap.snapshotId);
       for (const [name, tag] of copiedBeforeACrash) expect(now.get(name), `${name} was uploaded again`).to.equal(tag);

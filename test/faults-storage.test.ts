@@ -106,8 +106,9 @@ describe('faults: blob storage outage during snapshots', function () {
       expect(done.copied_count).to.equal(MEDIA);
       expect(done.last_error).to.equal(null);
       await expectComplete(snapshots[i]!);
-      const job = await stack.job('snapshots', await createRowOf(snapshots[i]!));
-      expect(job?.state).to.equal('completed');
+      // The snapshot is ready inside the job's last step; BullMQ marks the job completed just after.
+      const outboxId = await createRowOf(snapshots[i]!);
+      await waitFor(`snapshot ${snapshots[i]}'s job completed`, async () => (await stack.job('snapshots', outboxId))?.state === 'completed');
     }
     const retried = await Promise.all(snapshots.map(async (s) => (await stack.job('snapshots', await createRowOf(s)))!.attemptsMade));
     expect(Math.max(...retried), `attempts per job: ${retried.join(', ')}`).to.be.greaterThan(0);
@@ -124,9 +125,14 @@ describe('faults: blob storage outage during snapshots', function () {
         return s.status === 'failed' ? s : undefined;
       }, { timeoutMs: 60_000 });
       expect(failed.last_error).to.match(new RegExp(`^${MEDIA} of ${MEDIA} media failed to copy; first: item 0 \\(.*\\): blob storage: (upload|check) ${stack.config.blobContainers.snapshots}/media/sha256/[0-9a-f]{2}/[0-9a-f]{64}\\.jpg failed: .*ECONNREFUSED`));
-      const job = await stack.job('snapshots', await createRowOf(snapshotId));
-      expect(job?.state).to.equal('failed');
-      expect(job?.attemptsMade).to.equal(8);
+      // The worker records the snapshot's failure inside its last attempt, so BullMQ moves the job
+      // to failed just after: wait for that, not for the row alone.
+      const outboxId = await createRowOf(snapshotId);
+      const job = await waitFor('the job to fail', async () => {
+        const j = await stack.job('snapshots', outboxId);
+        return j?.state === 'failed' ? j : undefined;
+      });
+      expect(job.attemptsMade).to.equal(8);
       expect(failed.attempts).to.equal(8);
       expect(failed.copied_count).to.equal(0);
     } finally {
