@@ -158,6 +158,10 @@ export interface Bench {
  * Azurite and a media host of its own, and the web and worker as real processes.
  */
 export async function startBench(log: (line: string) => void): Promise<Bench> {
+  // What the Procfile runs: the compiled build, not the TypeScript source through tsx. Built before
+  // anything else is made, so a build that fails leaves nothing behind.
+  log('building dist/ (npm run build)');
+  await buildDist();
   const base = loadConfig({ ...process.env, NODE_ENV: 'production', SESSION_SECRET: 'x'.repeat(32) });
   const dbUrl = new URL(base.databaseUrl);
   dbUrl.pathname = `${dbUrl.pathname}_bench`;
@@ -195,45 +199,52 @@ export async function startBench(log: (line: string) => void): Promise<Bench> {
   // BENCH_PROFILE=<dir> writes V8 CPU profiles of both processes there (open them in Chrome DevTools).
   const profile = (name: string): string[] =>
     process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}/${name}`] : [];
-  // What the Procfile runs: the compiled build, not the TypeScript source through tsx.
-  log('building dist/ (npm run build)');
-  await buildDist();
-  const web = await startServiceProcess('server/main.ts', env, '"web listening"', { timeoutMs: 60_000, nodeArgs: profile('web'), compiled: true });
-  const worker = await startServiceProcess('workers/main.ts', env, '"worker started"', { timeoutMs: 60_000, nodeArgs: profile('worker'), compiled: true });
-  const webUrl = `http://127.0.0.1:${port}`;
-
-  const password = randomBytes(12).toString('hex');
-  const created = await createUser(knex, { email: `bench-${Date.now()}@bench.local`, password });
-  const login = await fetch(`${webUrl}/api/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email: created!.email, password }),
-  });
-  if (!login.ok) throw new Error(`bench login failed: ${login.status} ${await login.text()}`);
-  const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
-
-  return {
-    config,
-    env,
-    knex,
-    media,
-    azurite,
-    blobs,
-    producer,
-    web,
-    worker,
-    webUrl,
-    user: { id: created!.id, email: created!.email, password, cookie },
-    async close(this: Bench) {
-      // this.worker: a part may have restarted the worker (scripts/bench/completion.ts).
-      await Promise.allSettled([web.stop(), this.worker.stop()]);
-      await producer.close();
-      await deleteQueueKeys(config.redisUrl, config.queuePrefix);
-      await Promise.allSettled([azurite.stop(), media.close()]);
-      await knex.destroy();
-      await dropDatabase(databaseUrl);
-    },
+  const started: { web?: ServiceProcess; worker?: ServiceProcess } = {};
+  /** Removes what the bench made; `worker`: the one running now (a part may have restarted it, scripts/bench/completion.ts). */
+  const removeAll = async (worker = started.worker): Promise<void> => {
+    await Promise.allSettled([started.web?.stop(), worker?.stop()]);
+    await producer.close();
+    await deleteQueueKeys(config.redisUrl, config.queuePrefix);
+    await Promise.allSettled([azurite.stop(), media.close()]);
+    await knex.destroy();
+    await dropDatabase(databaseUrl);
   };
+  try {
+    started.web = await startServiceProcess('server/main.ts', env, '"web listening"', { timeoutMs: 60_000, nodeArgs: profile('web'), compiled: true });
+    started.worker = await startServiceProcess('workers/main.ts', env, '"worker started"', { timeoutMs: 60_000, nodeArgs: profile('worker'), compiled: true });
+    const webUrl = `http://127.0.0.1:${port}`;
+
+    const password = randomBytes(12).toString('hex');
+    const created = await createUser(knex, { email: `bench-${Date.now()}@bench.local`, password });
+    const login = await fetch(`${webUrl}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: created!.email, password }),
+    });
+    if (!login.ok) throw new Error(`bench login failed: ${login.status} ${await login.text()}`);
+    const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+
+    return {
+      config,
+      env,
+      knex,
+      media,
+      azurite,
+      blobs,
+      producer,
+      web: started.web,
+      worker: started.worker,
+      webUrl,
+      user: { id: created!.id, email: created!.email, password, cookie },
+      async close(this: Bench) {
+        await removeAll(this.worker);
+      },
+    };
+  } catch (e) {
+    // The queues' keys, with their random prefix, would otherwise stay in Redis for good.
+    await removeAll().catch(() => undefined);
+    throw e;
+  }
 }
 
 /** `npm run build`: tsc with tsconfig.build.json into dist/. */
