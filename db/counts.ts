@@ -25,12 +25,30 @@ export async function boundedCount(knex: Knex, rows: Knex.QueryBuilder, exactUpT
   return { count: await estimatedCount(knex, rows, exactUpTo), exact: false };
 }
 
+/** How long an estimate is reused. PostgreSQL's own moves only with its statistics (ANALYZE, a table's growth in pages). */
+export const ESTIMATE_REUSE_MS = 60_000;
+/** Estimates kept per database handle, the oldest dropped first: one per distinct filter asked for. */
+const ESTIMATES_KEPT = 1_000;
+const estimates = new WeakMap<Knex, Map<string, { count: number; until: number }>>();
+
 /**
  * The planner's estimate of the query's row count (an EXPLAIN, which reads statistics rather than
  * rows), for a query known to have more than `exactUpTo` rows: never less than `exactUpTo + 1`.
+ * The same query's estimate is reused for {@link ESTIMATE_REUSE_MS}: on a large feed each request
+ * would otherwise spend a round trip and a plan on a figure that changes only with the statistics.
  */
 export async function estimatedCount(knex: Knex, rows: Knex.QueryBuilder, exactUpTo: number): Promise<number> {
   const { sql, bindings } = rows.clone().clearSelect().clearOrder().select(knex.raw('1')).toSQL();
+  let kept = estimates.get(knex);
+  if (!kept) estimates.set(knex, (kept = new Map()));
+  const key = `${exactUpTo} ${sql} ${JSON.stringify(bindings)}`;
+  const now = Date.now();
+  const known = kept.get(key);
+  if (known && known.until > now) return known.count;
   const { rows: plan } = await knex.raw<{ rows: { 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }[] }>(`EXPLAIN (FORMAT JSON) ${sql}`, bindings);
-  return Math.max(exactUpTo + 1, Math.round(plan[0]?.['QUERY PLAN'][0].Plan['Plan Rows'] ?? 0));
+  const count = Math.max(exactUpTo + 1, Math.round(plan[0]?.['QUERY PLAN'][0].Plan['Plan Rows'] ?? 0));
+  kept.delete(key);
+  kept.set(key, { count, until: now + ESTIMATE_REUSE_MS });
+  if (kept.size > ESTIMATES_KEPT) kept.delete(kept.keys().next().value!);
+  return count;
 }

@@ -112,5 +112,11 @@ describe('scale: operator figures and feed counts read through indexes, not whol
     expect(few.total).to.equal(Number(exact.count)).and.be.at.most(FEED_EXACT_TOTAL);
     const all = await listCommunity(knex, { sort: 'top', limit: 20, offset: 0 });
     expect(all.total).to.be.above(FEED_EXACT_TOTAL).and.within(SNAPSHOTS * 0.8, SNAPSHOTS * 1.2);
+    // The estimate is PostgreSQL's plan of the filter, and is reused for ESTIMATE_REUSE_MS: the same
+    // feed asked again (another page, another sort) gets the same total without asking for a plan.
+    let again: Awaited<ReturnType<typeof listCommunity>> | undefined;
+    const sent = await statementsOf(knex, async () => void (again = await listCommunity(knex, { sort: 'new', limit: 20, offset: 40 })));
+    expect(again!.total).to.equal(all.total);
+    expect(sent.map((s) => s.sql).filter((sql) => /^EXPLAIN/i.test(sql))).to.deep.equal([]);
   });
 });
