@@ -153,7 +153,17 @@ export function communityQueries(knex: Knex, filter: CommunityFilter) {
       .orderByRaw(order);
   const substring = filter.sort !== 'hot' && Boolean(filter.search || filter.subreddit);
   return {
-    page: filter.sort === 'hot' ? feedRows(hotCandidates(knex, base, filter.offset + filter.limit)) : feedRows(base.clone()),
+    // hot: the page's ids ranked among the candidates' keys alone, then only those rows read whole.
+    page:
+      filter.sort === 'hot'
+        ? feedRows(
+            knex('community_snapshots as s').whereIn(
+              's.id',
+              hotCandidates(knex, base, filter.offset + filter.limit).select('s.id').orderByRaw(order).limit(filter.limit).offset(filter.offset),
+            ),
+            { limit: filter.limit, offset: 0 },
+          )
+        : feedRows(base.clone()),
     // No join: user_id is NOT NULL and references users, so every snapshot has exactly one creator,
     // and without the join the count of a whole feed is an index-only scan of a feed index, which
     // stops after FEED_EXACT_TOTAL + 1 rows.
@@ -180,8 +190,11 @@ export function communityQueries(knex: Knex, filter: CommunityFilter) {
 }
 
 /**
- * The snapshots that can be on the first `rank` places of the hot order, as `community_snapshots as s`
- * for the page query to order: exact, and read through indexes.
+ * The snapshots that can be on the first `rank` places of the hot order, as rows `s` of the keys that
+ * order reads (id, ready_at, like_count) for the page query to rank: exact, and read through indexes.
+ * Without a filter, those keys and is_hidden are all in community_feed_new and community_feed_likes
+ * (INCLUDE), so ranking is an index-only scan: the heap is read for the page's rows only, not for
+ * the 1,000 candidates, which on a large feed lie on as many pages (see the migration cover_hot_feed).
  *
  * The newest `max(HOT_WINDOW, rank)` matching snapshots (community_feed_new) are all candidates. Let
  * θ be the `rank`-th best score among them and A the age of the oldest of them. Any older snapshot
@@ -195,9 +208,10 @@ export function communityQueries(knex: Knex, filter: CommunityFilter) {
  * a time-independent part the way a log-plus-linear score does).
  */
 function hotCandidates(knex: Knex, base: Knex.QueryBuilder, rank: number): Knex.QueryBuilder {
+  const keys = ['s.id', 's.ready_at', 's.like_count'];
   const recent = base
     .clone()
-    .select('s.*')
+    .select(keys)
     .orderBy([
       { column: 's.ready_at', order: 'desc' },
       { column: 's.id', order: 'desc' },
@@ -205,7 +219,7 @@ function hotCandidates(knex: Knex, base: Knex.QueryBuilder, rank: number): Knex.
     .limit(Math.max(HOT_WINDOW, rank));
   const older = base
     .clone()
-    .select('s.*')
+    .select(keys)
     .whereRaw('(s.ready_at, s.id) < (SELECT ready_at, id FROM hot_edge)')
     .andWhereRaw('s.like_count >= (SELECT bound FROM hot_bound)');
   return knex
