@@ -277,6 +277,20 @@ export async function settleDatabase(bench: Pick<Bench, 'knex'>, log: (line: str
   }
 }
 
+/**
+ * Polls until `probe` is truthy; the benchmark fails loudly past the deadline, saying what it waited
+ * for (`what` may be a function, to name the state at that moment: how many rows were left).
+ */
+export async function until<T>(what: string | (() => string), probe: () => Promise<T | undefined | false>, timeoutMs = 120_000, everyMs = 5): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`benchmark timed out after ${timeoutMs / 1000} s waiting for ${typeof what === 'string' ? what : what()}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
 /** Sets a process's peak resident memory (VmHWM) back to its current one, to measure one run's peak. */
 export function resetPeakRss(pid: number | undefined): void {
   if (pid) writeFileSync(`/proc/${pid}/clear_refs`, '5');

@@ -9,20 +9,7 @@ import { pino } from 'pino';
 import sharp, { type WebpOptions } from 'sharp';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { quantile } from './stats.js';
-import { cpuMeter, peakRssMb, resetPeakRss, type Bench, type CpuShare } from './harness.js';
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Polls until `probe` is truthy; the benchmark fails loudly past the deadline. */
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 120_000, everyMs = 5): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`benchmark timed out waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
+import { cpuMeter, peakRssMb, resetPeakRss, until, type Bench, type CpuShare } from './harness.js';
 
 /** Manual-mode sessions whose only media is the given item (or none): jobs then touch nothing else. */
 async function manualSessions(bench: Bench, count: number, media: ((i: number) => MediaItem) | null): Promise<number[]> {

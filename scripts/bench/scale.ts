@@ -6,7 +6,7 @@ import { findSession, listSessions, lockSession, snapshotsForSessions } from '..
 import { countSnapshotsByStatus } from '../../db/snapshots.js';
 import { createUser } from '../../db/users.js';
 import { outboxStatus } from '../../workers/index.js';
-import { settleDatabase, type Bench } from './harness.js';
+import { settleDatabase, until, type Bench } from './harness.js';
 import { quantile, type Figure } from './stats.js';
 
 /** How many rows of each kind a database holds: the bench's small one, and a year of data. */
@@ -120,19 +120,14 @@ async function relayPass(knex: Knex): Promise<number> {
     `INSERT INTO job_outbox (queue, job_name, payload) SELECT 'snapshots', 'purge', jsonb_build_object('snapshotId', 2000000000 - g) FROM generate_series(1, ?) g`,
     [RELAY_BACKLOG],
   );
-  for (;;) {
-    const row = (await knex('job_outbox').whereNull('dispatched_at').count<{ count: string }[]>({ count: '*' }).first())!;
-    if (Number(row.count) === 0) break;
-    if (Date.now() - started > 300_000) throw new Error(`the relay left ${row.count} rows undispatched after 5 minutes`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  const left = async (column: 'dispatched_at' | 'finished_at'): Promise<number> =>
+    Number((await knex('job_outbox').whereNull(column).count<{ count: string }[]>({ count: '*' }).first())!.count);
+  let undispatched = RELAY_BACKLOG;
+  await until(() => `the relay to dispatch the backlog (${undispatched} rows left)`, async () => (undispatched = await left('dispatched_at')) === 0, 300_000, 20);
   const dispatched = Date.now() - started;
-  for (;;) {
-    const row = (await knex('job_outbox').whereNull('finished_at').count<{ count: string }[]>({ count: '*' }).first())!;
-    if (Number(row.count) === 0) return dispatched;
-    if (Date.now() - started > 600_000) throw new Error(`the worker left ${row.count} of the relay pass's jobs unfinished after 10 minutes`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  let unfinished = RELAY_BACKLOG;
+  await until(() => `the worker to run the relay pass's jobs (${unfinished} unfinished)`, async () => (unfinished = await left('finished_at')) === 0, 600_000, 200);
+  return dispatched;
 }
 
 /** Sequential calls of outboxStatus (what `npm run outbox:status` runs), as p50 and p99. */
