@@ -9,15 +9,16 @@ import type { Knex } from 'knex';
 // are read from the heap. like_count is a key of community_feed_likes already, so a like never was
 // a HOT update: carrying it here adds no write.
 //
-// Built under a new name and swapped in one transaction. A plain CREATE INDEX blocks writes to
-// community_snapshots while it builds (each of the two took about 0.1 s for the bench's 100,000
-// snapshots), and CONCURRENTLY cannot run in a migration's transaction.
+// Both are built under new names first, then swapped in, in one transaction. A plain CREATE INDEX
+// blocks writes to community_snapshots while it builds (each of the two took about 0.1 s for the
+// bench's 100,000 snapshots; CONCURRENTLY cannot run in a migration's transaction); the DROPs take
+// the lock that also blocks the feed's reads, so they come last, just before COMMIT.
 export async function up(knex: Knex): Promise<void> {
   await knex.raw(`
     CREATE INDEX community_feed_new_covering ON community_snapshots (ready_at DESC, id DESC) INCLUDE (like_count, is_hidden) WHERE status = 'ready';
+    CREATE INDEX community_feed_likes_covering ON community_snapshots (like_count DESC, ready_at DESC, id DESC) INCLUDE (is_hidden) WHERE status = 'ready';
     DROP INDEX community_feed_new;
     ALTER INDEX community_feed_new_covering RENAME TO community_feed_new;
-    CREATE INDEX community_feed_likes_covering ON community_snapshots (like_count DESC, ready_at DESC, id DESC) INCLUDE (is_hidden) WHERE status = 'ready';
     DROP INDEX community_feed_likes;
     ALTER INDEX community_feed_likes_covering RENAME TO community_feed_likes;
   `);
