@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { COMMUNITY_SORTS, communityQueries, listCommunity, type CommunityFilter } from '../db/community.js';
-import { createKnex, type Knex } from '../db/knex.js';
+import { type Knex } from '../db/knex.js';
 import { explainStatement, statementsOf, type PlanNode, type SentStatement } from '../db/plans.js';
-import { cloneTestDatabase, dropTestDatabase } from './helpers/database.js';
+import { ownTestDatabase } from './helpers/database.js';
 
 const SNAPSHOTS = 50_000;
 const USERS = 500;
@@ -102,21 +102,13 @@ async function bruteForce(knex: Knex, filter: Partial<CommunityFilter>, keys: st
 
 describe('community feed: every query reads its snapshots through an index', function () {
   this.timeout(60_000);
-  let url: string;
-  let knex: Knex;
+  // A database of its own: 50,000 snapshots would change every other suite's feed.
+  const db = ownTestDatabase({ poolMax: 1 });
   let categoryId: number;
 
   before(async () => {
-    // A database of its own: 50,000 snapshots would change every other suite's feed.
-    url = await cloneTestDatabase();
-    knex = createKnex({ databaseUrl: url, poolMax: 1 });
-    await seedFeed(knex);
-    categoryId = ((await knex('categories').where({ slug: 'feed-3' }).first('id')) as { id: number }).id;
-  });
-
-  after(async () => {
-    await knex?.destroy();
-    if (url) await dropTestDatabase(url);
+    await seedFeed(db.knex);
+    categoryId = ((await db.knex('categories').where({ slug: 'feed-3' }).first('id')) as { id: number }).id;
   });
 
   const filters: Record<string, () => Partial<CommunityFilter>> = {
@@ -136,16 +128,16 @@ describe('community feed: every query reads its snapshots through an index', fun
       it(`sort=${sort}, ${name}: no statement of the feed scans community_snapshots (or users) sequentially`, async () => {
         const feed: CommunityFilter = { sort, limit: 20, offset: 0, ...filter() };
         // The fixture matches each filter more than a page's worth, so every plan has real work to do.
-        const { rows, total } = await listCommunity(knex, feed);
+        const { rows, total } = await listCommunity(db.knex, feed);
         expect(rows).to.have.length(20);
         expect(total).to.be.above(20);
         // What the feed sent, and the planner's page and count it falls back on.
-        const { page, count } = communityQueries(knex, feed);
-        const sent = await sentBy(knex, feed);
+        const { page, count } = communityQueries(db.knex, feed);
+        const sent = await sentBy(db.knex, feed);
         for (const [query, { snapshots, users }] of [
-          ...(await Promise.all(sent.map(async (statement, i) => [`statement ${i + 1}`, await explainSent(knex, statement)] as const))),
-          ['page', await explain(knex, page)],
-          ['count', await explain(knex, count)],
+          ...(await Promise.all(sent.map(async (statement, i) => [`statement ${i + 1}`, await explainSent(db.knex, statement)] as const))),
+          ['page', await explain(db.knex, page)],
+          ['count', await explain(db.knex, count)],
         ] as const) {
           expect(snapshots, `${query} reads community_snapshots`).to.not.be.empty;
           expect(snapshots.filter((s) => s.startsWith('Seq Scan')), `${query}: ${snapshots.join(', ')}`).to.deep.equal([]);
@@ -157,8 +149,8 @@ describe('community feed: every query reads its snapshots through an index', fun
   }
 
   it('sort=hot: candidates from the indexes alone (the newest, and older ones from the like-count bound); only the page is read by id', async () => {
-    const statement = (await sentBy(knex, { sort: 'hot', limit: 20, offset: 0 })).find((s) => s.sql.includes('hot_recent'));
-    const { snapshots } = await explainSent(knex, statement!);
+    const statement = (await sentBy(db.knex, { sort: 'hot', limit: 20, offset: 0 })).find((s) => s.sql.includes('hot_recent'));
+    const { snapshots } = await explainSent(db.knex, statement!);
     // Index-only: the window's 1,000 rows (on as many heap pages in a large feed) are never fetched.
     expect(snapshots.filter((s) => s.includes('community_feed_new')), snapshots.join(', ')).to.deep.equal(['Index Only Scan community_feed_new']);
     const older = snapshots.filter((s) => s.includes('community_feed_likes'));
@@ -176,9 +168,9 @@ describe('community feed: every query reads its snapshots through an index', fun
   for (const [sort, index] of [['new', 'community_feed_new'], ['top', 'community_feed_likes']] as const) {
     for (const filter of [{ subreddit: 'sub17' }, { search: 'glacier' }]) {
       it(`sort=${sort}, ${JSON.stringify(filter)}: count on its index, page by walking ${index} in order`, async () => {
-        const statements = await sentBy(knex, { sort, limit: 20, offset: 0, ...filter });
+        const statements = await sentBy(db.knex, { sort, limit: 20, offset: 0, ...filter });
         expect(statements).to.have.length(2);
-        const [counted, paged] = await Promise.all(statements.map((s) => explainSent(knex, s)));
+        const [counted, paged] = await Promise.all(statements.map((s) => explainSent(db.knex, s)));
         // A subreddit: the snapshots holding one of the matching names (GIN on the array); a search: title trigrams.
         expect(counted!.snapshots.join(', ')).to.match(/^Bitmap Heap Scan (community_feed_subreddits \(\(subreddits && \$\d+\)\)|community_feed_title_trgm)/);
         expect(paged!.snapshots).to.have.length(1);
@@ -188,9 +180,9 @@ describe('community feed: every query reads its snapshots through an index', fun
   }
 
   it('a substring filter matching few snapshots: one scan of its index gives the count and the page, read back by id', async () => {
-    const statements = await sentBy(knex, { sort: 'new', limit: 20, offset: 0, subreddit: 'sub17', categoryId });
+    const statements = await sentBy(db.knex, { sort: 'new', limit: 20, offset: 0, subreddit: 'sub17', categoryId });
     expect(statements).to.have.length(2);
-    const [counted, paged] = await Promise.all(statements.map((s) => explainSent(knex, s)));
+    const [counted, paged] = await Promise.all(statements.map((s) => explainSent(db.knex, s)));
     expect(counted!.snapshots.join(', ')).to.match(/community_feed_subreddits \(\(subreddits && \$\d+\)\)/);
     expect(paged!.snapshots).to.have.length(1);
     // By id: the primary key, or community_feed_visible (the visible snapshots' ids) for everyone but admins.
@@ -208,10 +200,10 @@ describe('community feed: every query reads its snapshots through an index', fun
       it(`sort=${sort}, ${name}: pages and total are exactly those of all matching snapshots`, async () => {
         const f: Partial<CommunityFilter> = filter();
         const keys = sort === 'new' ? 'ready_at DESC, id DESC' : 'like_count DESC, ready_at DESC, id DESC';
-        const ids = await bruteForce(knex, f, keys.replace(/(\w+) DESC/g, 's.$1 DESC'));
+        const ids = await bruteForce(db.knex, f, keys.replace(/(\w+) DESC/g, 's.$1 DESC'));
         // 20 from the start (the walk when matches are many), and deeper than the walk reaches.
         for (const [limit, offset] of [[20, 0], [100, 100], [50, 4990]] as const) {
-          const page = await listCommunity(knex, { sort, limit, offset, ...f });
+          const page = await listCommunity(db.knex, { sort, limit, offset, ...f });
           expect(page.rows.map((r) => r.id), `limit ${limit} offset ${offset}`).to.deep.equal(ids.slice(offset, offset + limit));
           if (ids.length <= 1000) expect(page.total).to.equal(ids.length);
           else expect(page.total).to.be.above(1000);
@@ -226,7 +218,7 @@ describe('community feed: every query reads its snapshots through an index', fun
     it(`sort=hot, ${name}: the first pages are exactly the formula's order over all ready snapshots`, async () => {
       const pattern = (filter as { search?: string }).search;
       // One transaction: now() is its start, so every query here ages the snapshots alike.
-      await knex.transaction(async (trx) => {
+      await db.knex.transaction(async (trx) => {
         const { rows } = await trx.raw<{ rows: { id: number }[] }>(
           `SELECT id FROM community_snapshots
             WHERE status = 'ready' AND (CAST(? AS text) IS NULL OR title ILIKE '%' || ? || '%')

@@ -1,8 +1,7 @@
 import { expect } from 'chai';
 import { countLikes } from '../db/community-likes.js';
-import { createKnex, type Knex } from '../db/knex.js';
 import { createTestApp, registerUser, type TestApp, type TestUser } from './helpers/app.js';
-import { cloneTestDatabase, dropTestDatabase } from './helpers/database.js';
+import { ownTestDatabase } from './helpers/database.js';
 
 interface Item {
   id: number;
@@ -33,8 +32,7 @@ const hot = (likes: number, ageHours: number): number => (likes + 1) / (ageHours
  */
 describe('community likes and the feed', function () {
   this.timeout(60_000);
-  let url: string;
-  let knex: Knex;
+  const db = ownTestDatabase({ poolMax: 10 });
   let t: TestApp;
   let creator: TestUser;
   let other: TestUser;
@@ -50,7 +48,7 @@ describe('community likes and the feed', function () {
       .send({ title: fields.title, subreddits: fields.subreddits, ...(fields.categoryId ? { categoryId: fields.categoryId } : {}), shareToCommunity: true });
     expect(res.status, res.text).to.equal(201);
     const id = (res.body as { communitySnapshot: { id: number } }).communitySnapshot.id;
-    await knex('community_snapshots')
+    await db.knex('community_snapshots')
       .where({ id })
       .update({ status: 'ready', ready_at: new Date(Date.now() - fields.ageHours * HOUR) });
     return id;
@@ -73,25 +71,18 @@ describe('community likes and the feed', function () {
   }
 
   before(async () => {
-    url = await cloneTestDatabase();
-    knex = createKnex({ databaseUrl: url, poolMax: 10 });
-    t = createTestApp({ knex });
+    t = createTestApp({ knex: db.knex });
     creator = await registerUser(t, { firstName: 'Marguerite' });
-    await knex('users').where({ id: creator.user.id }).update({ last_name: 'Oyelaran' });
+    await db.knex('users').where({ id: creator.user.id }).update({ last_name: 'Oyelaran' });
     other = await registerUser(t, { firstName: 'Bo' });
     likers = await Promise.all(Array.from({ length: 50 }, (_, i) => registerUser(t, { firstName: `Liker${i}` })));
-    categories = (await knex('categories').orderBy('id').select('id', 'slug')) as { id: number; slug: string }[];
+    categories = (await db.knex('categories').orderBy('id').select('id', 'slug')) as { id: number; slug: string }[];
     expect(categories.length).to.be.greaterThan(1);
-  });
-
-  after(async () => {
-    await knex?.destroy();
-    if (url) await dropTestDatabase(url);
   });
 
   afterEach(async () => {
     // Each test starts from an empty feed (sessions cascade to their snapshots and likes).
-    await knex('sessions').del();
+    await db.knex('sessions').del();
   });
 
   describe('POST and DELETE /api/community/sessions/:id/like', () => {
@@ -101,18 +92,18 @@ describe('community likes and the feed', function () {
         expect(res.status).to.equal(401);
         expect(res.body).to.include({ code: 'UNAUTHORIZED' });
       }
-      expect(await countLikes(knex, id)).to.equal(0);
+      expect(await countLikes(db.knex, id)).to.equal(0);
     });
 
     it('404 for a snapshot that is not ready or does not exist; 400 for a malformed id', async () => {
       const id = await readySnapshot(creator, { title: 'Pending', subreddits: ['pics'], ageHours: 1 });
-      await knex('community_snapshots').where({ id }).update({ status: 'pending', ready_at: null });
+      await db.knex('community_snapshots').where({ id }).update({ status: 'pending', ready_at: null });
       for (const res of [await as(other).like(id), await as(other).unlike(id), await as(other).like(2147483646)]) {
         expect(res.status).to.equal(404);
         expect(res.body).to.include({ code: 'NOT_FOUND' });
       }
       expect((await as(other).like(0)).status).to.equal(400);
-      expect(await countLikes(knex, id)).to.equal(0);
+      expect(await countLikes(db.knex, id)).to.equal(0);
     });
 
     it('is idempotent: like twice is one like, unlike twice is none', async () => {
@@ -122,7 +113,7 @@ describe('community likes and the feed', function () {
         expect(res.status).to.equal(200);
         expect(res.body).to.deep.equal({ liked: true, likeCount: 1 });
       }
-      expect(await countLikes(knex, id)).to.equal(1);
+      expect(await countLikes(db.knex, id)).to.equal(1);
       const detail = await as(other).get(`/api/community/sessions/${id}`);
       expect(detail.body).to.include({ likeCount: 1, isLikedByUser: true });
       expect((await as(creator).get(`/api/community/sessions/${id}`)).body).to.include({ likeCount: 1, isLikedByUser: false });
@@ -132,8 +123,8 @@ describe('community likes and the feed', function () {
         expect(res.status).to.equal(200);
         expect(res.body).to.deep.equal({ liked: false, likeCount: 0 });
       }
-      expect(await countLikes(knex, id)).to.equal(0);
-      expect((await knex('community_snapshots').where({ id }).first('like_count')) as object).to.deep.equal({ like_count: 0 });
+      expect(await countLikes(db.knex, id)).to.equal(0);
+      expect((await db.knex('community_snapshots').where({ id }).first('like_count')) as object).to.deep.equal({ like_count: 0 });
     });
 
     it('50 users liking and unliking one item at once: the count equals the likes table', async () => {
@@ -144,9 +135,9 @@ describe('community likes and the feed', function () {
       const responses = await Promise.all([...stay, ...stay].map((u) => as(u).like(id)).concat([...leave, ...leave].map((u) => as(u).unlike(id))));
       expect(responses.map((r) => r.status)).to.deep.equal(responses.map(() => 200));
 
-      const rows = (await knex('community_likes').where({ snapshot_id: id }).pluck('user_id')) as string[];
+      const rows = (await db.knex('community_likes').where({ snapshot_id: id }).pluck('user_id')) as string[];
       expect(rows.sort()).to.deep.equal(stay.map((u) => u.user.id).sort());
-      expect((await knex('community_snapshots').where({ id }).first('like_count')) as object).to.deep.equal({ like_count: 25 });
+      expect((await db.knex('community_snapshots').where({ id }).first('like_count')) as object).to.deep.equal({ like_count: 25 });
       expect((await as(other).get(`/api/community/sessions/${id}`)).body).to.include({ likeCount: 25, isLikedByUser: false });
       expect((await feed(stay[0]!, 'sort=top')).items[0]).to.include({ id, likeCount: 25, isLikedByUser: true });
       expect((await feed(leave[0]!, 'sort=top')).items[0]).to.include({ id, likeCount: 25, isLikedByUser: false });

@@ -2,10 +2,9 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
-import { createKnex, type Knex } from '../db/knex.js';
 import { committedOutboxId } from '../db/outbox.js';
 import { createTestApp, registerUser, type TestApp, type TestUser } from './helpers/app.js';
-import { cloneTestDatabase, dropTestDatabase } from './helpers/database.js';
+import { ownTestDatabase } from './helpers/database.js';
 import { createSession } from './helpers/flows.js';
 
 /**
@@ -225,8 +224,7 @@ function expectedJobs(before: ApiSession, body: Record<string, unknown>, after: 
 
 describe('faults: hostile PATCH bodies', function () {
   this.timeout(120_000);
-  let databaseUrl: string;
-  let knex: Knex;
+  const db = ownTestDatabase({ poolMax: 10, applicationName: 'showrunner-test-fuzz' });
   let t: TestApp;
   let server: http.Server;
   let agent: http.Agent;
@@ -237,9 +235,7 @@ describe('faults: hostile PATCH bodies', function () {
   const perRequest = new AsyncLocalStorage<{ outboxIds: number[] }>();
 
   before(async () => {
-    databaseUrl = await cloneTestDatabase();
-    knex = createKnex({ databaseUrl, poolMax: 10, applicationName: 'showrunner-test-fuzz' });
-    t = createTestApp({ knex, deps: { afterCommit: (rows) => perRequest.getStore()?.outboxIds.push(...rows.map(committedOutboxId)) } });
+    t = createTestApp({ knex: db.knex, deps: { afterCommit: (rows) => perRequest.getStore()?.outboxIds.push(...rows.map(committedOutboxId)) } });
     const callback = t.app.callback();
     server = http.createServer((req, res) => {
       const store = stores.get(String(req.headers['x-fuzz-request']));
@@ -255,8 +251,6 @@ describe('faults: hostile PATCH bodies', function () {
   after(async () => {
     agent?.destroy();
     await new Promise((resolve) => server?.close(resolve));
-    await knex?.destroy();
-    if (databaseUrl) await dropTestDatabase(databaseUrl);
   });
 
   const stores = new Map<string, { outboxIds: number[] }>();
@@ -279,16 +273,16 @@ describe('faults: hostile PATCH bodies', function () {
   }
 
   it(`${REQUESTS} generated bodies (seed ${SEED}): no 5xx, invariants hold, outbox rows only for accepted bodies that need jobs`, async () => {
-    const categoryIds = (await knex('categories').orderBy('id').pluck('id')) as number[];
+    const categoryIds = (await db.knex('categories').orderBy('id').pluck('id')) as number[];
     const foreign = (await createSession(t, stranger, { title: 'Stranger', subreddits: 'pics', thumbnail: 'https://cdn.example.test/s.png' })).id;
-    const foreignBefore = await knex('sessions').where({ id: foreign }).first();
+    const foreignBefore = await db.knex('sessions').where({ id: foreign }).first();
     // Per lane: two ordinary sessions (one shared, one manual) and one imported (its locked fields refused).
     const laneSessions: number[][] = [];
     for (let lane = 0; lane < LANES; lane++) {
       const a = await createSession(t, owner, { title: `Lane ${lane} a`, subreddits: 'pics, aww' });
       const b = await createSession(t, owner, { title: `Lane ${lane} b`, subreddits: 'space', shareToCommunity: true, isManualMode: true });
       const c = await createSession(t, owner, { title: `Lane ${lane} c`, subreddits: 'funny' });
-      await knex('sessions').where({ id: c.id }).update({ is_imported: true, import_source: 'reference' });
+      await db.knex('sessions').where({ id: c.id }).update({ is_imported: true, import_source: 'reference' });
       laneSessions.push([a.id, b.id, c.id]);
     }
     const missing = Math.max(...laneSessions.flat(), foreign) + 10_000;
@@ -297,7 +291,7 @@ describe('faults: hostile PATCH bodies', function () {
       const res = await t.http().get(`/api/sessions/${id}`).set('Cookie', owner.cookie).expect(200);
       state.set(id, res.body.session as ApiSession);
     }
-    const outboxBefore = Number((await knex('job_outbox').max<{ max: number | null }[]>({ max: 'id' }))[0]!.max ?? 0);
+    const outboxBefore = Number((await db.knex('job_outbox').max<{ max: number | null }[]>({ max: 'id' }))[0]!.max ?? 0);
 
     const statuses = new Map<number, number>();
     const serverErrors: string[] = [];
@@ -358,11 +352,11 @@ describe('faults: hostile PATCH bodies', function () {
     expect(acceptedWithJobs, summary).to.be.greaterThan(100);
 
     // The outbox holds exactly the rows accepted requests reported, nothing from refused ones.
-    const written = (await knex('job_outbox').where('id', '>', outboxBefore).orderBy('id').pluck('id')) as number[];
+    const written = (await db.knex('job_outbox').where('id', '>', outboxBefore).orderBy('id').pluck('id')) as number[];
     expect(written).to.deep.equal([...reported].sort((a, b) => a - b));
 
     // Invariants, as the database sees them (the CHECK constraints and more).
-    const violations = await knex.raw(
+    const violations = await db.knex.raw(
       `SELECT id, title, subreddits, interval_min, interval_max, transition FROM sessions s WHERE NOT (
          interval_min BETWEEN 1 AND 60 AND interval_max BETWEEN 1 AND 60 AND interval_min <= interval_max
          AND char_length(title) BETWEEN 1 AND 200 AND title = btrim(title)
@@ -379,7 +373,7 @@ describe('faults: hostile PATCH bodies', function () {
          OR (ai_prompt IS NOT NULL AND char_length(ai_prompt) > 2000)
          OR share_to_community <> EXISTS (SELECT 1 FROM community_snapshots c WHERE c.session_id = s.id)
          OR version < 1`,
-      // Bound, not inlined: knex would read a `?` in a pattern as a placeholder.
+      // Bound, not inlined: db.knex would read a `?` in a pattern as a placeholder.
       { themes: THEMES, customUrl: '^https?://[^/?#\\s]', anyUrl: '^https?://' },
     );
     expect(violations.rows, JSON.stringify(violations.rows.slice(0, 5))).to.deep.equal([]);
@@ -394,12 +388,12 @@ describe('faults: hostile PATCH bodies', function () {
     }
     // The imported sessions kept their locked fields; the stranger's session is untouched.
     for (const [, , imported] of laneSessions) {
-      const row = await knex('sessions').where({ id: imported }).first();
+      const row = await db.knex('sessions').where({ id: imported }).first();
       expect(row.subreddits).to.deep.equal(['funny']);
       expect(row.ai_prompt).to.equal(null);
       expect(row.caption_theme).to.equal('joi');
     }
-    expect(await knex('sessions').where({ id: foreign }).first()).to.deep.equal(foreignBefore);
+    expect(await db.knex('sessions').where({ id: foreign }).first()).to.deep.equal(foreignBefore);
   });
 
   it('hostile query strings, paths and auth bodies: no 5xx; refused auth bodies create no account, login session or cookie, and count no login failure', async () => {
@@ -428,11 +422,11 @@ describe('faults: hostile PATCH bodies', function () {
     }
     // 'not-an-email' is a well-formed login that fails (401) but no account a register could make.
     const strings = ['a\u0000@example.test', 'x\u0000y12345678', '💥'.repeat(300), "' OR 1=1 --", '\ud800@x.y', 'not-an-email'];
-    const rows = async (table: string): Promise<number> => Number((await knex(table).count<{ n: string }[]>({ n: '*' }))[0]!.n);
+    const rows = async (table: string): Promise<number> => Number((await db.knex(table).count<{ n: string }[]>({ n: '*' }))[0]!.n);
     const written: string[] = [];
     const answered = new Map<string, Set<number>>();
     let loginFailures = 0;
-    expect(await knex('auth_rate_limits'), 'no login failure counted before').to.deep.equal([]);
+    expect(await db.knex('auth_rate_limits'), 'no login failure counted before').to.deep.equal([]);
     for (const email of strings) {
       for (const password of strings) {
         for (const route of ['/api/auth/login', '/api/auth/register']) {
@@ -456,7 +450,7 @@ describe('faults: hostile PATCH bodies', function () {
     expect([...answered.get('/api/auth/login')!].sort(), 'login: refused (400), wrong (401), then limited (429)').to.deep.equal([400, 401, 429]);
     // Only well-formed credentials that did not match count against the client (its address, not the
     // X-Forwarded-For it sent: TRUST_PROXY is off); a refused body counts nothing.
-    const limits = await knex('auth_rate_limits').select('key', 'failures');
+    const limits = await db.knex('auth_rate_limits').select('key', 'failures');
     expect(limits).to.have.length(1);
     expect(limits[0].key).to.match(/^login:/).and.not.to.include('203.0.113.9');
     expect(limits[0].failures).to.equal(loginFailures).and.to.be.greaterThan(0);

@@ -1,13 +1,13 @@
 import { expect } from 'chai';
 import { pino } from 'pino';
 import type { Config } from '../config.js';
-import { createKnex, type Knex } from '../db/knex.js';
+import type { Knex } from '../db/knex.js';
 import { WorkerMetrics } from '../workers/metrics.js';
 import { runMaintenanceTask } from '../workers/processors/maintenance.js';
 import { MAINTENANCE_TASKS } from '../workers/queues/contracts.js';
 import { maintenanceSchedulerId } from '../workers/queues/maintenance-schedule.js';
 import { createTestApp, registerUser, testConfig, type TestApp } from './helpers/app.js';
-import { cloneTestDatabase, dropTestDatabase } from './helpers/database.js';
+import { ownTestDatabase } from './helpers/database.js';
 import { createSession } from './helpers/flows.js';
 import { startJobStack } from './helpers/job-stack.js';
 import { waitFor } from './helpers/wait.js';
@@ -51,30 +51,23 @@ describe('maintenance: scheduled housekeeping', function () {
   this.timeout(180_000);
 
   describe('the tasks, on a database of their own', () => {
-    let databaseUrl: string;
-    let knex: Knex;
+    const db = ownTestDatabase({ poolMax: 12, applicationName: 'showrunner-test-maintenance' });
     let t: TestApp;
     let config: Config;
     const metrics = new WorkerMetrics();
-    const deps = () => ({ knex, config, logger: pino({ level: 'silent' }), metrics, blobs: undefined as never });
+    const deps = () => ({ knex: db.knex, config, logger: pino({ level: 'silent' }), metrics, blobs: undefined as never });
 
     before(async () => {
-      databaseUrl = await cloneTestDatabase();
-      knex = createKnex({ databaseUrl, poolMax: 12, applicationName: 'showrunner-test-maintenance' });
-      const env = { DATABASE_URL: databaseUrl, MAINTENANCE_BATCH_SIZE: '5000', OUTBOX_RETENTION_DAYS: '7' };
+      const env = { DATABASE_URL: db.url, MAINTENANCE_BATCH_SIZE: '5000', OUTBOX_RETENTION_DAYS: '7' };
       config = testConfig(env);
-      t = createTestApp({ env, knex });
-    });
-    after(async () => {
-      await knex?.destroy();
-      if (databaseUrl) await dropTestDatabase(databaseUrl);
+      t = createTestApp({ env, knex: db.knex });
     });
 
     it('deletes finished outbox rows past the retention in batches, keeps recent, undispatched and unfinished rows, while PATCHes keep answering', async () => {
-      await seedOutbox(knex, OLD);
+      await seedOutbox(db.knex, OLD);
       const user = await registerUser(t);
       const session = await createSession(t, user, { title: 'Busy', subreddits: 'pics' });
-      const before = await outboxCounts(knex);
+      const before = await outboxCounts(db.knex);
 
       const patches = (async () => {
         const statuses: number[] = [];
@@ -89,7 +82,7 @@ describe('maintenance: scheduled housekeeping', function () {
       expect(statuses).to.deep.equal(statuses.map(() => 200));
       expect(outcome).to.deep.include({ task: 'outbox-retention', deleted: OLD, interrupted: false });
       expect(outcome.batches, 'bounded batches of 5,000 rows').to.equal(OLD / 5_000 + 1);
-      expect(await outboxCounts(knex)).to.deep.equal({ old: 0, recent: RECENT, undispatched: before.undispatched, unfinished: UNFINISHED });
+      expect(await outboxCounts(db.knex)).to.deep.equal({ old: 0, recent: RECENT, undispatched: before.undispatched, unfinished: UNFINISHED });
       expect(before.undispatched).to.be.at.least(UNDISPATCHED);
       const text = await metrics.registry.metrics();
       expect(text).to.match(new RegExp(`showrunner_maintenance_deleted_total\\{task="outbox-retention"\\} ${OLD}\\b`));
@@ -97,23 +90,23 @@ describe('maintenance: scheduled housekeeping', function () {
 
     it('deletes expired logins and closed login rate-limit windows, keeps live ones', async () => {
       const user = await registerUser(t);
-      await knex('http_sessions').insert([
-        { id_hash: 'expired-1', data: {}, user_id: user.user.id, expires_at: knex.raw(`now() - interval '1 minute'`) },
-        { id_hash: 'expired-2', data: {}, user_id: null, expires_at: knex.raw(`now() - interval '3 days'`) },
+      await db.knex('http_sessions').insert([
+        { id_hash: 'expired-1', data: {}, user_id: user.user.id, expires_at: db.knex.raw(`now() - interval '1 minute'`) },
+        { id_hash: 'expired-2', data: {}, user_id: null, expires_at: db.knex.raw(`now() - interval '3 days'`) },
       ]);
       const window = `${config.loginRateLimit.windowMs / 1000} seconds`;
-      await knex('auth_rate_limits').insert([
-        { key: 'closed-1', failures: 5, window_started_at: knex.raw(`now() - ?::interval - interval '1 second'`, [window]) },
-        { key: 'closed-2', failures: 1, window_started_at: knex.raw(`now() - interval '2 days'`) },
-        { key: 'open-1', failures: 3, window_started_at: knex.raw(`now() - interval '1 second'`) },
+      await db.knex('auth_rate_limits').insert([
+        { key: 'closed-1', failures: 5, window_started_at: db.knex.raw(`now() - ?::interval - interval '1 second'`, [window]) },
+        { key: 'closed-2', failures: 1, window_started_at: db.knex.raw(`now() - interval '2 days'`) },
+        { key: 'open-1', failures: 3, window_started_at: db.knex.raw(`now() - interval '1 second'`) },
       ]);
-      const live = await knex('http_sessions').where('expires_at', '>', knex.fn.now()).pluck('id_hash');
+      const live = await db.knex('http_sessions').where('expires_at', '>', db.knex.fn.now()).pluck('id_hash');
       expect(live, 'the registered user is logged in').to.not.be.empty;
 
       expect(await runMaintenanceTask(deps(), 'expired-logins')).to.deep.include({ deleted: 2 });
       expect(await runMaintenanceTask(deps(), 'closed-login-windows')).to.deep.include({ deleted: 2 });
-      expect((await knex('http_sessions').pluck('id_hash')).sort()).to.deep.equal([...live].sort());
-      expect(await knex('auth_rate_limits').pluck('key')).to.deep.equal(['open-1']);
+      expect((await db.knex('http_sessions').pluck('id_hash')).sort()).to.deep.equal([...live].sort());
+      expect(await db.knex('auth_rate_limits').pluck('key')).to.deep.equal(['open-1']);
       await t.http().get('/api/auth/user').set('Cookie', user.cookie).expect(200);
     });
   });

@@ -1,10 +1,10 @@
 import { expect } from 'chai';
 import { FEED_EXACT_TOTAL, listCommunity } from '../db/community.js';
-import { createKnex, type Knex } from '../db/knex.js';
+import { type Knex } from '../db/knex.js';
 import { explainStatement, statementsOf, tableScans } from '../db/plans.js';
 import { countSnapshotsByStatus, SNAPSHOT_STATUS_EXACT_COUNT } from '../db/snapshots.js';
 import { outboxStatus } from '../workers/index.js';
-import { cloneTestDatabase, dropTestDatabase } from './helpers/database.js';
+import { ownTestDatabase } from './helpers/database.js';
 
 const USERS = 20_000;
 const SNAPSHOTS = 20_000;
@@ -27,19 +27,16 @@ async function plansOf(knex: Knex, work: () => Promise<unknown>): Promise<{ sql:
  */
 describe('scale: operator figures and feed counts read through indexes, not whole tables', function () {
   this.timeout(120_000);
-  let url: string;
-  let knex: Knex;
+  const db = ownTestDatabase({ poolMax: 2 });
 
   before(async () => {
-    url = await cloneTestDatabase();
-    knex = createKnex({ databaseUrl: url, poolMax: 2 });
-    await knex.raw(
+    await db.knex.raw(
       `INSERT INTO users (id, email, first_name, last_name, password_hash)
        SELECT 'user_scale' || i, 'scale' || i || '@example.test', 'Scaler' || i, 'Surname' || (i % 97), 'not-a-hash' FROM generate_series(1, ?) i`,
       [USERS],
     );
-    const category = (await knex('categories').where({ is_default: true }).first('id')) as { id: number };
-    await knex.raw(
+    const category = (await db.knex('categories').where({ is_default: true }).first('id')) as { id: number };
+    await db.knex.raw(
       `WITH s AS (
          INSERT INTO sessions (user_id, title, subreddits, category_id, caption_theme)
          SELECT 'user_scale' || (1 + i % :users), 'word' || (i % 100) || ' session ' || i, ARRAY['sub' || (i % 200)], :category, 'joi'
@@ -53,39 +50,34 @@ describe('scale: operator figures and feed counts read through indexes, not whol
       { users: USERS, category: category.id, snapshots: SNAPSHOTS },
     );
     // Finished history, then a few rows in flight (two of them dispatched again) and one failing dispatch.
-    await knex.raw(
+    await db.knex.raw(
       `INSERT INTO job_outbox (queue, job_name, payload, created_at, next_attempt_at, dispatched_at, attempts, finished_at, final_state)
        SELECT 'media', 'sync', jsonb_build_object('sessionId', g), now() - interval '1 day', now() - interval '1 day', now() - interval '1 day', 1,
               now() - interval '1 day', 'completed'
          FROM generate_series(1, ?) g`,
       [FINISHED_OUTBOX],
     );
-    await knex.raw(
+    await db.knex.raw(
       `INSERT INTO job_outbox (queue, job_name, payload, dispatched_at, redispatches)
        SELECT 'media', 'sync', jsonb_build_object('sessionId', g), now() - interval '1 minute', CASE WHEN g <= 2 THEN 3 ELSE 0 END FROM generate_series(1, 5) g`,
     );
-    await knex.raw(`INSERT INTO job_outbox (queue, job_name, payload, last_error) VALUES ('media', 'sync', '{}', 'redis down')`);
-    await knex.raw('VACUUM ANALYZE users, sessions, community_snapshots, job_outbox');
-  });
-
-  after(async () => {
-    await knex?.destroy();
-    if (url) await dropTestDatabase(url);
+    await db.knex.raw(`INSERT INTO job_outbox (queue, job_name, payload, last_error) VALUES ('media', 'sync', '{}', 'redis down')`);
+    await db.knex.raw('VACUUM ANALYZE users, sessions, community_snapshots, job_outbox');
   });
 
   it('outboxStatus (outbox:status, the admin overview, /metrics) reads no table sequentially, with exact figures', async () => {
-    const plans = await plansOf(knex, () => outboxStatus(knex, 5));
+    const plans = await plansOf(db.knex, () => outboxStatus(db.knex, 5));
     expect(plans).to.have.length.above(2);
     for (const p of plans) expect(p.seq, p.sql).to.deep.equal([]);
-    const status = await outboxStatus(knex, 5);
+    const status = await outboxStatus(db.knex, 5);
     expect(status).to.include({ backlog: 1, failing: 1, unfinished: 5, redispatched: 6 });
     expect(status.oldestUnfinishedAgeSeconds).to.be.within(50, 120);
   });
 
   it('snapshot status counts are bounded counts on an index: exact for the few, an estimate for the many', async () => {
-    const plans = await plansOf(knex, () => countSnapshotsByStatus(knex));
+    const plans = await plansOf(db.knex, () => countSnapshotsByStatus(db.knex));
     for (const p of plans) expect(p.seq, p.sql).to.deep.equal([]);
-    const counts = await countSnapshotsByStatus(knex);
+    const counts = await countSnapshotsByStatus(db.knex);
     expect(counts).to.include({ pending: SNAPSHOTS / 1000, copying: 0, failed: 0 });
     // The planner's estimate: above the exact bound, and near the truth after ANALYZE.
     expect(counts.ready).to.be.above(SNAPSHOT_STATUS_EXACT_COUNT).and.within(SNAPSHOTS * 0.8, SNAPSHOTS * 1.2);
@@ -93,13 +85,13 @@ describe('scale: operator figures and feed counts read through indexes, not whol
 
   it('the feed search and creator filters find creators through the full-name index, not by reading every user', async () => {
     for (const filter of [{ search: 'Scaler1234' }, { creator: 'scaler1234' }, { search: 'word7 ' }]) {
-      const plans = await plansOf(knex, () => listCommunity(knex, { sort: 'new', limit: 20, offset: 0, ...filter }));
+      const plans = await plansOf(db.knex, () => listCommunity(db.knex, { sort: 'new', limit: 20, offset: 0, ...filter }));
       expect(plans, JSON.stringify(filter)).to.have.length.above(1);
       for (const p of plans) expect(p.seq, `${JSON.stringify(filter)}: ${p.sql}`).to.deep.equal([]);
     }
     // Substrings of the first name, the last name and across both still match as before.
     const ids = async (f: { search?: string; creator?: string }): Promise<string[]> =>
-      [...new Set((await listCommunity(knex, { sort: 'new', limit: 100, offset: 0, ...f })).rows.map((r) => r.user_id))].sort();
+      [...new Set((await listCommunity(db.knex, { sort: 'new', limit: 100, offset: 0, ...f })).rows.map((r) => r.user_id))].sort();
     expect(await ids({ creator: 'scaler1234' })).to.include('user_scale1234');
     expect(await ids({ search: 'Scaler1234 Surname' })).to.deep.equal(['user_scale1234']);
     expect(await ids({ creator: 'Scaler1234 Surname' })).to.deep.equal([]);
@@ -107,15 +99,15 @@ describe('scale: operator figures and feed counts read through indexes, not whol
   });
 
   it("the feed's total is exact up to FEED_EXACT_TOTAL and an estimate above it", async () => {
-    const few = await listCommunity(knex, { sort: 'new', limit: 20, offset: 0, search: 'word7 session 1' });
-    const exact = (await knex('community_snapshots').where('status', 'ready').whereILike('title', '%word7 session 1%').count<{ count: string }[]>({ count: '*' }))[0]!;
+    const few = await listCommunity(db.knex, { sort: 'new', limit: 20, offset: 0, search: 'word7 session 1' });
+    const exact = (await db.knex('community_snapshots').where('status', 'ready').whereILike('title', '%word7 session 1%').count<{ count: string }[]>({ count: '*' }))[0]!;
     expect(few.total).to.equal(Number(exact.count)).and.be.at.most(FEED_EXACT_TOTAL);
-    const all = await listCommunity(knex, { sort: 'top', limit: 20, offset: 0 });
+    const all = await listCommunity(db.knex, { sort: 'top', limit: 20, offset: 0 });
     expect(all.total).to.be.above(FEED_EXACT_TOTAL).and.within(SNAPSHOTS * 0.8, SNAPSHOTS * 1.2);
     // The estimate is PostgreSQL's plan of the filter, and is reused for ESTIMATE_REUSE_MS: the same
     // feed asked again (another page, another sort) gets the same total without asking for a plan.
     let again: Awaited<ReturnType<typeof listCommunity>> | undefined;
-    const sent = await statementsOf(knex, async () => void (again = await listCommunity(knex, { sort: 'new', limit: 20, offset: 40 })));
+    const sent = await statementsOf(db.knex, async () => void (again = await listCommunity(db.knex, { sort: 'new', limit: 20, offset: 40 })));
     expect(again!.total).to.equal(all.total);
     expect(sent.map((s) => s.sql).filter((sql) => /^EXPLAIN/i.test(sql))).to.deep.equal([]);
   });

@@ -1,8 +1,7 @@
 import { expect } from 'chai';
-import { createKnex, type Knex } from '../db/knex.js';
 import { explainGenericPlan, type PlanNode } from '../db/plans.js';
 import { THUMBNAIL_WRITE } from '../db/sessions.js';
-import { cloneTestDatabase, dropTestDatabase } from './helpers/database.js';
+import { ownTestDatabase } from './helpers/database.js';
 
 /** Every node of a plan that scans `sessions` (not the update itself), with what it reads it by. */
 function sessionScans(node: PlanNode): { type: string; by: string }[] {
@@ -18,26 +17,16 @@ function sessionScans(node: PlanNode): { type: string; by: string }[] {
  */
 describe('the thumbnail write reads the session by its id, in any plan', function () {
   this.timeout(60_000);
-  let url: string;
-  let knex: Knex;
-
-  before(async () => {
-    url = await cloneTestDatabase();
-    knex = createKnex({ databaseUrl: url, poolMax: 1 });
-  });
-  after(async () => {
-    await knex?.destroy();
-    if (url) await dropTestDatabase(url);
-  });
+  const db = ownTestDatabase({ poolMax: 1 });
 
   it('its generic plan scans sessions only by id, before and after the table is analysed', async () => {
-    const user = await knex('users').insert({ id: 'user_plan', email: 'plan@example.test', password_hash: 'not-a-hash' }).returning('id');
-    const category = (await knex('categories').where({ is_default: true }).first('id')) as { id: number };
-    await knex('sessions').insert(Array.from({ length: 600 }, (_, i) => ({ user_id: user[0]!.id, title: `s${i}`, category_id: category.id, caption_theme: 'joi' })));
+    const user = await db.knex('users').insert({ id: 'user_plan', email: 'plan@example.test', password_hash: 'not-a-hash' }).returning('id');
+    const category = (await db.knex('categories').where({ is_default: true }).first('id')) as { id: number };
+    await db.knex('sessions').insert(Array.from({ length: 600 }, (_, i) => ({ user_id: user[0]!.id, title: `s${i}`, category_id: category.id, caption_theme: 'joi' })));
 
     for (const when of ['unanalysed', 'analysed']) {
-      if (when === 'analysed') await knex.raw('ANALYZE sessions');
-      const scans = sessionScans(await explainGenericPlan(knex, THUMBNAIL_WRITE));
+      if (when === 'analysed') await db.knex.raw('ANALYZE sessions');
+      const scans = sessionScans(await explainGenericPlan(db.knex, THUMBNAIL_WRITE));
       expect(scans, when).to.have.length(2);
       for (const scan of scans) expect(scan.by, `${when}: ${scan.type} on sessions`).to.match(/\(id = \$3\)/);
     }
