@@ -3,12 +3,11 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { expect } from 'chai';
-import { createKnex } from '../db/knex.js';
 import { DEMO_USER } from '../db/seeds/demo-user.js';
 import { azuriteConnectionString } from '../scripts/lib/azurite.js';
 import { childrenOf, freePort, startServiceProcess, type ServiceProcess } from '../scripts/lib/child-process.js';
 import { deleteQueueKeys } from '../scripts/lib/queue-keys.js';
-import { cloneTestDatabase, dropTestDatabase } from './helpers/database.js';
+import { ownTestDatabase } from './helpers/database.js';
 import { waitFor } from './helpers/wait.js';
 
 /** Still running (a zombie nobody has reaped yet has ended too). */
@@ -41,12 +40,9 @@ interface Dev {
 
 describe('npm run dev', function () {
   this.timeout(180_000);
-  let databaseUrl: string;
+  const db = ownTestDatabase({ poolMax: 1 });
   let dev: Dev | undefined;
 
-  before(async () => {
-    databaseUrl = await cloneTestDatabase();
-  });
   afterEach(async () => {
     if (!dev) return;
     try {
@@ -59,10 +55,6 @@ describe('npm run dev', function () {
     await deleteQueueKeys(dev.env.REDIS_URL!, dev.env.QUEUE_PREFIX!);
     dev = undefined;
   });
-  after(async () => {
-    if (databaseUrl) await dropTestDatabase(databaseUrl);
-  });
-
   /**
    * `node --import tsx scripts/dev.ts` (what `npm run dev` runs) with its defaults, against this
    * test's own resources, once both web and worker have started. No blob storage answers at the
@@ -72,7 +64,7 @@ describe('npm run dev', function () {
     const env = {
       NODE_ENV: 'development',
       LOG_PRETTY: 'true',
-      DATABASE_URL: databaseUrl,
+      DATABASE_URL: db.url,
       REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
       QUEUE_PREFIX: `srtest-${randomBytes(5).toString('hex')}`,
       PORT: String(await freePort()),
@@ -106,12 +98,7 @@ describe('npm run dev', function () {
 
   it('seeds the demo user, and one SIGTERM to the whole process group (Ctrl-C, a platform stopping the group) is one graceful stop', async () => {
     const { proc } = await startDev();
-    const knex = createKnex({ databaseUrl, poolMax: 1 });
-    try {
-      expect(await knex('users').where({ email: DEMO_USER.email }).first(), 'the demo user').to.not.equal(undefined);
-    } finally {
-      await knex.destroy();
-    }
+    expect(await db.knex('users').where({ email: DEMO_USER.email }).first(), 'the demo user').to.not.equal(undefined);
     expect(dev!.pids, 'web, worker and Azurite').to.have.length(3);
     process.kill(-proc.child.pid!, 'SIGTERM');
     expect(await proc.exited, proc.output().slice(-3000)).to.equal(0);
