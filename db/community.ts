@@ -91,6 +91,55 @@ function likedBy(knex: Knex, viewerId: string | undefined): Knex.Raw {
  */
 const FEED_PROBE = 5000;
 
+/** The values a filter looks up before it matches snapshots: creators by name, subreddit names by substring. */
+type LookupName = 'creators' | 'searchCreators' | 'subredditNames';
+export type FilterLookups = Partial<Record<LookupName, string[]>>;
+
+/**
+ * The most values a lookup is written out with for an estimate ({@link resolveLookups}); a pattern
+ * matching more (a single letter against every user) is estimated as the planner guesses it.
+ */
+const LOOKUP_VALUES_MAX = 10_000;
+
+/**
+ * The lookups the filter makes, as the statements that list their values. Creators are matched
+ * through users_full_name_trgm (a substring of either name is a substring of the full name); the
+ * subreddit names are the distinct names snapshots were stored with (community_subreddit_names).
+ */
+function filterLookups(filter: CommunityFilter): Partial<Record<LookupName, { sql: string; bindings: string[] }>> {
+  const creatorsNamed = (pattern: string, fullName: boolean) => ({
+    sql: `SELECT id FROM users WHERE user_full_name(first_name, last_name) ILIKE ?${fullName ? '' : ' AND (first_name ILIKE ? OR last_name ILIKE ?)'}`,
+    bindings: fullName ? [pattern] : [pattern, pattern, pattern],
+  });
+  return {
+    ...(filter.creator ? { creators: creatorsNamed(`%${escapeLike(filter.creator)}%`, false) } : {}),
+    ...(filter.search ? { searchCreators: creatorsNamed(`%${escapeLike(filter.search)}%`, true) } : {}),
+    // Names hold no whitespace (the reference matched the names joined by spaces, where a pattern
+    // with one could only match across two names): such a pattern matches nothing, and looks up nothing.
+    ...(filter.subreddit && !/\s/.test(filter.subreddit)
+      ? { subredditNames: { sql: 'SELECT name FROM community_subreddit_names WHERE name ILIKE ?', bindings: [`%${escapeLike(filter.subreddit)}%`] } }
+      : {}),
+  };
+}
+
+/**
+ * The filter's lookups run on their own, for an estimate of how many snapshots it matches. In the
+ * feed's queries a lookup is an InitPlan, whose values the planner does not know when it plans: it
+ * guessed a fixed fraction, so a subreddit matching 11,000 snapshots of a year's feed was estimated
+ * at 1,001 (the least an estimate may say), and so was every broad one. Written out as values,
+ * the planner estimates from the columns' statistics (`subreddits`' element frequencies, `user_id`'s
+ * distinct values). A lookup finding more than LOOKUP_VALUES_MAX values is left as it is.
+ */
+export async function resolveLookups(knex: Knex, filter: CommunityFilter): Promise<FilterLookups> {
+  const found = await Promise.all(
+    Object.entries(filterLookups(filter)).map(async ([name, { sql, bindings }]) => {
+      const { rows } = await knex.raw<{ rows: Record<string, string>[] }>(`${sql} LIMIT ?`, [...bindings, LOOKUP_VALUES_MAX + 1]);
+      return rows.length > LOOKUP_VALUES_MAX ? [] : [[name, rows.map((r) => Object.values(r)[0]!)] as const];
+    }),
+  );
+  return Object.fromEntries(found.flat());
+}
+
 /**
  * The feed's queries, built and not run, so a test can EXPLAIN exactly what the feed runs:
  * - `page`: one page of ready snapshots with their creators' first names, as the planner likes it;
@@ -100,20 +149,22 @@ const FEED_PROBE = 5000;
  *   first FEED_EXACT_TOTAL + 1 matches, with the page's ids when that is all of them; `pageOf(ids)`,
  *   those snapshots as page rows; and `probe`, the page among the first FEED_PROBE rows of the feed
  *   (see listCommunity for why).
+ * Each lookup is an InitPlan of the query, unless `known` gives its values ({@link resolveLookups}).
  */
-export function communityQueries(knex: Knex, filter: CommunityFilter) {
+export function communityQueries(knex: Knex, filter: CommunityFilter, known: FilterLookups = {}) {
+  const lookups = filterLookups(filter);
+  // Matched first, once (ARRAY(...) is an InitPlan), so that "user_id = ANY(...)" is an index
+  // condition on community_snapshots_user rather than a per-row subquery.
+  const valuesOf = (name: LookupName): Knex.Raw => {
+    const values = known[name];
+    if (values) return knex.raw('?::text[]', [values]);
+    const { sql, bindings } = lookups[name]!;
+    return knex.raw(`ARRAY(${sql})`, bindings);
+  };
   const feed = knex('community_snapshots as s').where('s.status', 'ready');
   // Written as the predicate of community_feed_visible, so the plain feed's count is that index's.
   if (!filter.includeHidden) feed.andWhereRaw('NOT s.is_hidden');
-  // Creators are matched first, once (ARRAY(...) is an InitPlan), so that "user_id = ANY(...)" is an
-  // index condition on community_snapshots_user rather than a per-row subquery. Both forms are found
-  // through users_full_name_trgm: a substring of either name is a substring of the full name.
-  const creatorsNamed = (pattern: string, fullName: boolean) =>
-    knex.raw(
-      `ARRAY(SELECT id FROM users WHERE user_full_name(first_name, last_name) ILIKE ?${fullName ? '' : ' AND (first_name ILIKE ? OR last_name ILIKE ?)'})`,
-      fullName ? [pattern] : [pattern, pattern, pattern],
-    );
-  if (filter.creator) feed.andWhereRaw('s.user_id = ANY(?)', [creatorsNamed(`%${escapeLike(filter.creator)}%`, false)]);
+  if (filter.creator) feed.andWhereRaw('s.user_id = ANY(?)', [valuesOf('creators')]);
   if (filter.creatorId) feed.andWhere('s.user_id', filter.creatorId);
   if (filter.categoryId !== undefined) feed.andWhere('s.category_id', filter.categoryId);
   // An unknown slug is NULL: it matches nothing, like an unknown id.
@@ -123,19 +174,14 @@ export function communityQueries(knex: Knex, filter: CommunityFilter) {
     if (filter.search) {
       const pattern = `%${escapeLike(filter.search)}%`;
       // Either side is an index (title trigrams, creators' snapshots): a BitmapOr of the two.
-      rows.andWhere((w) => w.whereILike('s.title', pattern).orWhereRaw('s.user_id = ANY(?)', [creatorsNamed(pattern, true)]));
+      rows.andWhere((w) => w.whereILike('s.title', pattern).orWhereRaw('s.user_id = ANY(?)', [valuesOf('searchCreators')]));
     }
-    // The distinct names the pattern matches (an InitPlan, once), then the snapshots holding any of
-    // them (community_feed_subreddits, GIN on the array): exact, so nothing is rechecked per row. The
+    // The distinct names the pattern matches, then the snapshots holding any of them
+    // (community_feed_subreddits, GIN on the array): exact, so nothing is rechecked per row. The
     // names table holds every name a snapshot was stored with (a trigger keeps it; see its migration).
     if (filter.subreddit) {
-      // Names hold no whitespace (the reference matched the names joined by spaces, where a pattern
-      // with one could only match across two names): such a pattern matches nothing.
-      if (/\s/.test(filter.subreddit)) rows.andWhereRaw('false');
-      else
-        rows.andWhereRaw('s.subreddits && ARRAY(SELECT name FROM community_subreddit_names WHERE name ILIKE ?)', [
-          `%${escapeLike(filter.subreddit)}%`,
-        ]);
+      if (lookups.subredditNames) rows.andWhereRaw('s.subreddits && ?', [valuesOf('subredditNames')]);
+      else rows.andWhereRaw('false');
     }
     return rows;
   };
@@ -257,17 +303,19 @@ function hotCandidates(knex: Knex, base: Knex.QueryBuilder, rank: number): Knex.
 export async function listCommunity(knex: Knex, filter: CommunityFilter): Promise<{ rows: CommunityRow[]; total: number }> {
   if (filter.contentType && !FEED_CONTENT_TYPES[filter.contentType]) return { rows: [], total: 0 };
   const queries = communityQueries(knex, filter);
+  // An estimate is asked of the filter with its lookups' values written out (see resolveLookups).
+  const planned = async () => ({ rows: communityQueries(knex, filter, await resolveLookups(knex, filter)).matching });
   if (queries.narrowed && queries.probe) {
     const narrowed = (await queries.narrowed) as { matched: number; page_ids: number[] | null };
     if (narrowed.matched <= FEED_EXACT_TOTAL) {
       const ids = narrowed.page_ids ?? [];
       return { rows: ids.length ? ((await queries.pageOf(ids)) as CommunityRow[]) : [], total: narrowed.matched };
     }
-    const [probed, total] = await Promise.all([queries.probe, estimatedCount(knex, queries.matching, FEED_EXACT_TOTAL)]);
+    const [probed, total] = await Promise.all([queries.probe, estimatedCount(knex, queries.matching, FEED_EXACT_TOTAL, planned)]);
     const rows = probed.length === filter.limit ? probed : await queries.page;
     return { rows: rows as CommunityRow[], total };
   }
-  const [rows, counted] = await Promise.all([queries.page, boundedCount(knex, queries.matching, FEED_EXACT_TOTAL)]);
+  const [rows, counted] = await Promise.all([queries.page, boundedCount(knex, queries.matching, FEED_EXACT_TOTAL, planned)]);
   return { rows: rows as CommunityRow[], total: counted.count };
 }
 
