@@ -1,4 +1,4 @@
-import { boundedCount, boundedCountQuery, estimatedCount } from './counts.js';
+import { boundedCount, boundedCountQuery, estimatedCount, keptEstimate } from './counts.js';
 import type { Knex } from './knex.js';
 import type { SnapshotMediaRow, SnapshotRow } from './types.js';
 
@@ -298,7 +298,9 @@ function hotCandidates(knex: Knex, base: Knex.QueryBuilder, rank: number): Knex.
  * sort new or top the feed first counts the matches up to FEED_EXACT_TOTAL + 1 (the count it owes
  * anyway); when that is all of them, the page is cut from those same rows, so no second scan. When
  * there are more, they are dense enough that walking the feed's index in order fills the page within
- * FEED_PROBE rows; the bitmap page is the fallback when it does not.
+ * FEED_PROBE rows; the bitmap page is the fallback when it does not. A filter counted above the
+ * bound is not counted again while its estimate is kept, so paging through a broad filter costs the
+ * walk alone.
  */
 export async function listCommunity(knex: Knex, filter: CommunityFilter): Promise<{ rows: CommunityRow[]; total: number }> {
   if (filter.contentType && !FEED_CONTENT_TYPES[filter.contentType]) return { rows: [], total: 0 };
@@ -306,10 +308,13 @@ export async function listCommunity(knex: Knex, filter: CommunityFilter): Promis
   // An estimate is asked of the filter with its lookups' values written out (see resolveLookups).
   const planned = async () => ({ rows: communityQueries(knex, filter, await resolveLookups(knex, filter)).matching });
   if (queries.narrowed && queries.probe) {
-    const narrowed = (await queries.narrowed) as { matched: number; page_ids: number[] | null };
-    if (narrowed.matched <= FEED_EXACT_TOTAL) {
-      const ids = narrowed.page_ids ?? [];
-      return { rows: ids.length ? ((await queries.pageOf(ids)) as CommunityRow[]) : [], total: narrowed.matched };
+    // Counted above the bound within the last minute: not counted again (see keptEstimate).
+    if (keptEstimate(knex, queries.matching, FEED_EXACT_TOTAL) === undefined) {
+      const narrowed = (await queries.narrowed) as { matched: number; page_ids: number[] | null };
+      if (narrowed.matched <= FEED_EXACT_TOTAL) {
+        const ids = narrowed.page_ids ?? [];
+        return { rows: ids.length ? ((await queries.pageOf(ids)) as CommunityRow[]) : [], total: narrowed.matched };
+      }
     }
     const [probed, total] = await Promise.all([queries.probe, estimatedCount(knex, queries.matching, FEED_EXACT_TOTAL, planned)]);
     const rows = probed.length === filter.limit ? probed : await queries.page;

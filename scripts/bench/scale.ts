@@ -24,9 +24,11 @@ const HEAVY_SESSIONS = 1_000;
 /** Undispatched rows one relay measurement writes at once. */
 const RELAY_BACKLOG = 10_000;
 const WORDS = ['aurora', 'harbor', 'meadow', 'canyon', 'glacier', 'lantern', 'orchid', 'tundra', 'willow', 'zephyr'];
-/** A search and a subreddit filter that each keep about 1 % of the feed (one word of 100, two subreddits of 200). */
+/** A search that keeps 1 % of the feed (one word of 100), and a subreddit filter that keeps 11 % (sub17, sub170–sub179). */
 const SEARCH = 'glacier7';
 const SUBREDDIT = 'sub17';
+/** A subreddit filter that keeps most of the feed (111 names of 200: about 80 % of snapshots). */
+const SUBREDDIT_BROAD = 'sub1';
 /** Tables the seed makes large: a sequential scan of one of them on a request path is a finding. */
 const LARGE_TABLES = ['sessions', 'users', 'community_snapshots', 'community_likes', 'job_outbox'];
 
@@ -147,6 +149,7 @@ const FEEDS: Record<string, string> = {
   'community sort=hot': '/api/community?sort=hot',
   'community search': `/api/community?search=${SEARCH}`,
   'community subreddit': `/api/community?subreddit=${SUBREDDIT}`,
+  'community subreddit, broad': `/api/community?subreddit=${SUBREDDIT_BROAD}`,
 };
 
 /** Every measured path on one size: name → one latency per repetition. */
@@ -198,6 +201,7 @@ async function plans(knex: Knex, heavyId: string): Promise<{ path: string; sql: 
     ),
     'community search': () => listCommunity(knex, feed({ search: SEARCH })),
     'community subreddit': () => listCommunity(knex, feed({ subreddit: SUBREDDIT })),
+    'community subreddit, broad': () => listCommunity(knex, feed({ subreddit: SUBREDDIT_BROAD })),
     'admin overview, /metrics, outbox:status': () => Promise.all([outboxStatus(knex, 5), countSnapshotsByStatus(knex)]),
   };
   const out: { path: string; sql: string; scans: string[]; text: string }[] = [];
