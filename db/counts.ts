@@ -20,13 +20,19 @@ export function boundedCountQuery(knex: Knex, rows: Knex.QueryBuilder, exactUpTo
  * whole count (see {@link estimatedCount}, and its `planned`). Rows counted above the bound are not
  * counted again while their estimate is kept ({@link keptEstimate}).
  */
-export async function boundedCount(knex: Knex, rows: Knex.QueryBuilder, exactUpTo: number, planned?: () => Promise<{ rows: Knex.QueryBuilder }>): Promise<BoundedCount> {
+export async function boundedCount(knex: Knex, rows: Knex.QueryBuilder, exactUpTo: number, planned?: PlannedRows): Promise<BoundedCount> {
   const kept = keptEstimate(knex, rows, exactUpTo);
   if (kept !== undefined) return { count: kept, exact: false };
   const counted = Number((await boundedCountQuery(knex, rows, exactUpTo))?.count ?? 0);
   if (counted <= exactUpTo) return { count: counted, exact: true };
   return { count: await estimatedCount(knex, rows, exactUpTo, planned), exact: false };
 }
+
+/**
+ * The rows in the form the planner is asked about for an estimate (values it could not know when
+ * planning the rows as they run, written out). Wrapped: a query builder awaited would run.
+ */
+export type PlannedRows = () => Promise<{ rows: Knex.QueryBuilder }>;
 
 /** How long an estimate is reused. PostgreSQL's own moves only with its statistics (ANALYZE, a table's growth in pages). */
 export const ESTIMATE_REUSE_MS = 60_000;
@@ -60,23 +66,21 @@ export function keptEstimate(knex: Knex, rows: Knex.QueryBuilder, exactUpTo: num
  * rows), for a query known to have more than `exactUpTo` rows: never less than `exactUpTo + 1`.
  * The same query's estimate is reused for {@link ESTIMATE_REUSE_MS}: on a large feed each request
  * would otherwise spend a round trip and a plan on a figure that changes only with the statistics.
- * `planned`, when given, builds the same rows in the form the planner is asked about (values it
- * could not know when planning `rows` written out; wrapped, as a query builder awaited would run);
- * it runs only when no estimate is kept.
+ * `planned`, when given, builds the same rows as the planner is asked about them; it runs only
+ * when no estimate is kept.
  */
-export async function estimatedCount(knex: Knex, rows: Knex.QueryBuilder, exactUpTo: number, planned?: () => Promise<{ rows: Knex.QueryBuilder }>): Promise<number> {
+export async function estimatedCount(knex: Knex, rows: Knex.QueryBuilder, exactUpTo: number, planned?: PlannedRows): Promise<number> {
+  const known = keptEstimate(knex, rows, exactUpTo);
+  if (known !== undefined) return known;
   const asked = asEstimated(knex, rows);
-  let kept = estimates.get(knex);
-  if (!kept) estimates.set(knex, (kept = new Map()));
-  const key = estimateKey(exactUpTo, asked);
-  const now = Date.now();
-  const known = kept.get(key);
-  if (known && known.until > now) return known.count;
   const { sql, bindings } = planned ? asEstimated(knex, (await planned()).rows) : asked;
   const { rows: plan } = await knex.raw<{ rows: { 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }[] }>(`EXPLAIN (FORMAT JSON) ${sql}`, bindings);
   const count = Math.max(exactUpTo + 1, Math.round(plan[0]?.['QUERY PLAN'][0].Plan['Plan Rows'] ?? 0));
+  let kept = estimates.get(knex);
+  if (!kept) estimates.set(knex, (kept = new Map()));
+  const key = estimateKey(exactUpTo, asked);
   kept.delete(key);
-  kept.set(key, { count, until: now + ESTIMATE_REUSE_MS });
+  kept.set(key, { count, until: Date.now() + ESTIMATE_REUSE_MS });
   if (kept.size > ESTIMATES_KEPT) kept.delete(kept.keys().next().value!);
   return count;
 }
