@@ -309,14 +309,15 @@ export async function listCommunity(knex: Knex, filter: CommunityFilter): Promis
   const planned = async () => ({ rows: communityQueries(knex, filter, await resolveLookups(knex, filter)).matching });
   if (queries.narrowed && queries.probe) {
     // Counted above the bound within the last minute: not counted again (see keptEstimate).
-    if (keptEstimate(knex, queries.matching, FEED_EXACT_TOTAL) === undefined) {
+    const kept = keptEstimate(knex, queries.matching, FEED_EXACT_TOTAL);
+    if (kept === undefined) {
       const narrowed = (await queries.narrowed) as { matched: number; page_ids: number[] | null };
       if (narrowed.matched <= FEED_EXACT_TOTAL) {
         const ids = narrowed.page_ids ?? [];
         return { rows: ids.length ? ((await queries.pageOf(ids)) as CommunityRow[]) : [], total: narrowed.matched };
       }
     }
-    const [probed, total] = await Promise.all([queries.probe, estimatedCount(knex, queries.matching, FEED_EXACT_TOTAL, planned)]);
+    const [probed, total] = await Promise.all([queries.probe, kept ?? estimatedCount(knex, queries.matching, FEED_EXACT_TOTAL, planned)]);
     const rows = probed.length === filter.limit ? probed : await queries.page;
     return { rows: rows as CommunityRow[], total };
   }

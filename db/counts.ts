@@ -49,6 +49,11 @@ function estimateKey(exactUpTo: number, { sql, bindings }: Knex.Sql): string {
   return `${exactUpTo} ${sql} ${JSON.stringify(bindings)}`;
 }
 
+function keptUnder(knex: Knex, key: string): number | undefined {
+  const known = estimates.get(knex)?.get(key);
+  return known && known.until > Date.now() ? known.count : undefined;
+}
+
 /**
  * The estimate kept for these rows, if one is: they were counted above `exactUpTo` less than
  * {@link ESTIMATE_REUSE_MS} ago. Counting them again would only say so again, and for a filter
@@ -57,8 +62,7 @@ function estimateKey(exactUpTo: number, { sql, bindings }: Knex.Sql): string {
  * 46 ms). Rows that drop to `exactUpTo` or fewer meanwhile are counted exactly once it expires.
  */
 export function keptEstimate(knex: Knex, rows: Knex.QueryBuilder, exactUpTo: number): number | undefined {
-  const known = estimates.get(knex)?.get(estimateKey(exactUpTo, asEstimated(knex, rows)));
-  return known && known.until > Date.now() ? known.count : undefined;
+  return keptUnder(knex, estimateKey(exactUpTo, asEstimated(knex, rows)));
 }
 
 /**
@@ -70,15 +74,15 @@ export function keptEstimate(knex: Knex, rows: Knex.QueryBuilder, exactUpTo: num
  * when no estimate is kept.
  */
 export async function estimatedCount(knex: Knex, rows: Knex.QueryBuilder, exactUpTo: number, planned?: PlannedRows): Promise<number> {
-  const known = keptEstimate(knex, rows, exactUpTo);
-  if (known !== undefined) return known;
   const asked = asEstimated(knex, rows);
+  const key = estimateKey(exactUpTo, asked);
+  const known = keptUnder(knex, key);
+  if (known !== undefined) return known;
   const { sql, bindings } = planned ? asEstimated(knex, (await planned()).rows) : asked;
   const { rows: plan } = await knex.raw<{ rows: { 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }[] }>(`EXPLAIN (FORMAT JSON) ${sql}`, bindings);
   const count = Math.max(exactUpTo + 1, Math.round(plan[0]?.['QUERY PLAN'][0].Plan['Plan Rows'] ?? 0));
   let kept = estimates.get(knex);
   if (!kept) estimates.set(knex, (kept = new Map()));
-  const key = estimateKey(exactUpTo, asked);
   kept.delete(key);
   kept.set(key, { count, until: Date.now() + ESTIMATE_REUSE_MS });
   if (kept.size > ESTIMATES_KEPT) kept.delete(kept.keys().next().value!);
