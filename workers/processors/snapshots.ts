@@ -22,7 +22,7 @@ import { Batcher } from '../lib/batcher.js';
 import { safeDownload, safeDownloadTo, safeRevalidateTo, type Downloaded, type StreamedDownload } from '../lib/safe-fetch.js';
 import { Semaphore } from '../lib/semaphore.js';
 import { SpillSink, withSpoolFile, type SpoolFile } from '../lib/spool-file.js';
-import { reusedBlob, storeDurable, type ClaimBlobs, type DurableContent, type StoredBlob } from '../storage/durable-media.js';
+import { reusedBlob, storeDurable, type ClaimBlobs, type DurableContent, type StoredBlob, type UploadGate } from '../storage/durable-media.js';
 import { mediaAreCurrent, syncSessionMedia } from './media.js';
 import { classify, fetchOptions, isImage, isMedia, PermanentError, recordCompleted, type ProcessorDeps } from './deps.js';
 
@@ -150,8 +150,8 @@ interface StoredItem {
   source: { etag: string; freshForSeconds: number } | null;
 }
 
-/** The bytes of a fetched item at their content address: reused as they are, or stored (uploaded unless already stored). */
-async function storeItem(deps: ProcessorDeps, item: SnapshotMediaRow, fetched: Fetched, claim: ClaimBlobs): Promise<StoredItem> {
+/** The bytes of a fetched item at their content address: reused as they are, or stored (uploaded through `gate` unless already stored). */
+async function storeItem(deps: ProcessorDeps, item: SnapshotMediaRow, fetched: Fetched, claim: ClaimBlobs, gate: UploadGate): Promise<StoredItem> {
   if (fetched.kind === 'unchanged') {
     const { source, revalidated } = fetched;
     const stored = reusedBlob(deps.blobs, { sha256: source.sha256, blobName: source.blobName, contentType: source.contentType, bytes: source.bytes });
@@ -159,7 +159,7 @@ async function storeItem(deps: ProcessorDeps, item: SnapshotMediaRow, fetched: F
     return { item, stored, contentType: source.contentType, source: remember };
   }
   const { download, content } = fetched;
-  const stored = await storeDurable(deps, content, claim);
+  const stored = await storeDurable(deps, content, claim, gate);
   // Only the URL itself is asked again later, so a tag the source gave after a redirect is not kept.
   const sameUrl = download.url === new URL(item.source_url).href;
   const remember = sameUrl && download.etag ? { etag: download.etag, freshForSeconds: Math.min(download.freshForSeconds, MAX_FRESH_SECONDS) } : null;
@@ -196,22 +196,56 @@ interface ItemFailure {
   error: Error;
 }
 
+/** A copy's two stages, each `parallelism` wide: downloads, and uploads of what is not stored yet. */
+interface CopyStages {
+  downloads: Semaphore;
+  uploads: Semaphore;
+}
+
 /**
- * Copies the items not copied yet. Each is fetched ({@link fetchItem}), stored at its content
- * address unless it is there already, and recorded. The database work of concurrent items is
- * batched ({@link Batcher}): one statement claims the hashes that arrived together, one transaction
- * records the items stored together, so a copy of many small media costs a few round trips per
- * batch rather than six per item. An item is recorded soon after it is stored, so a rerun resumes
- * where this run stopped. Two stages, each `parallelism` wide: downloads run ahead of uploads, so
- * the storage always has the next body ready (a download holds its permit until its upload starts).
- * Memory holds at most `SPILL_OVER_BYTES` per item in flight, whatever the items' sizes; the disk
- * holds at most twice the parallelism of spool files, each at most `MEDIA_MAX_BYTES`. Returns the
- * bytes this run recorded and the items that failed.
+ * Fetches an item ({@link fetchItem}) and stores it at its content address ({@link storeItem});
+ * null when the copy is stopping. Downloads run ahead of uploads: a download holds its permit until
+ * its upload may start (or until its bytes are found stored already), so the storage always has the
+ * next body ready, and an upload holds its permit for the upload alone. The body is gone (its spool
+ * file removed) when this returns: memory holds at most `SPILL_OVER_BYTES` for each permit held,
+ * the disk at most one spool file.
+ */
+async function fetchAndStore(deps: ProcessorDeps, item: SnapshotMediaRow, known: MediaSource | undefined, stages: CopyStages, claim: ClaimBlobs): Promise<StoredItem | null> {
+  let releaseDownload = await stages.downloads.acquire();
+  try {
+    if (deps.signal?.aborted) return null;
+    return await withSpoolFile(async (spool) => {
+      const fetched = await fetchItem(deps, item, known, spool);
+      return storeItem(deps, item, fetched, claim, async (upload) => {
+        const releaseUpload = await stages.uploads.acquire();
+        releaseDownload();
+        releaseDownload = () => undefined;
+        try {
+          return await upload();
+        } finally {
+          releaseUpload();
+        }
+      });
+    });
+  } finally {
+    releaseDownload();
+  }
+}
+
+/**
+ * Copies the items not copied yet: each fetched and stored ({@link fetchAndStore}), then recorded.
+ * The database work of concurrent items is batched ({@link Batcher}): one statement claims the
+ * hashes that arrived together, one transaction records the items stored together, so a copy of
+ * many small media costs a few round trips per batch rather than six per item. An item is recorded
+ * soon after it is stored, so a rerun resumes where this run stopped; it is recorded holding no
+ * permit and no body, so neither stage waits for the database. Memory holds at most
+ * `SPILL_OVER_BYTES` per item in a stage, whatever the items' sizes; the disk holds at most twice
+ * the parallelism of spool files, each at most `MEDIA_MAX_BYTES`. Returns the bytes this run
+ * recorded and the items that failed.
  */
 async function copyItems(deps: ProcessorDeps, snapshotId: number, pending: SnapshotMediaRow[]): Promise<{ bytes: number; failures: ItemFailure[] }> {
   const parallelism = deps.config.jobs.snapshotCopyParallelism;
-  const downloads = new Semaphore(parallelism);
-  const uploads = new Semaphore(parallelism);
+  const stages: CopyStages = { downloads: new Semaphore(parallelism), uploads: new Semaphore(parallelism) };
   const known = await findMediaSources(deps.knex, pending.map((i) => i.source_url));
   const claims = new Batcher<string, DurableBlobRow | undefined>(async (hashes) => {
     const found = await claimDurableBlobs(deps.knex, hashes);
@@ -223,33 +257,20 @@ async function copyItems(deps: ProcessorDeps, snapshotId: number, pending: Snaps
   const failures: ItemFailure[] = [];
   await Promise.all(
     pending.map(async (item) => {
-      let releaseDownload = await downloads.acquire();
       try {
-        if (deps.signal?.aborted) return;
-        await withSpoolFile(async (spool) => {
-          let fetched = await fetchItem(deps, item, known.get(item.source_url), spool);
-          const releaseUpload = await uploads.acquire();
-          releaseDownload();
-          releaseDownload = () => undefined;
-          try {
-            for (let attempt = 1; ; attempt++) {
-              const stored = await storeItem(deps, item, fetched, claim);
-              const outcome = await records.request(stored);
-              if (outcome === 'recorded') bytes += stored.stored.bytes;
-              if (outcome !== 'collected') return;
-              // Collected after it was found (a whole grace period unreferenced): store the bytes
-              // again, downloading them when this copy has none. A second collection means something is wrong.
-              if (attempt >= 2) throw new Error(`durable blob ${stored.stored.sha256} was collected twice while ${item.source_url} was copied`);
-              if (fetched.kind === 'unchanged') fetched = await fetchItem(deps, item, undefined, spool);
-            }
-          } finally {
-            releaseUpload();
-          }
-        });
+        for (let attempt = 1; ; attempt++) {
+          // A second attempt downloads the bytes again: its first stored them, and they are gone from here.
+          const stored = await fetchAndStore(deps, item, attempt === 1 ? known.get(item.source_url) : undefined, stages, claim);
+          if (!stored) return;
+          const outcome = await records.request(stored);
+          if (outcome === 'recorded') bytes += stored.stored.bytes;
+          if (outcome !== 'collected') return;
+          // Collected after it was found (a whole grace period unreferenced): store the bytes again.
+          // A second collection means something is wrong.
+          if (attempt >= 2) throw new Error(`durable blob ${stored.stored.sha256} was collected twice while ${item.source_url} was copied`);
+        }
       } catch (e) {
         failures.push({ item, error: coerceError(e) });
-      } finally {
-        releaseDownload();
       }
     }),
   );

@@ -41,26 +41,32 @@ export function reusedBlob(blobs: BlobStore, blob: Omit<StoredBlobRecord, 'uploa
 /** The recorded blobs among `hashes` (marks cleared): {@link claimDurableBlobs}, or a batching stand-in for it. */
 export type ClaimBlobs = (sha256: string) => Promise<DurableBlobRow | undefined>;
 
+/** Runs an upload, and only an upload: where a caller bounds how many run at once (a copy's upload stage). */
+export type UploadGate = <T>(upload: () => Promise<T>) => Promise<T>;
+
 /**
  * Stores the content once under its hash (DESIGN §3): when `durable_blobs` has the hash, nothing is
  * uploaded; else it is uploaded (`uploaded` > 0). A recorded row means its blob is there: the
  * collector deletes rows before blobs, and never a blob written again after it was marked, so
- * there is no need to ask the storage. The caller records and references it in one transaction
- * ({@link referenceDurableBlobs}), which can find a reused blob collected since (only after a whole
- * grace period unreferenced): it then stores it again.
+ * there is no need to ask the storage. The upload runs through `gate`, so a caller that bounds
+ * uploads holds a permit for the upload alone, not for the claim. The caller records and
+ * references it in one transaction ({@link referenceDurableBlobs}), which can find a reused blob
+ * collected since (only after a whole grace period unreferenced): it then stores it again.
  */
 export async function storeDurable(
   deps: { knex: Knex; blobs: BlobStore },
   content: DurableContent,
   claim: ClaimBlobs = async (sha256) => (await claimDurableBlobs(deps.knex, [sha256])).get(sha256),
+  gate: UploadGate = (upload) => upload(),
 ): Promise<StoredBlob> {
   const container = deps.blobs.containers.snapshots;
   const known = await claim(content.sha256);
   if (known) return reusedBlob(deps.blobs, { sha256: content.sha256, blobName: known.blob_name, contentType: known.content_type, bytes: content.bytes });
   const blobName = durableBlobName(content.sha256, content.contentType);
-  const { url } =
+  const { url } = await gate(() =>
     'file' in content
-      ? await deps.blobs.uploadFile(container, blobName, content.file, content.contentType)
-      : await deps.blobs.upload(container, blobName, 'body' in content ? content.body : content.chunks, content.contentType);
+      ? deps.blobs.uploadFile(container, blobName, content.file, content.contentType)
+      : deps.blobs.upload(container, blobName, 'body' in content ? content.body : content.chunks, content.contentType),
+  );
   return { sha256: content.sha256, blobName, contentType: content.contentType, bytes: content.bytes, url, uploaded: content.bytes };
 }
