@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { completionRecordPart } from './bench/completion.js';
-import { bigSnapshotPeakRss, expireMediaSources, jobStart, rawJobStart, rawSnapshot, rawThumbnails, SHARP_DEFAULT_WEBP, snapshot, thumbnails, type Rate } from './bench/jobs.js';
+import { bigSnapshotPeakRss, expireMediaSources, jobStart, rawCopy, rawJobStart, rawSnapshot, rawThumbnails, SHARP_DEFAULT_WEBP, snapshot, thumbnails, type Rate } from './bench/jobs.js';
 import { THUMBNAIL_WEBP } from '../workers/processors/thumbnails.js';
 import { peakRssMb, settleDatabase, startBench, type Bench, type CpuShare } from './bench/harness.js';
 import { housekeepingPart } from './bench/housekeeping.js';
@@ -174,6 +174,7 @@ runScript(async () => {
     const items = 100;
     const snaps = { items: [] as number[], mb: [] as number[], cpu: [] as CpuShare[] };
     const rawSnaps = { items: [] as number[], mb: [] as number[], cpu: [] as CpuShare[] };
+    const rawCopies = { items: [] as number[], cpu: [] as CpuShare[] };
     const reshares: number[] = [];
     const revalidatedReshares: number[] = [];
     const copyParallelism = bench.config.jobs.snapshotCopyParallelism;
@@ -183,11 +184,15 @@ runScript(async () => {
       const warmUp = 99; // its own media and blob names, apart from the repetitions'
       await snapshot(bench, 20, warmUp);
       await rawSnapshot(bench, 20, copyParallelism, warmUp);
+      await rawCopy(bench, 20, copyParallelism, warmUp + 100);
     }
     for (let r = 0; r < (runs('snapshots') ? reps : 0); r++) {
       log(`snapshot repetition ${r + 1}/${reps} (${items} × 500 KB)`);
       const a = await snapshot(bench, items, r);
       const b = await rawSnapshot(bench, items, copyParallelism, r);
+      // Its own media (rep + 100), so nothing it downloads was served before.
+      const c = await rawCopy(bench, items, copyParallelism, r + 100);
+      rawCopies.items.push(c.itemsPerSec), rawCopies.cpu.push(c.cpu);
       // The same media in another session: every byte is stored already, nothing is uploaded; the
       // sources' max-age still runs, so none is asked. Then again once it has run out: each is asked (a 304).
       reshares.push((await snapshot(bench, items, r)).itemsPerSec);
@@ -199,6 +204,7 @@ runScript(async () => {
     if (runs('snapshots')) {
       cpuRows.push({ run: 'snapshot', perOp: 'media item', shares: snaps.cpu });
       cpuRows.push({ run: `blob uploads ×${copyParallelism}`, perOp: 'media item', shares: rawSnaps.cpu });
+      cpuRows.push({ run: `raw copies ×${copyParallelism}`, perOp: 'media item', shares: rawCopies.cpu });
     }
     // Media per second next to the same run's raw uploads.
     const againstUploads = (name: string, values: number[], target?: Figure['target']): Figure => ({
@@ -214,6 +220,15 @@ runScript(async () => {
         againstUploads('snapshot media', snaps.items, { text: 'ratio ≥ 0.7', met: (s) => (s.ratio ?? 0) >= 0.7 }),
         againstUploads('snapshot re-share media', reshares, { text: 'ratio ≥ 3', met: (s) => (s.ratio ?? 0) >= 3 }),
         againstUploads('snapshot re-share media, sources asked (304)', revalidatedReshares),
+        // Against moving the same bytes with no job: download, sha256, upload. What the job itself adds.
+        {
+          name: 'snapshot media, against raw copies',
+          unit: 'media/s',
+          values: snaps.items,
+          baseline: { name: `raw copies ×${copyParallelism}`, values: rawCopies.items },
+          better: 'higher',
+        },
+        againstUploads('raw copies (download + sha256 + upload)', rawCopies.items),
       );
     }
     // Last of the snapshot figures: it resets the worker's peak, so the whole run's is read first.

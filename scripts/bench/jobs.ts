@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import http from 'node:http';
 import { Queue, Worker } from 'bullmq';
 import { outboxJobId, regenerateThumbnails } from '../../workers/index.js';
 import { THUMBNAIL_SIZE } from '../../workers/processors/thumbnails.js';
@@ -250,6 +252,47 @@ export async function bigSnapshotPeakRss(bench: Bench, count: number, rep: numbe
   resetPeakRss(bench.worker.child.pid);
   const { mbPerSec } = await snapshot(bench, count, rep, 'big');
   return { peakMb: peakRssMb(bench.worker.child.pid)[0]!, mbPerSec };
+}
+
+/**
+ * What moving the bytes costs with no job around it: each item downloaded from the media host
+ * (node:http, keep-alive, as the worker's client), hashed with sha256 and uploaded with
+ * @azure/storage-blob, `parallelism` at a time. A copy cannot be cheaper than this; the snapshot
+ * figures against it are what the job, the queue and the database add.
+ */
+export async function rawCopy(bench: Bench, count: number, parallelism: number, rep: number): Promise<Throughput> {
+  const container = BlobServiceClient.fromConnectionString(bench.config.azureStorageConnectionString).getContainerClient(bench.config.blobContainers.snapshots);
+  const agent = new http.Agent({ keepAlive: true });
+  for (let i = 0; i < count; i++) bench.media.blob(rep * 1000 + i);
+  const get = (url: string) =>
+    new Promise<Buffer>((resolve, reject) => {
+      http
+        .get(url, { agent }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks)) : reject(new Error(`GET ${url} answered ${res.statusCode}`))));
+          res.on('error', reject);
+        })
+        .on('error', reject);
+    });
+  let next = 0;
+  let bytes = 0;
+  const started = Date.now();
+  const meter = cpuMeter(bench);
+  await Promise.all(
+    Array.from({ length: parallelism }, async () => {
+      for (let i = next++; i < count; i = next++) {
+        const body = await get(`${bench.media.baseUrl}/blob/${rep * 1000 + i}.jpg`);
+        const sha256 = createHash('sha256').update(body).digest('hex');
+        await container.getBlockBlobClient(`raw-copy/${sha256}.jpg`).uploadData(body, { blobHTTPHeaders: { blobContentType: 'image/jpeg' } });
+        bytes += body.length;
+      }
+    }),
+  );
+  const seconds = (Date.now() - started) / 1000;
+  const cpu = meter.stop(count);
+  agent.destroy();
+  return { itemsPerSec: count / seconds, mbPerSec: bytes / 1e6 / seconds, cpu };
 }
 
 /** The raw limit: uploading the same bytes to the same Azurite with @azure/storage-blob, same parallelism. */
