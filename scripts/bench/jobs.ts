@@ -255,13 +255,41 @@ export async function bigSnapshotPeakRss(bench: Bench, count: number, rep: numbe
 }
 
 /**
+ * Uploads `count` bodies to the snapshots container with @azure/storage-blob, `parallelism` at a
+ * time: each body `item(i)` gives, under the name it gives. The raw baselines' one loop.
+ */
+async function rawUploads(bench: Bench, count: number, parallelism: number, item: (i: number) => Promise<{ body: Buffer; name: string }>): Promise<Throughput> {
+  const container = BlobServiceClient.fromConnectionString(bench.config.azureStorageConnectionString).getContainerClient(bench.config.blobContainers.snapshots);
+  let next = 0;
+  let bytes = 0;
+  const started = Date.now();
+  const meter = cpuMeter(bench);
+  await Promise.all(
+    Array.from({ length: parallelism }, async () => {
+      for (let i = next++; i < count; i = next++) {
+        const { body, name } = await item(i);
+        await container.getBlockBlobClient(name).uploadData(body, { blobHTTPHeaders: { blobContentType: 'image/jpeg' } });
+        bytes += body.length;
+      }
+    }),
+  );
+  const seconds = (Date.now() - started) / 1000;
+  return { itemsPerSec: count / seconds, mbPerSec: bytes / 1e6 / seconds, cpu: meter.stop(count) };
+}
+
+/** The raw limit: uploading the same bytes to the same Azurite with @azure/storage-blob, same parallelism. */
+export async function rawSnapshot(bench: Bench, count: number, parallelism: number, rep: number): Promise<Throughput> {
+  const buffers = Array.from({ length: count }, (_, i) => bench.media.blob(rep * 1000 + i));
+  return rawUploads(bench, count, parallelism, async (i) => ({ body: buffers[i]!, name: `raw/${rep}/${i}.jpg` }));
+}
+
+/**
  * What moving the bytes costs with no job around it: each item downloaded from the media host
- * (node:http, keep-alive, as the worker's client), hashed with sha256 and uploaded with
- * @azure/storage-blob, `parallelism` at a time. A copy cannot be cheaper than this; the snapshot
- * figures against it are what the job, the queue and the database add.
+ * (node:http, keep-alive, as the worker's client), hashed with sha256 and uploaded under its hash,
+ * `parallelism` at a time. A copy cannot be cheaper than this; the snapshot figures against it are
+ * what the job, the queue and the database add.
  */
 export async function rawCopy(bench: Bench, count: number, parallelism: number, rep: number): Promise<Throughput> {
-  const container = BlobServiceClient.fromConnectionString(bench.config.azureStorageConnectionString).getContainerClient(bench.config.blobContainers.snapshots);
   const agent = new http.Agent({ keepAlive: true });
   for (let i = 0; i < count; i++) bench.media.blob(rep * 1000 + i);
   const get = (url: string) =>
@@ -275,43 +303,12 @@ export async function rawCopy(bench: Bench, count: number, parallelism: number, 
         })
         .on('error', reject);
     });
-  let next = 0;
-  let bytes = 0;
-  const started = Date.now();
-  const meter = cpuMeter(bench);
-  await Promise.all(
-    Array.from({ length: parallelism }, async () => {
-      for (let i = next++; i < count; i = next++) {
-        const body = await get(`${bench.media.baseUrl}/blob/${rep * 1000 + i}.jpg`);
-        const sha256 = createHash('sha256').update(body).digest('hex');
-        await container.getBlockBlobClient(`raw-copy/${sha256}.jpg`).uploadData(body, { blobHTTPHeaders: { blobContentType: 'image/jpeg' } });
-        bytes += body.length;
-      }
-    }),
-  );
-  const seconds = (Date.now() - started) / 1000;
-  const cpu = meter.stop(count);
-  agent.destroy();
-  return { itemsPerSec: count / seconds, mbPerSec: bytes / 1e6 / seconds, cpu };
-}
-
-/** The raw limit: uploading the same bytes to the same Azurite with @azure/storage-blob, same parallelism. */
-export async function rawSnapshot(bench: Bench, count: number, parallelism: number, rep: number): Promise<Throughput> {
-  const container = BlobServiceClient.fromConnectionString(bench.config.azureStorageConnectionString).getContainerClient(bench.config.blobContainers.snapshots);
-  const buffers = Array.from({ length: count }, (_, i) => bench.media.blob(rep * 1000 + i));
-  let next = 0;
-  let bytes = 0;
-  const started = Date.now();
-  const meter = cpuMeter(bench);
-  await Promise.all(
-    Array.from({ length: parallelism }, async () => {
-      for (let i = next++; i < count; i = next++) {
-        const body = buffers[i]!;
-        await container.getBlockBlobClient(`raw/${rep}/${i}.jpg`).uploadData(body, { blobHTTPHeaders: { blobContentType: 'image/jpeg' } });
-        bytes += body.length;
-      }
-    }),
-  );
-  const seconds = (Date.now() - started) / 1000;
-  return { itemsPerSec: count / seconds, mbPerSec: bytes / 1e6 / seconds, cpu: meter.stop(count) };
+  try {
+    return await rawUploads(bench, count, parallelism, async (i) => {
+      const body = await get(`${bench.media.baseUrl}/blob/${rep * 1000 + i}.jpg`);
+      return { body, name: `raw-copy/${createHash('sha256').update(body).digest('hex')}.jpg` };
+    });
+  } finally {
+    agent.destroy();
+  }
 }
