@@ -67,6 +67,13 @@ export async function referenceDurableBlobs(trx: Knex.Transaction, stored: reado
 }
 
 /**
+ * The statement of {@link holdDurableBlobs}, for the hashes of `hashes` (an SQL array): also a
+ * step of a larger statement that holds what it references. Rows are locked in hash order, so two
+ * copies of overlapping media cannot deadlock.
+ */
+export const holdDurableBlobsSql = (hashes: string): string => `SELECT sha256 FROM durable_blobs WHERE sha256 = ANY(${hashes}) ORDER BY sha256 FOR SHARE`;
+
+/**
  * Locks the durable blobs `FOR SHARE` in the caller's transaction and returns the hashes that exist.
  * Anything that adds a reference calls this first, in the transaction that writes the reference:
  * the collector then cannot delete those rows (it locks `FOR UPDATE SKIP LOCKED` and re-checks for
@@ -76,12 +83,7 @@ export async function referenceDurableBlobs(trx: Knex.Transaction, stored: reado
 export async function holdDurableBlobs(trx: Knex.Transaction, hashes: readonly string[]): Promise<Set<string>> {
   const unique = [...new Set(hashes)];
   if (unique.length === 0) return new Set();
-  const rows = await preparedQuery<{ sha256: string }>(
-    trx,
-    'hold-durable-blobs',
-    'SELECT sha256 FROM durable_blobs WHERE sha256 = ANY($1::text[]) ORDER BY sha256 FOR SHARE',
-    [unique],
-  );
+  const rows = await preparedQuery<{ sha256: string }>(trx, 'hold-durable-blobs', holdDurableBlobsSql('$1::text[]'), [unique]);
   return new Set(rows.map((r) => r.sha256));
 }
 

@@ -1,4 +1,4 @@
-import { recordDurableBlobsSql } from './durable-blobs.js';
+import { holdDurableBlobsSql, recordDurableBlobsSql } from './durable-blobs.js';
 import { boundedCount } from './counts.js';
 import { preparedQuery, type Knex } from './knex.js';
 import { SNAPSHOT_STATUSES, type SessionMediaRow, type SessionRow, type SnapshotMediaRow, type SnapshotRow, type SnapshotStatus } from './types.js';
@@ -174,8 +174,7 @@ export async function recordSnapshotCopies(knex: Knex, snapshotId: number, copie
      added AS (
        ${recordDurableBlobsSql('SELECT DISTINCT ON (sha256) sha256, blob_name, blob_content_type, bytes FROM copy WHERE uploaded ORDER BY sha256')}
        RETURNING sha256),
-     existing AS (
-       SELECT d.sha256 FROM durable_blobs d WHERE d.sha256 IN (SELECT sha256 FROM copy) ORDER BY d.sha256 FOR SHARE),
+     existing AS (${holdDurableBlobsSql('ARRAY(SELECT sha256 FROM copy)')}),
      held AS (SELECT sha256 FROM added UNION SELECT sha256 FROM existing),
      item AS (
        UPDATE community_snapshot_media m

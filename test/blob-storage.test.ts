@@ -65,7 +65,7 @@ describe('blob storage (Azurite)', function () {
     await store.ensureContainers();
     expect(await containerNames()).to.deep.equal(['community', 'thumbnails']);
     expect((await store.download(containers.thumbnails, name)).toString()).to.equal('kept');
-    expect(await store.deleteBlob(containers.thumbnails, name)).to.equal(true);
+    expect(await store.deleteBlob(containers.thumbnails, name)).to.equal('deleted');
   });
 
   it('uploads, lists, downloads, checks existence and overwrites', async () => {
@@ -106,8 +106,8 @@ describe('blob storage (Azurite)', function () {
 
   it('deleteBlob says whether the blob existed; deletePrefix deletes exactly the prefix, idempotently', async () => {
     await store.upload(containers.thumbnails, 'thumbnails/sessions/9/1.webp', Buffer.from('x'), 'image/webp');
-    expect(await store.deleteBlob(containers.thumbnails, 'thumbnails/sessions/9/1.webp')).to.equal(true);
-    expect(await store.deleteBlob(containers.thumbnails, 'thumbnails/sessions/9/1.webp')).to.equal(false);
+    expect(await store.deleteBlob(containers.thumbnails, 'thumbnails/sessions/9/1.webp')).to.equal('deleted');
+    expect(await store.deleteBlob(containers.thumbnails, 'thumbnails/sessions/9/1.webp')).to.equal('missing');
 
     const under = Array.from({ length: 19 }, (_, i) => `snapshots/12/${i}-m.jpg`);
     const beside = ['snapshots/120/0-m.jpg', 'snapshots/1/0-m.jpg', 'snapshots/12-not-a-folder.jpg'];

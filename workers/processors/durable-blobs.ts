@@ -17,7 +17,7 @@ export async function collectDurableBlobs(deps: ProcessorDeps, limit: number): P
   const container = deps.blobs.containers.snapshots;
   for (const blob of deleted) {
     try {
-      const outcome = await deps.blobs.deleteBlobUnlessWrittenSince(container, blob.blob_name, blob.unreferenced_since);
+      const outcome = await deps.blobs.deleteBlob(container, blob.blob_name, { unlessWrittenSince: blob.unreferenced_since });
       if (outcome === 'written-since') deps.logger.info({ sha256: blob.sha256, blob: blob.blob_name }, 'durable blob written again while collected; kept for the copy that wrote it');
     } catch (e) {
       // The row is gone, so nothing can reference the blob again: an orphan blob, never a dangling reference.

@@ -177,27 +177,22 @@ export class BlobStore {
     return this.run(`check ${container}/${name}`, () => this.container(container).getBlockBlobClient(name).exists());
   }
 
-  /** True when the blob existed; a missing blob is not an error (purges are retried). */
-  async deleteBlob(container: string, name: string): Promise<boolean> {
-    const result = await this.run(`delete ${container}/${name}`, () =>
-      this.container(container).getBlockBlobClient(name).deleteIfExists({ deleteSnapshots: 'include' }),
-    );
-    return result.succeeded;
-  }
-
   /**
-   * Deletes the blob unless it was written after `since` (Azure's If-Unmodified-Since, so the check
-   * and the delete are one step on the storage side): `written-since` when it was, and is kept.
+   * Deletes the blob: `deleted`, or `missing` when there was none (not an error: purges are
+   * retried). With `unlessWrittenSince`, the blob is kept when it was written after that time
+   * (Azure's If-Unmodified-Since, so the check and the delete are one step on the storage side):
+   * `written-since`.
    */
-  async deleteBlobUnlessWrittenSince(container: string, name: string, since: Date): Promise<'deleted' | 'missing' | 'written-since'> {
+  async deleteBlob(container: string, name: string, options: { unlessWrittenSince?: Date } = {}): Promise<'deleted' | 'missing' | 'written-since'> {
     return this.run(`delete ${container}/${name}`, async () => {
       try {
+        const since = options.unlessWrittenSince;
         const result = await this.container(container)
           .getBlockBlobClient(name)
-          .deleteIfExists({ deleteSnapshots: 'include', conditions: { ifUnmodifiedSince: since } });
+          .deleteIfExists({ deleteSnapshots: 'include', ...(since ? { conditions: { ifUnmodifiedSince: since } } : {}) });
         return result.succeeded ? 'deleted' : 'missing';
       } catch (e) {
-        if (isRestError(e) && e.statusCode === 412) return 'written-since';
+        if (options.unlessWrittenSince && isRestError(e) && e.statusCode === 412) return 'written-since';
         throw e;
       }
     });
@@ -214,7 +209,7 @@ export class BlobStore {
     const parallel = 8;
     for (let i = 0; i < names.length; i += parallel) {
       const results = await Promise.all(names.slice(i, i + parallel).map((name) => this.deleteBlob(container, name)));
-      deleted += results.filter(Boolean).length;
+      deleted += results.filter((r) => r === 'deleted').length;
     }
     return deleted;
   }
