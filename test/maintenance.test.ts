@@ -88,6 +88,22 @@ describe('maintenance: scheduled housekeeping', function () {
       expect(text).to.match(new RegExp(`showrunner_maintenance_deleted_total\\{task="outbox-retention"\\} ${OLD}\\b`));
     });
 
+    it('a stop between batches ends the run: interrupted, with what is left kept for the next run', async () => {
+      await seedOutbox(db.knex, OLD, true);
+      const before = await outboxCounts(db.knex);
+      const stop = new AbortController();
+      const small = { ...config, maintenance: { ...config.maintenance, batchSize: 1_000 } };
+      const run = runMaintenanceTask({ ...deps(), config: small, signal: stop.signal }, 'outbox-retention');
+      await waitFor('a first batch deleted', async () => (await outboxCounts(db.knex)).old! < before.old!, { intervalMs: 5 });
+      stop.abort();
+      const outcome = await run;
+      expect(outcome).to.deep.include({ task: 'outbox-retention', interrupted: true });
+      expect(outcome.deleted).to.be.above(0).and.below(before.old!);
+      expect(await outboxCounts(db.knex)).to.deep.include({ old: before.old! - outcome.deleted, recent: before.recent });
+      // The next run carries on where this one stopped.
+      expect(await runMaintenanceTask({ ...deps(), config: small }, 'outbox-retention')).to.deep.include({ deleted: before.old! - outcome.deleted, interrupted: false });
+    });
+
     it('deletes expired logins and closed login rate-limit windows, keeps live ones', async () => {
       const user = await registerUser(t);
       await db.knex('http_sessions').insert([

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { deleteFinishedOutboxRows } from '../../db/outbox.js';
 import { pruneHttpSessions } from '../../db/http-sessions.js';
 import { deleteClosedRateLimitWindows } from '../../db/rate-limits.js';
@@ -30,6 +31,10 @@ export interface MaintenanceOutcome {
 /**
  * Runs one task to the end: batches until one deletes fewer than `MAINTENANCE_BATCH_SIZE`, or the
  * process is stopping (what is left waits for the next run). Counts go to the log and the metrics.
+ * After a full batch it waits as long as that batch took before the next one: housekeeping then
+ * keeps at most half of one database backend busy, and the requests beside it keep the rest (run
+ * back to back, deleting 100,000 outbox rows under 8 connections of PATCHes doubled their p99 while
+ * it lasted). The run takes about twice as long; nothing waits for it. A stop ends the wait at once.
  */
 export async function runMaintenanceTask(deps: ProcessorDeps, task: MaintenanceTask): Promise<MaintenanceOutcome> {
   const limit = deps.config.maintenance.batchSize;
@@ -37,8 +42,16 @@ export async function runMaintenanceTask(deps: ProcessorDeps, task: MaintenanceT
   let deleted = 0;
   let batches = 0;
   let last = limit;
+  let tookMs = 0;
   while (last >= limit && !deps.signal?.aborted) {
+    if (batches > 0) {
+      // Rejects only when the stop aborts the wait, which the check below then sees.
+      await sleep(tookMs, undefined, deps.signal ? { signal: deps.signal } : {}).catch(() => undefined);
+      if (deps.signal?.aborted) break;
+    }
+    const started = performance.now();
     last = await batch(deps, limit);
+    tookMs = performance.now() - started;
     deleted += last;
     batches += 1;
     deps.metrics?.maintenanceDeleted(task, last);
