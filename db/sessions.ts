@@ -34,27 +34,42 @@ export type SnapshotRef = Pick<SnapshotRow, 'id' | 'status'>;
 // The statements of every PATCH are SQL text run straight through node-postgres (preparedQuery)
 // rather than query-builder calls: the builder would compile the same statement again on each
 // request, and knex's query path cost about as much CPU again, a good part of the API's under load.
-const LOCK_SESSION = `SELECT s.*, cs.id AS snapshot_id, cs.status AS snapshot_status
+const READ_SESSION = `SELECT s.*, s.xmin::text AS row_version, cs.id AS snapshot_id, cs.status AS snapshot_status
   FROM sessions s LEFT JOIN community_snapshots cs ON cs.session_id = s.id
-  WHERE s.id = $1 LIMIT 1 FOR UPDATE OF s`;
+  WHERE s.id = $1 LIMIT 1`;
+const LOCK_SESSION = `${READ_SESSION} FOR UPDATE OF s`;
 
 /**
- * Locks the session row for the rest of the transaction and reads its live snapshot in the same
- * round trip (every PATCH needs both).
+ * A session row with its live snapshot (every PATCH needs both), and `rowVersion`: the row's xmin,
+ * which any write to the row changes (a user's edit, and also a worker's, which does not bump
+ * `version`), so a write guarded by it applies only to the row exactly as read.
  */
-export async function lockSession(
-  trx: Knex.Transaction,
-  id: number,
-): Promise<{ session: SessionRow; snapshot: SnapshotRef | null } | undefined> {
-  const [row] = await preparedQuery<SessionRow & { snapshot_id: number | null; snapshot_status: SnapshotRow['status'] | null }>(
-    trx,
-    'session-lock',
-    LOCK_SESSION,
+export interface SessionForPatch {
+  session: SessionRow;
+  snapshot: SnapshotRef | null;
+  rowVersion: string;
+}
+
+async function sessionForPatch(db: Knex, statement: 'session-lock' | 'session-read', id: number): Promise<SessionForPatch | undefined> {
+  const [row] = await preparedQuery<SessionRow & { row_version: string; snapshot_id: number | null; snapshot_status: SnapshotRow['status'] | null }>(
+    db,
+    statement,
+    statement === 'session-lock' ? LOCK_SESSION : READ_SESSION,
     [id],
   );
   if (!row) return undefined;
-  const { snapshot_id: snapshotId, snapshot_status: status, ...session } = row;
-  return { session, snapshot: snapshotId === null || status === null ? null : { id: snapshotId, status } };
+  const { row_version: rowVersion, snapshot_id: snapshotId, snapshot_status: status, ...session } = row;
+  return { session, snapshot: snapshotId === null || status === null ? null : { id: snapshotId, status }, rowVersion };
+}
+
+/** Locks the session row for the rest of the transaction and reads its live snapshot in the same round trip. */
+export function lockSession(trx: Knex.Transaction, id: number): Promise<SessionForPatch | undefined> {
+  return sessionForPatch(trx, 'session-lock', id);
+}
+
+/** The same row as {@link lockSession}, read without a lock (for a write guarded by its `rowVersion`). */
+export function readSessionForPatch(knex: Knex, id: number): Promise<SessionForPatch | undefined> {
+  return sessionForPatch(knex, 'session-read', id);
 }
 
 export async function findSession(knex: Knex, id: number): Promise<SessionRow | undefined> {
@@ -68,23 +83,38 @@ export async function findSession(knex: Knex, id: number): Promise<SessionRow | 
  * (only those two come back: parsing the whole row again was a measurable part of a PATCH's CPU).
  */
 export async function updateSession(trx: Knex.Transaction, current: SessionRow, changes: SessionChanges): Promise<SessionRow> {
+  const written = await writeSession(trx, current, changes, null);
+  if (!written) throw new Error(`session ${current.id} vanished under its row lock`);
+  return written;
+}
+
+/**
+ * {@link updateSession} without a lock, in one statement: applied only while the row is still the
+ * one read (`rowVersion`, see {@link SessionForPatch}); undefined when anything wrote it since.
+ */
+export function updateSessionIfUnchanged(knex: Knex, current: SessionRow, rowVersion: string, changes: SessionChanges): Promise<SessionRow | undefined> {
+  return writeSession(knex, current, changes, rowVersion);
+}
+
+async function writeSession(db: Knex, current: SessionRow, changes: SessionChanges, rowVersion: string | null): Promise<SessionRow | undefined> {
   const columns = Object.keys(changes) as (keyof SessionChanges)[];
-  // The SQL depends only on which columns change, in this order.
-  const key = columns.join(',');
+  // The SQL depends only on which columns change, in this order, and on whether it is guarded.
+  const key = `${rowVersion === null ? '' : 'if-unchanged:'}${columns.join(',')}`;
   let sql = updateStatements.get(key);
   if (sql === undefined) {
     // Column names come from SessionChanges' keys (the plan's), never from a request.
     const set = columns.map((c, i) => `"${c}" = $${i + 2}, `).join('');
-    sql = `UPDATE sessions SET ${set}version = version + 1, updated_at = greatest(now(), updated_at + interval '1 millisecond') WHERE id = $1 RETURNING version, updated_at`;
+    const guard = rowVersion === null ? '' : ` AND xmin = $${columns.length + 2}::text::xid`;
+    sql = `UPDATE sessions SET ${set}version = version + 1, updated_at = greatest(now(), updated_at + interval '1 millisecond') WHERE id = $1${guard} RETURNING version, updated_at`;
     updateStatements.set(key, sql);
   }
-  const values = columns.map((c) => changes[c]);
-  const [written] = await preparedQuery<Pick<SessionRow, 'version' | 'updated_at'>>(trx, `session-update:${key}`, sql, [current.id, ...values]);
-  if (!written) throw new Error(`session ${current.id} vanished under its row lock`);
-  return { ...current, ...changes, version: written.version, updated_at: written.updated_at };
+  const values: unknown[] = [current.id, ...columns.map((c) => changes[c])];
+  if (rowVersion !== null) values.push(rowVersion);
+  const [written] = await preparedQuery<Pick<SessionRow, 'version' | 'updated_at'>>(db, `session-update:${key}`, sql, values);
+  return written && { ...current, ...changes, version: written.version, updated_at: written.updated_at };
 }
 
-/** The UPDATE of each changed-column list (a few dozen at most: one per combination clients send). */
+/** The UPDATE of each changed-column list, guarded or not (a few dozen at most: one per combination clients send). */
 const updateStatements = new Map<string, string>();
 
 export async function deleteSessionRow(trx: Knex.Transaction, id: number): Promise<void> {

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { createTestApp, registerUser } from './helpers/app.js';
+import { waitFor } from './helpers/wait.js';
 import { Client, expectEnvelope, expectUnchanged, jobsAfter, maxOutboxId, sessionRow, sessionState, type Body } from './helpers/session-state.js';
 
 describe('PATCH /api/sessions/:id: snapshots, thumbnails, atomicity, concurrency', () => {
@@ -328,6 +329,29 @@ describe('PATCH /api/sessions/:id: snapshots, thumbnails, atomicity, concurrency
       expect((await c.patch(s.id, { title: 'Three' }, { 'If-Match': `${stale}, ${second.headers.etag as string}` })).status).to.equal(200);
       expect((await c.patch(s.id, { title: 'Four' }, { 'If-Match': '*' })).status).to.equal(200);
       expect((await sessionRow(t.knex, s.id)).title).to.equal('Four');
+    });
+
+    it('a PATCH whose row is written while it waits answers with the row as committed, that write included', async () => {
+      const s = await c.create();
+      const v0 = (await sessionRow(t.knex, s.id)).version;
+      const other = await t.knex.transaction();
+      try {
+        await other('sessions').where({ id: s.id }).forUpdate().first('id');
+        const pending = c.patch(s.id, { intervalMin: 2 });
+        await waitFor('the PATCH to wait for the row', async () => {
+          const [row] = await t.knex('pg_stat_activity').where({ wait_event_type: 'Lock', datname: t.knex.raw('current_database()') }).count({ waiting: '*' });
+          return Number(row?.waiting) > 0;
+        }, { intervalMs: 10 });
+        // As a worker writes a generated thumbnail: without bumping the version.
+        await other('sessions').where({ id: s.id }).update({ thumbnail: 'https://cdn.example.test/written-meanwhile.webp' });
+        await other.commit();
+        const res = await pending;
+        expect(res.status).to.equal(200);
+        expect(res.body).to.include({ intervalMin: 2, thumbnail: 'https://cdn.example.test/written-meanwhile.webp' });
+        expect(await sessionRow(t.knex, s.id)).to.include({ interval_min: 2, thumbnail: 'https://cdn.example.test/written-meanwhile.webp', version: v0 + 1 });
+      } finally {
+        if (!other.isCompleted()) await other.rollback();
+      }
     });
 
     it('two concurrent PATCHes with the same If-Match: one wins, the other gets 412', async () => {
