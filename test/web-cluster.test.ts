@@ -152,9 +152,11 @@ describe('WEB_CONCURRENCY: several web processes behind one port', function () {
       } catch (e) {
         failure = e as Error;
       }
-      expect(failure?.message).to.match(/exited \(1\) before starting/);
-      expect(failure?.message).to.include('pending migration');
-      expect(failure?.message).to.include('a web process exited (1) before it listened');
+      // The whole output as the assertion's message: chai would cut it short, and the reason is the point.
+      const output = failure?.message ?? 'the supervisor started';
+      expect(failure?.message, output).to.match(/exited \(1\) before starting/);
+      expect(failure?.message, output).to.include('pending migration');
+      expect(failure?.message, output).to.include('a web process exited (1) before it listened');
     } finally {
       await dropDatabase(url.toString());
     }
