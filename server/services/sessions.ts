@@ -8,6 +8,7 @@ import {
   readSessionForPatch,
   updateSession,
   updateSessionIfUnchanged,
+  type SessionForPatch,
   type SnapshotRef,
 } from '../../db/sessions.js';
 import { deleteSnapshotOfSession, insertSnapshotFromSession } from '../../db/snapshots.js';
@@ -135,12 +136,7 @@ export async function patchSession(
   if (edited) return edited;
 
   return deps.knex.transaction(async (trx) => {
-    const locked = await lockSession(trx, id);
-    if (!locked || locked.session.user_id !== user.id) throw notFound(`Session ${id} not found`);
-    const { session: row, snapshot } = locked;
-    if (ifMatch !== undefined && !ifMatchAllows(ifMatch, row)) {
-      throw preconditionFailed(`Session ${id} has changed since you read it (current ETag ${sessionEtag(row)})`);
-    }
+    const { session: row, snapshot } = ownSession(await lockSession(trx, id), user, id, ifMatch);
     const category = patch.categoryId === undefined ? undefined : await lookupCategory(trx, patch.categoryId);
     const plan = planSessionPatch(row, patch, { category, snapshot });
     if (Object.keys(plan.changes).length === 0) return { session: row, snapshot, outbox: [] };
@@ -148,6 +144,15 @@ export async function patchSession(
     const session = await updateSession(trx, row, plan.changes);
     return { session, ...(await writeJobs(trx, session, plan.jobs, snapshot)) };
   });
+}
+
+/** The session as read, when it is the user's: 404 when missing or not theirs (no existence leak), 412 when `If-Match` is given and fails. */
+function ownSession(found: SessionForPatch | undefined, user: UserRow, id: number, ifMatch?: string): SessionForPatch {
+  if (!found || found.session.user_id !== user.id) throw notFound(`Session ${id} not found`);
+  if (ifMatch !== undefined && !ifMatchAllows(ifMatch, found.session)) {
+    throw preconditionFailed(`Session ${id} has changed since you read it (current ETag ${sessionEtag(found.session)})`);
+  }
+  return found;
 }
 
 /**
@@ -169,15 +174,16 @@ async function patchWithoutLock(
 ): Promise<SessionResult | undefined> {
   if (patch.categoryId !== undefined) return undefined;
   const read = await readSessionForPatch(deps.knex, id);
-  if (!read || read.session.user_id !== user.id) return undefined;
-  const { session: row, snapshot, rowVersion } = read;
-  if (ifMatch !== undefined && !ifMatchAllows(ifMatch, row)) return undefined;
+  let found: SessionForPatch;
   let plan: SessionPatchPlan;
   try {
-    plan = planSessionPatch(row, patch, { category: undefined, snapshot });
+    found = ownSession(read, user, id, ifMatch);
+    plan = planSessionPatch(found.session, patch, { category: undefined, snapshot: found.snapshot });
   } catch {
+    // The locked transaction gives the answer (404, 412, 400) from the row under its lock.
     return undefined;
   }
+  const { session: row, snapshot, rowVersion } = found;
   if (Object.keys(plan.changes).length === 0) return { session: row, snapshot, outbox: [] };
   if (plan.jobs.length > 0) return undefined;
   const session = await updateSessionIfUnchanged(deps.knex, row, rowVersion, plan.changes);
@@ -187,9 +193,7 @@ async function patchWithoutLock(
 /** Deletes the session (media and snapshot rows cascade) and records the purge of its blobs. */
 export async function deleteSession(deps: SessionServiceDeps, user: UserRow, id: number): Promise<{ outbox: WrittenOutboxJob[] }> {
   return deps.knex.transaction(async (trx) => {
-    const locked = await lockSession(trx, id);
-    if (!locked || locked.session.user_id !== user.id) throw notFound(`Session ${id} not found`);
-    const { snapshot } = locked;
+    const { snapshot } = ownSession(await lockSession(trx, id), user, id);
     await deleteSessionRow(trx, id);
     const outbox: OutboxJob[] = [jobs.purgeThumbnails(id)];
     if (snapshot) outbox.push(jobs.purgeSnapshot(snapshot.id));
