@@ -3,7 +3,7 @@ import type { Config } from '../config.js';
 import type { Knex } from '../db/knex.js';
 import type { CommittedOutboxRow } from '../db/outbox.js';
 import type { Logger } from '../logger.js';
-import type { BlobStore, JobProducer, RedisClient } from '../workers/index.js';
+import { ThumbnailUrlPolicy, type BlobStore, type JobProducer, type RedisClient } from '../workers/index.js';
 import './state.js';
 import { dashboard } from './dashboard.js';
 import { httpSessionMiddleware } from './http-session-cookie.js';
@@ -78,6 +78,7 @@ export function createApp(deps: AppDeps): Koa {
       schemas,
       bodyLimitBytes: config.bodyLimitBytes,
       defaultCaptionTheme: config.captionThemes[0]!,
+      thumbnailUrls: ThumbnailUrlPolicy.forStorage(config.azureStorageConnectionString, config.blobContainers),
       afterCommit,
     }),
   ];

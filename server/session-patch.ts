@@ -1,4 +1,5 @@
 import type { SessionChanges, SnapshotRef } from '../db/sessions.js';
+import type { ThumbnailUrlPolicy } from '../workers/index.js';
 import type { CategoryRow, SessionRow } from '../db/types.js';
 import { ApiError, fieldError } from './errors.js';
 import type { SessionBody } from './schemas.js';
@@ -45,13 +46,16 @@ function sameArray(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
-/** Every check a PATCH body gets that needs no stored row (so bad input is a 400 before any lookup). */
-export function normaliseSessionPatch(body: SessionBody): SessionPatch {
+/**
+ * Every check a PATCH body gets that needs no stored row (so bad input is a 400 before any lookup);
+ * `thumbnailUrls` is the rule a thumbnail URL on our own storage must meet.
+ */
+export function normaliseSessionPatch(body: SessionBody, thumbnailUrls: ThumbnailUrlPolicy): SessionPatch {
   const { title, subreddits, thumbnail, ...rest } = body;
   const patch: SessionPatch = rest;
   if (title !== undefined) patch.title = normaliseTitle(title);
   if (subreddits !== undefined) patch.subreddits = normaliseSubreddits(subreddits);
-  if (thumbnail !== undefined) patch.thumbnail = thumbnail === '' ? '' : normaliseThumbnailUrl(thumbnail);
+  if (thumbnail !== undefined) patch.thumbnail = thumbnail === '' ? '' : normaliseThumbnailUrl(thumbnail, thumbnailUrls);
   return patch;
 }
 

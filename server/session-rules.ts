@@ -1,3 +1,4 @@
+import type { ThumbnailUrlPolicy } from '../workers/index.js';
 import { fieldError, validationError } from './errors.js';
 import { MAX_SUBREDDITS } from './schemas.js';
 
@@ -41,8 +42,11 @@ export function normaliseTitle(title: string): string {
   return trimmed;
 }
 
-/** An http(s) URL a browser can load; anything else is a 400 on `thumbnail`. */
-export function normaliseThumbnailUrl(value: string): string {
+/**
+ * An http(s) URL a browser can load which, on our own storage, is exactly the URL of a blob our jobs
+ * write (`policy`: the rule the snapshot job reads thumbnails by); anything else is a 400 on `thumbnail`.
+ */
+export function normaliseThumbnailUrl(value: string, policy: ThumbnailUrlPolicy): string {
   let url: URL;
   try {
     url = new URL(value.trim());
@@ -52,6 +56,8 @@ export function normaliseThumbnailUrl(value: string): string {
   if ((url.protocol !== 'http:' && url.protocol !== 'https:') || !url.hostname) {
     throw fieldError('thumbnail', 'must be an http(s) URL, or "" to generate one from the subreddits');
   }
+  const verdict = policy.classify(value);
+  if (verdict.kind === 'refused') throw fieldError('thumbnail', verdict.reason);
   return value.trim();
 }
 

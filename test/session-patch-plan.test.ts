@@ -4,6 +4,8 @@ import { ApiError } from '../server/errors.js';
 import { buildSchemas, type SessionBody } from '../server/schemas.js';
 import { normaliseSessionPatch, planSessionPatch, type SessionPatchContext, type SessionPatchPlan } from '../server/session-patch.js';
 import { Validator } from '../server/validation.js';
+import { AZURITE_DEV_CONNECTION_STRING } from '../config.js';
+import { ThumbnailUrlPolicy } from '../workers/index.js';
 
 /**
  * The PATCH contract (DESIGN §4) as the pure step sees it: a stored row and a body in, the columns
@@ -14,6 +16,7 @@ import { Validator } from '../server/validation.js';
 const THEMES = ['joi', 'forced-bi', 'beta', 'cbt', 'cuckold', 'custom'];
 const schemas = buildSchemas(THEMES);
 const validator = new Validator();
+const thumbnailUrls = ThumbnailUrlPolicy.forStorage(AZURITE_DEV_CONNECTION_STRING, { thumbnails: 'thumbnails', snapshots: 'community' });
 
 const DEFAULT_CATEGORY: CategoryRow = { id: 1, slug: 'uncategorized', name: 'Uncategorized', is_default: true, created_at: new Date('2026-01-01T00:00:00Z') };
 const ART: CategoryRow = { id: 4, slug: 'art', name: 'Art', is_default: false, created_at: new Date('2026-01-01T00:00:00Z') };
@@ -55,7 +58,7 @@ function sessionRow(overrides: Partial<SessionRow> = {}): SessionRow {
 
 function plan(row: SessionRow, body: Record<string, unknown>, context: Partial<SessionPatchContext> = {}): SessionPatchPlan {
   const valid = validator.validate<SessionBody>(schemas.patchSession, body);
-  return planSessionPatch(row, normaliseSessionPatch(valid), { snapshot: null, ...context });
+  return planSessionPatch(row, normaliseSessionPatch(valid, thumbnailUrls), { snapshot: null, ...context });
 }
 
 /** The 400 a body gets, with the JSON pointers it names. */

@@ -28,6 +28,7 @@ export { JobProducer } from './queues/producer.js';
 export { OutboxDispatcher } from './outbox/dispatcher.js';
 export { FastDispatch } from './outbox/fast-path.js';
 export { BlobStore } from './storage/blob-storage.js';
+export { ThumbnailUrlPolicy } from './storage/thumbnail-urls.js';
 export { createRedis, type RedisClient } from './queues/connection.js';
 export {
   outboxStatus,

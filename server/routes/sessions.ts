@@ -11,6 +11,7 @@ import type { CreateSessionBody, Schemas, SessionBody } from '../schemas.js';
 import { mediaToApi, sessionEtag, sessionToApi } from '../serializers.js';
 import { createSession, deleteSession, patchSession, type SessionServiceDeps } from '../services/sessions.js';
 import type { Validator } from '../validation.js';
+import type { ThumbnailUrlPolicy } from '../../workers/index.js';
 import { parseId, parseIntParam, parseStringParam } from './params.js';
 
 export interface SessionRoutesDeps {
@@ -19,6 +20,8 @@ export interface SessionRoutesDeps {
   schemas: Schemas;
   bodyLimitBytes: number;
   defaultCaptionTheme: string;
+  /** The rule a thumbnail URL on our own storage must meet. */
+  thumbnailUrls: ThumbnailUrlPolicy;
   /** Called after COMMIT with the outbox rows the transaction wrote. */
   afterCommit: (committed: readonly CommittedOutboxRow[]) => void;
 }
@@ -31,7 +34,7 @@ export const SESSIONS_PAGE_SIZE = { default: 100, max: 1_000, cap: 1_000 };
 
 export function sessionRoutes(deps: SessionRoutesDeps): Router {
   const router = new Router({ prefix: '/api/sessions' });
-  const service: SessionServiceDeps = { knex: deps.knex, defaultCaptionTheme: deps.defaultCaptionTheme };
+  const service: SessionServiceDeps = { knex: deps.knex, defaultCaptionTheme: deps.defaultCaptionTheme, thumbnailUrls: deps.thumbnailUrls };
   const body = jsonBody(deps.bodyLimitBytes);
 
   router.get('/', requireUser, async (ctx) => {

@@ -13,7 +13,7 @@ import {
 } from '../../db/sessions.js';
 import { deleteSnapshotOfSession, insertSnapshotFromSession } from '../../db/snapshots.js';
 import type { CategoryRow, SessionRow, UserRow } from '../../db/types.js';
-import { jobs } from '../../workers/index.js';
+import { jobs, type ThumbnailUrlPolicy } from '../../workers/index.js';
 import { fieldError, notFound, preconditionFailed } from '../errors.js';
 import type { CreateSessionBody, SessionBody } from '../schemas.js';
 import { sessionEtag } from '../serializers.js';
@@ -30,6 +30,8 @@ export interface SessionResult {
 export interface SessionServiceDeps {
   knex: Knex;
   defaultCaptionTheme: string;
+  /** The rule a thumbnail URL on our own storage must meet (workers/storage/thumbnail-urls.ts). */
+  thumbnailUrls: ThumbnailUrlPolicy;
 }
 
 /** `If-Match` per RFC 9110: `*`, or a list of entity tags compared strongly (a weak tag never matches). */
@@ -89,7 +91,7 @@ export async function createSession(deps: SessionServiceDeps, user: UserRow, bod
   const intervalMin = body.intervalMin ?? 3;
   const intervalMax = body.intervalMax ?? Math.max(10, intervalMin);
   assertIntervalOrder(intervalMin, intervalMax, { intervalMin: body.intervalMin !== undefined, intervalMax: body.intervalMax !== undefined });
-  const customThumbnail = body.thumbnail ? normaliseThumbnailUrl(body.thumbnail) : null;
+  const customThumbnail = body.thumbnail ? normaliseThumbnailUrl(body.thumbnail, deps.thumbnailUrls) : null;
 
   return deps.knex.transaction(async (trx) => {
     const categoryId = body.categoryId ?? null;
@@ -131,7 +133,7 @@ export async function patchSession(
   ifMatch: string | undefined,
 ): Promise<SessionResult> {
   // Everything that needs no database is checked before the transaction opens.
-  const patch = normaliseSessionPatch(body);
+  const patch = normaliseSessionPatch(body, deps.thumbnailUrls);
   const edited = await patchWithoutLock(deps, user, id, patch, ifMatch);
   if (edited) return edited;
 

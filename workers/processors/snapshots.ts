@@ -22,6 +22,7 @@ import { Batcher } from '../lib/batcher.js';
 import { safeDownload, safeDownloadTo, safeRevalidateTo, type Downloaded, type StreamedDownload } from '../lib/safe-fetch.js';
 import { Semaphore } from '../lib/semaphore.js';
 import { SpillSink, withSpoolFile, type SpoolFile } from '../lib/spool-file.js';
+import { ThumbnailUrlPolicy } from '../storage/thumbnail-urls.js';
 import { reusedBlob, storeDurable, type ClaimBlobs, type DurableContent, type StoredBlob, type UploadGate } from '../storage/durable-media.js';
 import { mediaAreCurrent, syncSessionMedia } from './media.js';
 import { classify, fetchOptions, isImage, isMedia, PermanentError, recordCompleted, type ProcessorDeps } from './deps.js';
@@ -80,15 +81,22 @@ async function ensureMediaList(deps: ProcessorDeps, snapshot: SnapshotRow): Prom
   });
 }
 
-/** The source thumbnail's bytes: read straight from our own container when it is one of ours. */
-async function fetchThumbnail(deps: ProcessorDeps, url: string): Promise<Downloaded | null> {
-  const container = deps.blobs.containers.thumbnails;
-  const ownPrefix = deps.blobs.url(container, '');
+/**
+ * The source thumbnail's bytes, by the one rule the API applies too (workers/storage/thumbnail-urls.ts):
+ * a thumbnail the thumbnail job wrote is read from our container, within the same size and type
+ * bounds as a download; any other acceptable URL is downloaded through safe-fetch; a URL on our
+ * storage that names anything else (a row stored before the rule) is not read at all.
+ */
+async function fetchThumbnail(deps: ProcessorDeps, snapshotId: number, url: string): Promise<Downloaded | null> {
+  const verdict = ThumbnailUrlPolicy.of(deps.blobs).classify(url);
   try {
-    if (url.startsWith(ownPrefix)) {
-      const name = decodeURIComponent(url.slice(ownPrefix.length).split('?')[0]!);
-      const body = await deps.blobs.download(container, name);
-      return { url, body, bytes: body.length, contentType: 'image/webp', sha256: createHash('sha256').update(body).digest('hex'), etag: null, freshForSeconds: 0 };
+    if (verdict.kind === 'refused') {
+      deps.logger.warn({ snapshotId, url }, `thumbnail not copied: it ${verdict.reason}`);
+      return null;
+    }
+    if (verdict.kind === 'generated') {
+      const { body, contentType } = await deps.blobs.downloadWithin(deps.blobs.containers.thumbnails, verdict.blobName, { maxBytes: deps.config.mediaMaxBytes, accept: isImage });
+      return { url, body, bytes: body.length, contentType, sha256: createHash('sha256').update(body).digest('hex'), etag: null, freshForSeconds: 0 };
     }
     return await safeDownload(url, fetchOptions(deps, isImage));
   } catch {
@@ -103,7 +111,7 @@ async function fetchThumbnail(deps: ProcessorDeps, url: string): Promise<Downloa
  */
 async function copyThumbnail(deps: ProcessorDeps, snapshot: SnapshotRow): Promise<Downloaded | null> {
   if (!snapshot.source_thumbnail || snapshot.thumbnail_url) return null;
-  return fetchThumbnail(deps, snapshot.source_thumbnail);
+  return fetchThumbnail(deps, snapshot.id, snapshot.source_thumbnail);
 }
 
 /**

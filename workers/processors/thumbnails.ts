@@ -6,6 +6,7 @@ import { coerceError } from '../../logger.js';
 import type { JobPayload } from '../queues/contracts.js';
 import { safeDownload } from '../lib/safe-fetch.js';
 import { pickThumbnailSource } from '../media/thumbnail-source.js';
+import { thumbnailBlobName } from '../storage/thumbnail-urls.js';
 import { mediaAreCurrent, syncSessionMedia } from './media.js';
 import { fetchOptions, isImage, PermanentError, type ProcessorDeps } from './deps.js';
 
@@ -23,11 +24,6 @@ export const THUMBNAIL_WEBP = { quality: 80, effort: 2 } as const;
 export type ThumbnailResult =
   | { status: 'generated'; url: string; blobName: string }
   | { status: 'skipped'; reason: 'missing' | 'stale' | 'custom' | 'no-media' };
-
-/** Deterministic, so a rerun of the same generation overwrites instead of adding a blob. */
-export function thumbnailBlobName(sessionId: number, generation: number): string {
-  return `thumbnails/sessions/${sessionId}/${generation}.webp`;
-}
 
 /** Resizes to a 640×360 cover WebP; refuses inputs over the pixel limit and corrupt images. */
 export async function renderThumbnail(input: Buffer, maxPixels: number): Promise<Buffer> {

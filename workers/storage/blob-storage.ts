@@ -157,6 +157,11 @@ export class BlobStore {
     return `${this.container(container).url.replace(/\/+$/, '')}/${escapeName(name)}`;
   }
 
+  /** The container's URL with a trailing slash, as {@link BlobStore.url} spells it, for the connection string's account (no request). */
+  static containerUrl(connectionString: string, container: string): string {
+    return `${BlobServiceClient.fromConnectionString(connectionString).getContainerClient(container).url.replace(/\/+$/, '')}/`;
+  }
+
   /** Every blob whose name starts with `prefix`, in name order. */
   async list(container: string, prefix: string): Promise<BlobInfo[]> {
     return this.run(`list ${container}/${prefix}*`, async () => {
@@ -171,6 +176,22 @@ export class BlobStore {
 
   async download(container: string, name: string): Promise<Buffer> {
     return this.run(`download ${container}/${name}`, () => this.container(container).getBlockBlobClient(name).downloadToBuffer());
+  }
+
+  /**
+   * {@link download} within the bounds a download from a URL gets: refused, before the body is
+   * read, when the blob's stored size exceeds `maxBytes` or its stored type is not accepted.
+   */
+  async downloadWithin(container: string, name: string, bounds: { maxBytes: number; accept: (contentType: string) => boolean }): Promise<{ body: Buffer; contentType: string }> {
+    const blob = this.container(container).getBlockBlobClient(name);
+    const properties = await this.run(`check ${container}/${name}`, () => blob.getProperties());
+    const contentType = (properties.contentType ?? 'application/octet-stream').split(';')[0]!.trim().toLowerCase();
+    const size = properties.contentLength ?? 0;
+    if (size > bounds.maxBytes) throw new BlobStorageError(`download ${container}/${name}`, new Error(`${size} bytes exceeds the limit of ${bounds.maxBytes}`));
+    if (!bounds.accept(contentType)) throw new BlobStorageError(`download ${container}/${name}`, new Error(`content type ${contentType} is not accepted here`));
+    // Read no more than was checked, whatever was written in between.
+    const body = size === 0 ? Buffer.alloc(0) : await this.run(`download ${container}/${name}`, () => blob.downloadToBuffer(0, size));
+    return { body, contentType };
   }
 
   async exists(container: string, name: string): Promise<boolean> {
