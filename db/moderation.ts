@@ -1,7 +1,8 @@
 import type { Knex } from './knex.js';
-import type { SnapshotRow, SnapshotStatus } from './types.js';
+import type { CommunityModeration, SnapshotRow, SnapshotStatus } from './types.js';
 
-export const MODERATION_ACTIONS = ['hide', 'unhide', 'remove'] as const;
+/** `lift` clears the moderation a session carries (a removal, or a hide that outlived its snapshot). */
+export const MODERATION_ACTIONS = ['hide', 'unhide', 'remove', 'lift'] as const;
 export type ModerationAction = (typeof MODERATION_ACTIONS)[number];
 
 export interface ModerationAuditRow {
@@ -28,6 +29,30 @@ export async function setSnapshotHidden(trx: Knex.Transaction, id: number, hidde
     .update({ is_hidden: hidden, hidden_at: hidden ? trx.raw('coalesce(hidden_at, now())') : null, updated_at: trx.fn.now() } as Record<string, unknown>)
     .returning('*');
   return row;
+}
+
+/**
+ * Sets (or, with null, clears) the moderation the session carries, in the caller's transaction with
+ * the session locked. Not a user edit: the version and `updated_at` stay, as for a worker's write.
+ */
+export async function setSessionModeration(trx: Knex.Transaction, sessionId: number, moderation: { status: CommunityModeration; reason: string } | null): Promise<void> {
+  await trx('sessions')
+    .where({ id: sessionId })
+    .update({
+      community_moderation: moderation?.status ?? null,
+      community_moderation_reason: moderation?.reason ?? null,
+      community_moderated_at: moderation ? trx.fn.now() : null,
+    });
+}
+
+/** The snapshot of the session's latest hide or removal (what a lift undoes); undefined when it has none. */
+export async function latestModeratedSnapshot(trx: Knex.Transaction, sessionId: number): Promise<number | undefined> {
+  const row = (await trx('moderation_audit')
+    .where({ session_id: sessionId })
+    .whereIn('action', ['hide', 'remove'])
+    .orderBy('id', 'desc')
+    .first('snapshot_id')) as { snapshot_id: number } | undefined;
+  return row?.snapshot_id;
 }
 
 /** Deletes one snapshot row by id (its media rows cascade); true when it existed. */

@@ -3,7 +3,10 @@ import { boundedCount } from './counts.js';
 import { preparedQuery, type Knex } from './knex.js';
 import { SNAPSHOT_STATUSES, type SessionMediaRow, type SessionRow, type SnapshotMediaRow, type SnapshotRow, type SnapshotStatus } from './types.js';
 
-/** Creates the session's snapshot row from its current metadata (status `pending`). */
+/**
+ * Creates the session's snapshot row from its current metadata (status `pending`), hidden when the
+ * session carries a hide (moderation belongs to the session: sharing again does not undo it).
+ */
 export async function insertSnapshotFromSession(trx: Knex.Transaction, session: SessionRow): Promise<SnapshotRow> {
   const [row] = await trx<SnapshotRow>('community_snapshots')
     .insert({
@@ -20,6 +23,8 @@ export async function insertSnapshotFromSession(trx: Knex.Transaction, session: 
       is_manual_mode: session.is_manual_mode,
       is_imported: session.is_imported,
       source_thumbnail: session.thumbnail,
+      is_hidden: session.community_moderation === 'hidden',
+      hidden_at: session.community_moderation === 'hidden' ? session.community_moderated_at : null,
     })
     .returning('*');
   return row!;

@@ -18,6 +18,9 @@ export const CATEGORY_SOURCES = ['default', 'manual'] as const;
 export type CategorySource = (typeof CATEGORY_SOURCES)[number];
 export const THUMBNAIL_SOURCES = ['auto', 'custom'] as const;
 export type ThumbnailSource = (typeof THUMBNAIL_SOURCES)[number];
+/** An admin's moderation in force on a session's community item: `hidden` (every snapshot hidden) or `removed` (sharing refused). */
+export const COMMUNITY_MODERATIONS = ['hidden', 'removed'] as const;
+export type CommunityModeration = (typeof COMMUNITY_MODERATIONS)[number];
 
 export interface UserRow {
   id: string;
@@ -59,7 +62,20 @@ export interface SessionRow {
   ai_prompt: string | null;
   caption_theme: string;
   is_public: boolean;
+  /**
+   * The share link made the session public (it was private), and its owner has not set `is_public`
+   * since: revoking the link makes it private again.
+   */
+  public_by_share: boolean;
   share_to_community: boolean;
+  /**
+   * The moderation in force on the session's community item, which outlives the snapshot (an
+   * unshare deletes that): `hidden` makes every new snapshot hidden, `removed` refuses sharing until
+   * an admin lifts it; null when none. Reason and time are the moderator's, for the owner to read.
+   */
+  community_moderation: CommunityModeration | null;
+  community_moderation_reason: string | null;
+  community_moderated_at: Date | null;
   is_favorite: boolean;
   is_manual_mode: boolean;
   is_imported: boolean;

@@ -131,6 +131,7 @@ export function buildOpenApi(schemas: Schemas): JsonSchema {
           responses: {
             '200': { description: 'The committed session; ETag header', ...json(ref('Session')) },
             ...COMMON_ERRORS,
+            '403': errorResponse('shareToCommunity: true on a session an administrator removed from the community (COMMUNITY_REMOVED, with the reason)'),
             '404': errorResponse('No such session, or not yours'),
             '412': errorResponse('If-Match is stale'),
             '413': errorResponse('Body too large'),
@@ -257,6 +258,19 @@ export function buildOpenApi(schemas: Schemas): JsonSchema {
             '200': { description: "Removed: the snapshot row, its blobs by the purge job, the session's shareToCommunity; audited", ...json(ref('SnapshotRemoved')) },
             '400': COMMON_ERRORS['400'],
             ...ADMIN_ERRORS,
+          },
+        },
+      },
+      '/api/admin/sessions/{id}/community/lift': {
+        parameters: [idParam],
+        post: {
+          requestBody: { required: true, ...json(ref('Moderate')) },
+          responses: {
+            '200': { description: "Lifts the session's removal (or a hide that outlived its snapshot): the owner may share again; a live hidden snapshot is shown; audited", ...json(ref('ModerationResult')) },
+            '400': COMMON_ERRORS['400'],
+            ...ADMIN_ERRORS,
+            '404': errorResponse('No such session'),
+            '409': errorResponse('The session carries no moderation (NOT_MODERATED)'),
           },
         },
       },

@@ -1,5 +1,5 @@
 import { MODERATION_ACTIONS } from '../db/moderation.js';
-import { CATEGORY_SOURCES, MEDIA_TYPES, ROLES, SNAPSHOT_STATUSES, TRANSITIONS } from '../db/types.js';
+import { CATEGORY_SOURCES, COMMUNITY_MODERATIONS, MEDIA_TYPES, ROLES, SNAPSHOT_STATUSES, TRANSITIONS } from '../db/types.js';
 import { JOB_STATES, QUEUE_NAMES } from '../workers/index.js';
 import { typedSchema, type FromSchema, type JsonSchema } from './validation.js';
 
@@ -137,6 +137,10 @@ const SESSION = object({
   createdAt: dateTime,
   updatedAt: dateTime,
   communitySnapshot: nullable(object({ id: int, status: SNAPSHOT_STATUS })),
+  // The moderation an admin put on the session's community item, in the owner's view only (null
+  // otherwise, and for everyone else): `hidden` (new snapshots are hidden too) or `removed`
+  // (sharing is refused until an admin lifts it), with the moderator's reason and time.
+  communityModeration: nullable(object({ status: enumOf(COMMUNITY_MODERATIONS), reason: str, at: dateTime })),
 });
 
 const MEDIA_ITEM = object({

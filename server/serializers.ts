@@ -33,7 +33,14 @@ import type {
 // Each serializer returns an object literal typed by its response schema (server/schemas.ts), so a
 // field the schema lacks, or a missing one, is a compile error, and the served document stays true.
 
-export function sessionToApi(row: SessionRow, snapshot: SnapshotRef | null | undefined): ApiSession {
+/** The moderation the session carries, told to its owner only (the moderator's reason is between them). */
+function moderationToApi(row: SessionRow, viewerId: string): ApiSession['communityModeration'] {
+  const { community_moderation: status, community_moderation_reason: reason, community_moderated_at: at } = row;
+  return row.user_id === viewerId && status !== null && reason !== null && at !== null ? { status, reason, at: at.toISOString() } : null;
+}
+
+/** A session as `viewerId` sees it. */
+export function sessionToApi(row: SessionRow, snapshot: SnapshotRef | null | undefined, viewerId: string): ApiSession {
   return {
     id: row.id,
     title: row.title,
@@ -56,6 +63,7 @@ export function sessionToApi(row: SessionRow, snapshot: SnapshotRef | null | und
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
     communitySnapshot: snapshot ? { id: snapshot.id, status: snapshot.status } : null,
+    communityModeration: moderationToApi(row, viewerId),
   };
 }
 
@@ -75,8 +83,8 @@ export function mediaToApi(row: SessionMediaRow): ApiSessionMedia {
 }
 
 /** `GET /api/sessions/:id`'s body: the session and its media in order (also what a share link opens). */
-export function sessionDetailToApi(row: SessionRow, snapshot: SnapshotRef | null | undefined, media: SessionMediaRow[]): ApiSessionDetail {
-  return { session: sessionToApi(row, snapshot), media: media.map(mediaToApi) };
+export function sessionDetailToApi(row: SessionRow, snapshot: SnapshotRef | null | undefined, media: SessionMediaRow[], viewerId: string): ApiSessionDetail {
+  return { session: sessionToApi(row, snapshot, viewerId), media: media.map(mediaToApi) };
 }
 
 export function userToApi(row: UserRow): ApiUser {

@@ -59,6 +59,17 @@ export function normaliseSessionPatch(body: SessionBody, thumbnailUrls: Thumbnai
   return patch;
 }
 
+/** 403 for sharing a session an admin removed from the community, with the moderator's reason. */
+function communityRemoved(row: SessionRow): ApiError {
+  return new ApiError(
+    403,
+    'COMMUNITY_REMOVED',
+    'Forbidden',
+    `An administrator removed this session from the community (${row.community_moderated_at?.toISOString() ?? 'earlier'}): ` +
+      `${row.community_moderation_reason ?? 'no reason recorded'}. It cannot be shared again until an administrator lifts the removal.`,
+  );
+}
+
 /**
  * A session's category columns from the `categoryId` a client sent and the category it names:
  * `null` is the default category (`default`), an id its category (`manual`), an unknown id a 400.
@@ -95,6 +106,8 @@ export function planSessionPatch(row: SessionRow, patch: SessionPatch, context: 
   set('ai_prompt', patch.aiPrompt);
   set('caption_theme', patch.captionTheme);
   set('is_public', patch.isPublic);
+  // The owner set isPublic while a share link was live: their choice outlives the link's revocation.
+  if (changes.is_public !== undefined && row.public_by_share) changes.public_by_share = false;
   set('is_favorite', patch.isFavorite);
   set('is_manual_mode', patch.isManualMode);
   set('share_to_community', patch.shareToCommunity);
@@ -130,6 +143,7 @@ export function planSessionPatch(row: SessionRow, patch: SessionPatch, context: 
     jobs.push({ kind: 'generateThumbnail', generation: changes.thumbnail_generation });
   }
 
+  if (changes.share_to_community === true && row.community_moderation === 'removed') throw communityRemoved(row);
   if (changes.share_to_community === true && !context.snapshot) jobs.push({ kind: 'createSnapshot' });
   if (changes.share_to_community === false && context.snapshot) jobs.push({ kind: 'removeSnapshot' });
   return { changes, jobs };

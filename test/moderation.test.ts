@@ -154,7 +154,10 @@ describe('moderation: admins hide, unhide and remove community items, each audit
     expect((await feedOf(admin)).items.map((i) => i.id)).to.not.include(snapshotId);
     // Removing it again: nothing left to remove.
     expect((await as(admin).delete(`/api/admin/community/${snapshotId}`, { reason: 'again' })).status).to.equal(404);
-    // The owner may share it again, as a new snapshot.
+    // The removal stays with the session: sharing again is refused until an admin lifts it
+    // (test/security/moderation-sticks.test.ts), then it is a new snapshot.
+    expect((await patch(t, creator, sessionId, { shareToCommunity: true }, 403)).code).to.equal('COMMUNITY_REMOVED');
+    await as(admin).post(`/api/admin/sessions/${sessionId}/community/lift`, { reason: 'Licence shown' }).expect(200);
     const reshared = await patch(t, creator, sessionId, { shareToCommunity: true });
     expect((reshared.communitySnapshot as { id: number }).id).to.not.equal(snapshotId);
   });

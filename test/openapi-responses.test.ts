@@ -212,7 +212,7 @@ describe('OpenAPI: every response matches the schema the served document gives i
     expectDocumented(await as(admin).post('/api/admin/queues/media/retry-failed'), 'post', '/api/admin/queues/{queue}/retry-failed', 202);
   });
 
-  it('admin: moderation (hide, unhide, remove, the audit)', async () => {
+  it('admin: moderation (hide, unhide, remove, lift, the audit)', async () => {
     const sessionId = (await as(admin).post('/api/sessions', { title: 'Moderated', subreddits: 'pics', shareToCommunity: true }).expect(201)).body.id as number;
     const snapshotId = ((await t.knex('community_snapshots').where({ session_id: sessionId }).first('id')) as { id: number }).id;
     await t.knex('community_snapshots').where({ id: snapshotId }).update({ status: 'ready', ready_at: new Date() });
@@ -223,6 +223,12 @@ describe('OpenAPI: every response matches the schema the served document gives i
     expectDocumented(await as(admin).post(`/api/admin/community/${snapshotId}/unhide`, reason), 'post', '/api/admin/community/{id}/unhide', 200);
     expectDocumented(await as(admin).post(`/api/admin/community/${snapshotId}/hide`, {}), 'post', '/api/admin/community/{id}/hide', 400);
     expectDocumented(await t.http().delete(`/api/admin/community/${snapshotId}`).set('Cookie', admin.cookie).send(reason), 'delete', '/api/admin/community/{id}', 200);
+    const removed = expectDocumented<{ communityModeration: unknown }>(await as(admin).patch(`/api/sessions/${sessionId}`, { shareToCommunity: true }), 'patch', '/api/sessions/{id}', 403);
+    expect(removed).to.not.have.property('communityModeration');
+    const owned = expectDocumented<{ session: { communityModeration: { status: string } } }>(await as(admin).get(`/api/sessions/${sessionId}`), 'get', '/api/sessions/{id}', 200);
+    expect(owned.session.communityModeration.status).to.equal('removed');
+    expectDocumented(await as(admin).post(`/api/admin/sessions/${sessionId}/community/lift`, reason), 'post', '/api/admin/sessions/{id}/community/lift', 200);
+    expectDocumented(await as(admin).post(`/api/admin/sessions/${sessionId}/community/lift`, reason), 'post', '/api/admin/sessions/{id}/community/lift', 409);
     expect(expectDocumented(await as(admin).get('/api/admin/audit?pageSize=2'), 'get', '/api/admin/audit', 200).items).to.have.length(2);
   });
 

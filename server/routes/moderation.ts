@@ -9,7 +9,7 @@ import { jsonBody } from '../middleware/json-body.js';
 import { MODERATION_PAGE_PATH, moderationPageHtml, PAGE_CONTENT_SECURITY_POLICY } from '../moderation-page.js';
 import type { ModerateBody, Schemas } from '../schemas.js';
 import { moderationAuditPageToApi, moderationResultToApi, snapshotRemovedToApi } from '../serializers.js';
-import { normaliseReason, removeSnapshot, setHidden } from '../services/moderation.js';
+import { liftModeration, normaliseReason, removeSnapshot, setHidden } from '../services/moderation.js';
 import type { Validator } from '../validation.js';
 import { parseId, parseIntParam, parseStringParam } from './params.js';
 
@@ -26,9 +26,9 @@ export interface ModerationRoutesDeps {
 const isSnapshotStatus = (s: string): s is SnapshotStatus => (SNAPSHOT_STATUSES as readonly string[]).includes(s);
 
 /**
- * Community moderation: `/api/admin/community/:id/hide|unhide`, `DELETE /api/admin/community/:id`
- * (each with a reason, audited in the same transaction), `GET /api/admin/audit`, and the operators'
- * page at `/admin/community`.
+ * Community moderation: `/api/admin/community/:id/hide|unhide`, `DELETE /api/admin/community/:id`,
+ * `POST /api/admin/sessions/:id/community/lift` (each with a reason, audited in the same
+ * transaction), `GET /api/admin/audit`, and the operators' page at `/admin/community`.
  */
 export function moderationRoutes(deps: ModerationRoutesDeps): Router[] {
   const api = new Router({ prefix: '/api/admin' });
@@ -51,6 +51,13 @@ export function moderationRoutes(deps: ModerationRoutesDeps): Router[] {
     const result = await removeSnapshot(deps.knex, ctx.state.user!, id, reason);
     deps.afterCommit(result.outboxIds);
     ctx.body = snapshotRemovedToApi(result, result.outboxIds[0]!);
+  });
+
+  // A removal (or a hide that outlived its snapshot) stays with the session until this lifts it.
+  api.post('/sessions/:id/community/lift', body, async (ctx) => {
+    const id = parseId(ctx.params.id, 'id');
+    const reason = reasonOf(ctx.request.body);
+    ctx.body = moderationResultToApi(await liftModeration(deps.knex, ctx.state.user!, id, reason));
   });
 
   api.get('/audit', async (ctx) => {

@@ -58,7 +58,7 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
     const snapshots = await snapshotsForSessions(deps.knex, rows.map((r) => r.id));
     ctx.set('X-Total-Count', String(total));
     if ((page - 1) * pageSize + rows.length < total) ctx.set('Link', nextPageLink(ctx.path, ctx.querystring, page + 1, pageSize));
-    ctx.body = rows.map((r) => sessionToApi(r, snapshots.get(r.id)));
+    ctx.body = rows.map((r) => sessionToApi(r, snapshots.get(r.id), ctx.state.user!.id));
   });
 
   router.post('/', requireUser, body, async (ctx) => {
@@ -68,7 +68,7 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
     ctx.status = 201;
     ctx.set('ETag', sessionEtag(result.session));
     ctx.set('Location', `/api/sessions/${result.session.id}`);
-    ctx.body = sessionToApi(result.session, result.snapshot);
+    ctx.body = sessionToApi(result.session, result.snapshot, ctx.state.user!.id);
   });
 
   // As in the reference, reading needs a login; a public session is then readable by any user.
@@ -79,7 +79,7 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
     if (!session || (!session.is_public && session.user_id !== ctx.state.user!.id)) throw notFound(`Session ${id} not found`);
     const [media, snapshot] = await Promise.all([listSessionMedia(deps.knex, id), findSnapshotBySession(deps.knex, id)]);
     ctx.set('ETag', sessionEtag(session));
-    ctx.body = { session: sessionToApi(session, snapshot), media: media.map(mediaToApi) };
+    ctx.body = { session: sessionToApi(session, snapshot, ctx.state.user!.id), media: media.map(mediaToApi) };
   });
 
   router.patch('/:id', requireUser, body, async (ctx) => {
@@ -89,7 +89,7 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
     const result = await patchSession(service, ctx.state.user!, id, input, ifMatch);
     deps.afterCommit(result.outbox);
     ctx.set('ETag', sessionEtag(result.session));
-    ctx.body = sessionToApi(result.session, result.snapshot);
+    ctx.body = sessionToApi(result.session, result.snapshot, ctx.state.user!.id);
   });
 
   router.delete('/:id', requireUser, async (ctx) => {

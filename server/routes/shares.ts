@@ -45,7 +45,7 @@ export function shareRoutes(deps: { knex: Knex; publicBaseUrl: string }): Router
     const session = await findSharedSession(deps.knex, parseShareCode(ctx.params.code));
     if (!session) throw notFound('Share link not found');
     const [media, snapshot] = await Promise.all([listSessionMedia(deps.knex, session.id), findSnapshotBySession(deps.knex, session.id)]);
-    ctx.body = sessionDetailToApi(session, snapshot, media);
+    ctx.body = sessionDetailToApi(session, snapshot, media, ctx.state.user!.id);
   });
 
   return router;
