@@ -27,8 +27,15 @@ export interface Config {
   sessionMaxAgeMs: number;
   trustProxy: boolean;
   redditBaseUrl: string;
+  /** Tests only: refused in production (downloads could reach internal services). */
   mediaAllowPrivateHosts: boolean;
   mediaMaxBytes: number;
+  /**
+   * `PASSWORD_SCRYPT_COST`: log2 of scrypt's N for new password hashes (17, OWASP's current
+   * recommendation, about 128 MiB and a few hundred ms per hash); below 17 refused in production.
+   * A login with a weaker stored hash re-hashes it at this cost.
+   */
+  passwordScryptCost: number;
   workerConcurrency: number;
   /** Web processes `server/main.ts` runs, sharing `PORT` (node:cluster); 1 = this process serves. */
   webConcurrency: number;
@@ -258,6 +265,17 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('AZURE_STORAGE_CONNECTION_STRING', 'is not an Azure Storage connection string');
   }
 
+  // Downloads reaching loopback and private addresses are for tests against local fixtures only:
+  // in production they would let a hostile listing or thumbnail URL reach internal services.
+  const mediaAllowPrivateHosts = bool(env, 'MEDIA_ALLOW_PRIVATE_HOSTS', false);
+  if (mediaAllowPrivateHosts && nodeEnv === 'production') {
+    throw new ConfigError('MEDIA_ALLOW_PRIVATE_HOSTS', 'must not be true in production: it lets downloads reach loopback and private addresses (tests only)');
+  }
+  const passwordScryptCost = int(env, 'PASSWORD_SCRYPT_COST', 17, 4, 20);
+  if (nodeEnv === 'production' && passwordScryptCost < 17) {
+    throw new ConfigError('PASSWORD_SCRYPT_COST', `must be at least 17 in production (N = 2^17, OWASP's current minimum for scrypt), got ${passwordScryptCost}`);
+  }
+
   const port = int(env, 'PORT', 3000, 0, 65535);
   const publicBaseUrl = url(env, 'PUBLIC_BASE_URL', `http://localhost:${port}`, ['http:', 'https:']).replace(/\/+$/, '');
   if (/[?#]/.test(publicBaseUrl)) throw new ConfigError('PUBLIC_BASE_URL', 'must be a base URL without query or fragment');
@@ -291,7 +309,8 @@ export function loadConfig(env: Env = process.env): Config {
     sessionMaxAgeMs: int(env, 'SESSION_MAX_AGE_HOURS', 24 * 7, 1, 24 * 365) * 3600_000,
     trustProxy: bool(env, 'TRUST_PROXY', false),
     redditBaseUrl: url(env, 'REDDIT_BASE_URL', 'https://www.reddit.com', ['http:', 'https:']).replace(/\/+$/, ''),
-    mediaAllowPrivateHosts: bool(env, 'MEDIA_ALLOW_PRIVATE_HOSTS', false),
+    mediaAllowPrivateHosts,
+    passwordScryptCost,
     mediaMaxBytes: int(env, 'MEDIA_MAX_BYTES', 25 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     workerConcurrency: int(env, 'WORKER_CONCURRENCY', 4, 1, 256),
     webConcurrency: int(env, 'WEB_CONCURRENCY', 1, 1, 64),

@@ -19,15 +19,15 @@ export function normaliseEmail(email: string): string {
   return email.trim().toLowerCase();
 }
 
-/** Inserts a user; returns null when the email is taken. */
-export async function createUser(knex: Knex, user: NewUser): Promise<UserRow | null> {
+/** Inserts a user, the password hashed at `scryptCost` (log2 N, `PASSWORD_SCRYPT_COST`); returns null when the email is taken. */
+export async function createUser(knex: Knex, user: NewUser, scryptCost: number): Promise<UserRow | null> {
   const rows = await knex<UserRow>('users')
     .insert({
       id: newUserId(),
       email: normaliseEmail(user.email),
       first_name: user.firstName ?? null,
       last_name: user.lastName ?? null,
-      password_hash: await hashPassword(user.password),
+      password_hash: await hashPassword(user.password, scryptCost),
       role: user.role ?? 'user',
     })
     .onConflict(knex.raw('(email)'))
@@ -42,4 +42,14 @@ export async function findUserByEmail(knex: Knex, email: string): Promise<UserRo
 
 export async function findUserById(knex: Knex, id: string): Promise<UserRow | undefined> {
   return knex<UserRow>('users').where({ id }).first();
+}
+
+/**
+ * Replaces the user's password hash with a new one of `password` at `scryptCost`, after a login that
+ * proved the password against the older hash: only while the stored hash is still the one checked,
+ * so a password changed meanwhile is never overwritten. True when it was replaced.
+ */
+export async function upgradePasswordHash(knex: Knex, user: Pick<UserRow, 'id' | 'password_hash'>, password: string, scryptCost: number): Promise<boolean> {
+  const next = await hashPassword(password, scryptCost);
+  return (await knex('users').where({ id: user.id, password_hash: user.password_hash }).update({ password_hash: next })) > 0;
 }

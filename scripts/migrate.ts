@@ -32,7 +32,7 @@ async function main(): Promise<void> {
     const applied = await migrateLatest(knex);
     console.log(applied.length ? `applied ${applied.length} migration(s): ${applied.join(', ')}` : 'database is up to date');
     if (config.nodeEnv === 'development') {
-      const demo = await seedDemoUser(knex);
+      const demo = await seedDemoUser(knex, config.passwordScryptCost);
       if (demo) console.log(`development: demo user ${demo.email} / ${demo.password}`);
     }
   } finally {

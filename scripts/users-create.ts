@@ -71,7 +71,7 @@ runScript(async () => {
       firstName: args['first-name'] ?? null,
       lastName: args['last-name'] ?? null,
       role: args.admin ? 'admin' : 'user',
-    });
+    }, ctx.config.passwordScryptCost);
     if (!user) {
       console.error(`error: a user with email ${args.email} already exists`);
       return 1;

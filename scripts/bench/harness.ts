@@ -215,7 +215,7 @@ export async function startBench(log: (line: string) => void): Promise<Bench> {
     const webUrl = `http://127.0.0.1:${port}`;
 
     const password = randomBytes(12).toString('hex');
-    const created = await createUser(knex, { email: `bench-${Date.now()}@bench.local`, password });
+    const created = await createUser(knex, { email: `bench-${Date.now()}@bench.local`, password }, config.passwordScryptCost);
     const login = await fetch(`${webUrl}/api/auth/login`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

@@ -242,7 +242,7 @@ async function tableSizes(knex: Knex): Promise<string> {
 export async function scalePart(bench: Bench, opts: { quick: boolean; log: (line: string) => void }): Promise<{ figures: Figure[]; report: string }> {
   const { log } = opts;
   const password = 'scale-bench-password';
-  const heavyUser = (await createUser(bench.knex, { email: `scale-heavy-${Date.now()}@bench.local`, password, role: 'admin' }))!;
+  const heavyUser = (await createUser(bench.knex, { email: `scale-heavy-${Date.now()}@bench.local`, password, role: 'admin' }, bench.config.passwordScryptCost))!;
   const login = await fetch(`${bench.webUrl}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: heavyUser.email, password }) });
   if (!login.ok) throw new Error(`scale login failed: ${login.status}`);
   const heavy = { id: heavyUser.id, cookie: login.headers.get('set-cookie')!.split(';')[0]! };

@@ -4,7 +4,7 @@ import type { Config } from '../../config.js';
 import type { Knex } from '../../db/knex.js';
 import { dummyPasswordHash, verifyPassword } from '../../db/password.js';
 import { readFailures, recordFailure } from '../../db/rate-limits.js';
-import { createUser, findUserByEmail } from '../../db/users.js';
+import { createUser, findUserByEmail, upgradePasswordHash } from '../../db/users.js';
 import type { UserRow } from '../../db/types.js';
 import { ApiError, conflict, unauthorized } from '../errors.js';
 import { jsonBody } from '../middleware/json-body.js';
@@ -74,7 +74,7 @@ export function authRoutes(deps: AuthRoutesDeps): Router {
       password: input.password,
       firstName: input.firstName?.trim() || null,
       lastName: input.lastName?.trim() || null,
-    });
+    }, deps.config.passwordScryptCost);
     if (!user) throw conflict('An account with this email already exists', 'EMAIL_TAKEN');
     await startHttpSession(ctx, user);
     ctx.status = 201;
@@ -94,12 +94,15 @@ export function authRoutes(deps: AuthRoutesDeps): Router {
     const input = deps.validator.validate(schema, ctx.request.body);
     const user = await findUserByEmail(deps.knex, input.email);
     // Unknown email and wrong password take the same time and say the same thing.
-    const ok = await verifyPassword(input.password, user?.password_hash ?? (await dummyPasswordHash()));
-    if (!user || !ok) {
+    const cost = deps.config.passwordScryptCost;
+    const check = await verifyPassword(input.password, user?.password_hash ?? (await dummyPasswordHash(cost)), cost);
+    if (!user || !check.ok) {
       const after = await recordFailure(deps.knex, key, windowMs);
       rateLimitHeaders(ctx, after.failures, after.resetAt);
       throw unauthorized(failure);
     }
+    // An older, weaker hash is replaced while the password is at hand (it never is otherwise).
+    if (check.needsRehash) await upgradePasswordHash(deps.knex, user, input.password, cost);
     await startHttpSession(ctx, user);
     return { user, input };
   }

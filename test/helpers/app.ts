@@ -9,6 +9,13 @@ import { HTTP_SESSION_COOKIE } from '../../server/http-session-cookie.js';
 import type { Knex } from '../../db/knex.js';
 import { testDatabaseUrl, testKnex } from './database.js';
 
+/**
+ * Settings every test process gets, the web and worker processes tests start included: scrypt at
+ * N = 2^10, not the production 2^17 (128 MiB and a few hundred ms per hash), since the suite
+ * registers hundreds of users. test/security/password-hashing.test.ts checks the production cost.
+ */
+export const TEST_PROCESS_ENV = { PASSWORD_SCRYPT_COST: '10' } as const;
+
 /** Configuration as a test process sees it: the test database, a queue prefix of its own, quiet logs. */
 export function testConfig(overrides: Record<string, string> = {}): Config {
   return loadConfig({
@@ -22,6 +29,7 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     SESSION_SECRET: 'test-secret-a,test-secret-b',
     // Off unless a test turns it on (test/rate-limits.test.ts): other suites send far more than 100 requests.
     API_RATE_LIMIT: '0',
+    ...TEST_PROCESS_ENV,
     ...overrides,
   });
 }

@@ -14,7 +14,7 @@ import { retryPolicyOf } from '../../workers/queues/retry-policy.js';
 import { BlobStore } from '../../workers/storage/blob-storage.js';
 import { startAzurite, type AzuriteHandle } from '../../scripts/lib/azurite.js';
 import { deleteQueueKeys } from '../../scripts/lib/queue-keys.js';
-import { createTestApp, testConfig, type TestApp } from './app.js';
+import { createTestApp, TEST_PROCESS_ENV, testConfig, type TestApp } from './app.js';
 import { createKnex, type Knex } from '../../db/knex.js';
 import { cloneTestDatabase, dropTestDatabase } from './database.js';
 import { startFixtureServer, type FixtureServer } from './fixture-server.js';
@@ -117,6 +117,7 @@ export async function startJobStack(options: JobStackOptions = {}): Promise<JobS
     SHUTDOWN_GRACE_MS: '10000',
     // Off for the web processes these stacks start; test/rate-limits.test.ts turns it on.
     API_RATE_LIMIT: '0',
+    ...TEST_PROCESS_ENV,
     ...options.env,
   };
   const config = testConfig(env);

@@ -20,7 +20,7 @@ import { coerceError } from '../../logger.js';
 import type { JobPayload } from '../queues/contracts.js';
 import { Batcher } from '../lib/batcher.js';
 import { safeDownload, safeDownloadTo, safeRevalidateTo, type Downloaded, type StreamedDownload } from '../lib/safe-fetch.js';
-import { Semaphore } from '../lib/semaphore.js';
+import { Semaphore } from '../../semaphore.js';
 import { SpillSink, withSpoolFile, type SpoolFile } from '../lib/spool-file.js';
 import { ThumbnailUrlPolicy } from '../storage/thumbnail-urls.js';
 import { reusedBlob, storeDurable, type ClaimBlobs, type DurableContent, type StoredBlob, type UploadGate } from '../storage/durable-media.js';
