@@ -4,6 +4,7 @@ import { bigSnapshotPeakRss, expireMediaSources, jobStart, rawCopy, rawJobStart,
 import { THUMBNAIL_WEBP } from '../workers/processors/thumbnails.js';
 import { peakRssMb, settleDatabase, startBench, type Bench, type CpuShare } from './bench/harness.js';
 import { housekeepingPart } from './bench/housekeeping.js';
+import { loginPart } from './bench/login.js';
 import { patchLoad, rawTransactionLoad, seedSessions } from './bench/patch.js';
 import { scalePart } from './bench/scale.js';
 import { saveToLibrary } from './bench/save.js';
@@ -36,21 +37,23 @@ table: median and spread over the repetitions, and each figure's ratio to its ba
                  worker restarted with OUTBOX_COMPLETION_RECORD=off, then on; baseline: off
   housekeeping   PATCH p99 @8 while the outbox-retention task deletes 100,000 finished old rows;
                  baseline: the same load without it
+  login          POST /api/auth/login p50/p99 at PASSWORD_SCRYPT_COST (2^17); baseline: crypto.scrypt
+                 of one hash with the same parameters; a login re-hashing a 2^14 hash; 8 at once
   memory         peak RSS of the web and worker processes
 It builds dist/ (npm run build) and runs the web and worker from it, as the Procfile does, with its
 own database (<DATABASE_URL name>_bench), Redis prefix and Azurite, and removes them afterwards.
 The web runs WEB_CONCURRENCY processes (default here: one per core, as you would deploy it).
 A second table shows the CPU each process spent per operation.
   --quick   one short repetition of each (under 2 minutes)
-  --only <f>  run one part: patch, jobstart, thumbnails, snapshots, save, scale, completion or
-              housekeeping (for profiling)
+  --only <f>  run one part: patch, jobstart, thumbnails, snapshots, save, scale, completion,
+              housekeeping or login (for profiling)
   --json    the results as JSON on stdout (the table goes to stderr)
   --help    this help
 Exits 1 if any request or job fails.`;
 
 runScript(async () => {
   const args = parseCli(HELP, { quick: { type: 'boolean' }, json: { type: 'boolean' }, only: { type: 'string' } });
-  const parts = ['patch', 'jobstart', 'thumbnails', 'snapshots', 'save', 'scale', 'completion', 'housekeeping'];
+  const parts = ['patch', 'jobstart', 'thumbnails', 'snapshots', 'save', 'scale', 'completion', 'housekeeping', 'login'];
   if (args.only && !parts.includes(args.only)) throw new UsageError(`--only takes one of ${parts.join(', ')}`);
   const runs = (part: string): boolean => !args.only || args.only === part;
   const quick = args.quick ?? false;
@@ -268,6 +271,8 @@ runScript(async () => {
     const webRss = peakRssMb(bench.web.child.pid);
     figures.push({ name: `web peak RSS (largest of ${webRss.length} processes)`, unit: 'MB', values: [Math.max(...webRss)], better: 'lower' });
     figures.push({ name: 'worker peak RSS', unit: 'MB', values: [Math.max(workerPeakMb, ...peakRssMb(bench.worker.child.pid))], better: 'lower', target: { text: '< 300 MB', met: (s) => s.median < 300 } });
+    // After the peak RSS figures: a login's hash holds 128 MiB while it runs.
+    if (runs('login')) figures.push(...(await loginPart(bench, { quick, reps, log })));
     // Last: they restart the worker, whose peak RSS is taken above.
     if (runs('completion')) {
       await settleDatabase(bench, log);
