@@ -82,8 +82,9 @@ describe('docs: the README and docs/ match the code', () => {
 
   it('no source file cites a document outside the repo', () => {
     // docs/ is the project's own account of itself; a file outside the repo is not there for a reader of the code.
-    const outside = /DESIGN §|DESIGN\.md|STYLE\.md|\.\.\/shared\//;
-    const citing = sourceFiles().filter((file) => file !== 'test/docs.test.ts' && outside.test(read(file)));
+    // Written so that this file does not match itself.
+    const outside = /DESIGN[ ]§|DESIGN\.md|STYLE\.md|\.\.\/shared\//;
+    const citing = sourceFiles().filter((file) => outside.test(read(file)));
     expect(citing).to.deep.equal([]);
   });
 });
