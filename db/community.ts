@@ -3,7 +3,7 @@ import type { Knex } from './knex.js';
 import type { SnapshotMediaRow, SnapshotRow } from './types.js';
 
 /**
- * The hot score of DESIGN §4, `(likes + 1) / (age_hours + 2)^1.5`, age from `ready_at` (never below
+ * The hot score of docs/api.md §7, `(likes + 1) / (age_hours + 2)^1.5`, age from `ready_at` (never below
  * zero, so a clock ahead of the database cannot raise a negative to a fractional power). In double
  * precision: `numeric`'s power() is as approximate (it keeps 16 significant digits) and about 35
  * times slower per row, which was most of a `hot` page's time on any feed (1,000 rows scored twice).

@@ -7,7 +7,7 @@ export interface FieldError {
 
 /**
  * The typed errors handlers throw; one middleware turns them into the reference API's envelope
- * `{error, message, code, details}` (DESIGN §4).
+ * `{error, message, code, details}` (docs/api.md §4).
  */
 export class ApiError extends Error {
   constructor(

@@ -83,7 +83,7 @@ export function categoryColumns(
 }
 
 /**
- * The PATCH contract (DESIGN §4) as a pure step: what a patch changes in a stored session and which
+ * The PATCH contract (docs/api.md §3) as a pure step: what a patch changes in a stored session and which
  * jobs that change needs. Throws the 400s that depend on the stored row (imported-session locks,
  * interval order, unknown category). A patch that changes nothing plans no changes and no jobs.
  */

@@ -23,7 +23,7 @@ interface Page {
 
 const HOUR = 3_600_000;
 
-/** DESIGN §4's hot score, as the feed must order by it. */
+/** The hot score of docs/api.md §7, as the feed must order by it. */
 const hot = (likes: number, ageHours: number): number => (likes + 1) / (ageHours + 2) ** 1.5;
 
 /**

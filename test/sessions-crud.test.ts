@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { createTestApp, registerUser } from './helpers/app.js';
 import { categories, Client, expectEnvelope, failingPointers, jobsAfter, maxOutboxId, sessionRow, type Body } from './helpers/session-state.js';
 
-/** The session object of DESIGN §4, every key. */
+/** The session object of docs/api.md §3, every key. */
 const SESSION_KEYS = [
   'id',
   'title',

@@ -49,7 +49,7 @@ export function toApiError(thrown: unknown): { error: ApiError; internal: boolea
   };
 }
 
-/** The one error path: every error becomes the DESIGN §4 envelope and one log line. */
+/** The one error path: every error becomes the envelope of docs/api.md §4 and one log line. */
 export function errorHandler(): Middleware {
   return async (ctx, next) => {
     try {

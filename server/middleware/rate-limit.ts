@@ -17,7 +17,7 @@ export interface ApiRateLimitOptions {
 }
 
 /**
- * The API-wide rate limit of DESIGN §4: by user when logged in, else by client address (`ctx.ip`,
+ * The API-wide rate limit of docs/api.md §5: by user when logged in, else by client address (`ctx.ip`,
  * which honours `TRUST_PROXY`). The counters are in Redis so that every web process counts the same
  * requests; when Redis is not ready, or a command fails or times out, a per-process in-memory limiter
  * of the same size answers instead, so a request is never refused, nor kept waiting, because Redis is down.

@@ -20,7 +20,7 @@ function parseShareCode(value: string | undefined): string {
   return value.toLowerCase();
 }
 
-/** Share links (DESIGN §4): a session's code, its revocation, and what the code shows. */
+/** Share links (docs/api.md §6): a session's code, its revocation, and what the code shows. */
 export function shareRoutes(deps: { knex: Knex; publicBaseUrl: string }): Router {
   const router = new Router();
 
