@@ -26,6 +26,7 @@ const SESSION_KEYS = [
   'createdAt',
   'updatedAt',
   'communitySnapshot',
+  'communityModeration',
 ];
 
 const EDITABLE = ['title', 'subreddits', 'categoryId', 'intervalMin', 'intervalMax', 'transition', 'aiPrompt', 'captionTheme', 'thumbnail', 'isPublic', 'shareToCommunity', 'isFavorite', 'isManualMode'];
