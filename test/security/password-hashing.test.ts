@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { ConfigError, loadConfig } from '../../config.js';
 import { dummyPasswordHash, hashPassword } from '../../db/password.js';
 import { createTestApp, registerUser, type TestApp } from '../helpers/app.js';
-import { testKnex } from '../helpers/database.js';
+import { ownTestDatabase } from '../helpers/database.js';
 
 /**
  * Issue 22 §5: passwords are hashed with scrypt at OWASP's current parameters (N = 2^17, r = 8,
@@ -19,11 +19,14 @@ const storedHash = async (t: TestApp, email: string): Promise<string> =>
 
 describe('security: password hashes at N = 2^17, upgraded on login', function () {
   this.timeout(120_000);
+  // A database of its own: the failed logins here must neither meet nor leave other suites' counts
+  // of failures from this address.
+  const db = ownTestDatabase();
   let t: TestApp;
 
   before(() => {
     // The production default (the first test shows it is 17), over the suite's low test cost.
-    t = createTestApp({ knex: testKnex(), env: { PASSWORD_SCRYPT_COST: '17' } });
+    t = createTestApp({ knex: db.knex, env: { PASSWORD_SCRYPT_COST: '17' } });
   });
 
   it('production hashes at cost 17 by default and refuses less, naming the variable', () => {
