@@ -1,6 +1,6 @@
 import type { Middleware } from 'koa';
 import getRawBody from 'raw-body';
-import { ApiError, badRequest, payloadTooLarge, unsupportedMediaType, validationError } from '../errors.js';
+import { badRequest, payloadTooLarge, unsupportedMediaType, validationError } from '../errors.js';
 
 /** U+0000, or a UTF-16 surrogate without its pair: neither is text Postgres can store. */
 const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
@@ -56,7 +56,7 @@ export function jsonBody(limitBytes: number): Middleware {
       const err = e as { type?: string; status?: number };
       if (err.type === 'entity.too.large') throw tooLarge();
       if (err.type === 'encoding.unsupported') throw unsupportedMediaType('Request body must be UTF-8 JSON');
-      throw new ApiError(400, 'BAD_REQUEST', 'Bad Request', 'Request body could not be read');
+      throw badRequest('Request body could not be read');
     }
     if (text.trim() === '') {
       ctx.request.body = undefined;
