@@ -81,8 +81,8 @@ export function buildOpenApi(schemas: Schemas, routes: readonly RouteInfo[]): Js
       '/api/login': {
         post: {
           security: [],
-          description: "The reference's alias of /api/auth/login, for form-style clients",
-          requestBody: sessionWrite(ref('LoginRedirect')),
+          description: "The reference's alias of /api/auth/login, for form-style clients: a JSON body or a browser form post",
+          requestBody: { required: true, content: { 'application/json': { schema: ref('LoginRedirect') }, 'application/x-www-form-urlencoded': { schema: ref('LoginRedirect') } } },
           responses: {
             '302': {
               description: 'Logged in; sets the connect.sid cookie; Location is `redirect` when it is a same-site path (one leading /), else /',

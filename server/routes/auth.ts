@@ -87,8 +87,9 @@ export function authRoutes(deps: AuthRoutesDeps): Router[] {
     const { user } = await logIn(ctx, deps.schemas.login, 'Invalid email or password');
     ctx.body = userToApi(user);
   });
-  // The reference's form-style alias: a redirect on success, its own wording on failure.
-  open.post('/api/login', body, async (ctx) => {
+  // The reference's form-style alias (a Passport local strategy, which reads a form post as well as
+  // JSON): a redirect on success, its own wording on failure.
+  open.post('/api/login', jsonBody(deps.config.bodyLimitBytes, { form: true }), async (ctx) => {
     const { input } = await logIn(ctx, deps.schemas.loginRedirect, 'Invalid credentials');
     ctx.redirect(sameSitePath(input.redirect));
   });
