@@ -1,7 +1,7 @@
 import type { SessionChanges, SnapshotRef } from '../db/sessions.js';
 import type { ThumbnailUrlPolicy } from '../workers/index.js';
 import type { CategoryRow, SessionRow } from '../db/types.js';
-import { ApiError, fieldError } from './errors.js';
+import { ApiError, fieldError, forbidden } from './errors.js';
 import type { SessionBody } from './schemas.js';
 import { assertIntervalOrder, normaliseSubreddits, normaliseThumbnailUrl, normaliseTitle } from './session-rules.js';
 
@@ -61,12 +61,10 @@ export function normaliseSessionPatch(body: SessionBody, thumbnailUrls: Thumbnai
 
 /** 403 for sharing a session an admin removed from the community, with the moderator's reason. */
 function communityRemoved(row: SessionRow): ApiError {
-  return new ApiError(
-    403,
-    'COMMUNITY_REMOVED',
-    'Forbidden',
+  return forbidden(
     `An administrator removed this session from the community (${row.community_moderated_at?.toISOString() ?? 'earlier'}): ` +
       `${row.community_moderation_reason ?? 'no reason recorded'}. It cannot be shared again until an administrator lifts the removal.`,
+    'COMMUNITY_REMOVED',
   );
 }
 
@@ -115,8 +113,10 @@ export function planSessionPatch(row: SessionRow, patch: SessionPatch, context: 
   // A full-form client sends the stored values back: only a change of a locked field is refused.
   const refused = row.is_imported ? IMPORT_LOCKED.filter(([, column]) => column in changes).map(([field]) => field) : [];
   if (refused.length > 0) {
-    throw new ApiError(400, 'IMPORTED_SESSION_LOCKED', 'Validation Error', `${refused.join(', ')} cannot be changed on an imported session`, {
-      fields: refused.map((f) => ({ field: f, pointer: `/${f}`, reason: 'cannot be changed on an imported session' })),
+    throw new ApiError(400, `${refused.join(', ')} cannot be changed on an imported session`, {
+      code: 'IMPORTED_SESSION_LOCKED',
+      category: 'Validation Error',
+      details: { fields: refused.map((f) => ({ field: f, pointer: `/${f}`, reason: 'cannot be changed on an imported session' })) },
     });
   }
   assertIntervalOrder(patch.intervalMin ?? row.interval_min, patch.intervalMax ?? row.interval_max, {

@@ -296,7 +296,7 @@ describe('sessions API: create, list, read, delete; categories; OpenAPI', () => 
       expect(res.status).to.equal(200);
       const doc = res.body as { openapi: string; paths: Record<string, Record<string, Body>>; components: { schemas: Record<string, Body> } };
       expect(doc.openapi).to.match(/^3\./);
-      for (const path of ['/api/community', '/api/community/sessions/{snapshotId}', '/api/admin/overview', '/api/admin/snapshots/{id}/rerun', '/readyz', '/metrics']) {
+      for (const path of ['/api/community', '/api/community/sessions/{snapshotId}', '/api/admin/overview', '/api/admin/snapshots/{id}/rerun', '/readyz']) {
         expect(doc.paths, path).to.have.property(path);
       }
       const patch = doc.paths['/api/sessions/{id}']!.patch!;
