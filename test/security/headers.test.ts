@@ -78,7 +78,8 @@ describe('security: response headers', function () {
   });
 
   it('HSTS in production behind https, not otherwise', async () => {
-    const production = { NODE_ENV: 'production', SESSION_SECRET: 'x'.repeat(40) };
+    // Production refuses the suite's low scrypt cost (test/helpers/app.ts), so it gets the production one.
+    const production = { NODE_ENV: 'production', SESSION_SECRET: 'x'.repeat(40), PASSWORD_SCRYPT_COST: '17' };
     const https = createTestApp({ env: { ...production, PUBLIC_BASE_URL: 'https://showrunner.example' } });
     const hsts = (await https.http().get('/healthz')).headers['strict-transport-security'] as string;
     expect(hsts).to.match(/^max-age=\d{7,}/);
