@@ -24,8 +24,9 @@ const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'E
 function isUnavailable(err: Error & { code?: unknown }): boolean {
   if (typeof err.code === 'string' && UNAVAILABLE_CODES.has(err.code)) return true;
   // node-postgres reports a query on a client whose connection already failed (a terminated backend
-  // is noticed by the idle client, then knex's COMMIT or ROLLBACK runs on it) without any code.
-  return /Query read timeout|Connection terminated|Client has encountered a connection error|Client was closed and is not queryable|Knex: Timeout acquiring a connection|connection is closed/i.test(
+  // is noticed by the idle client, then knex's COMMIT or ROLLBACK runs on it) without any code, and
+  // so its deadlines: a statement's (`Query read timeout`) and a new connection's (`timeout expired`).
+  return /Query read timeout|^timeout expired$|Connection terminated|Client has encountered a connection error|Client was closed and is not queryable|Knex: Timeout acquiring a connection|connection is closed/i.test(
     err.message,
   );
 }
