@@ -20,8 +20,11 @@ export interface FaultProxy {
   latency(ms: number): void;
   silent(): void;
   reset(): void;
-  /** Client connections still open: `frozen` by a silence, `held` until the next pass, `live` the rest. */
-  connections(): { live: number; frozen: number; held: number };
+  /**
+   * Client connections: `frozen` by a silence and still held by their client, `abandoned` (frozen,
+   * and closed by their client since), `held` until the next pass, `live` the rest.
+   */
+  connections(): { live: number; frozen: number; abandoned: number; held: number };
   close(): Promise<void>;
 }
 
@@ -118,8 +121,8 @@ export async function startFaultProxy(target: { host: string; port: number }): P
       for (const link of [...links]) destroy(link, true);
     },
     connections() {
-      const count = { live: 0, frozen: 0, held: 0 };
-      for (const link of links) count[link.state] += 1;
+      const count = { live: 0, frozen: 0, abandoned: 0, held: 0 };
+      for (const link of links) count[link.state === 'frozen' && link.clientClosed ? 'abandoned' : link.state] += 1;
       return count;
     },
     async close() {

@@ -47,6 +47,10 @@ export function createRedis(url: string, role: 'producer' | 'worker' | 'request'
     commandTimeout: bounds.commandTimeoutMs,
     socketTimeout: deadSocketMs,
     keepAlive: KEEPALIVE_IDLE_MS,
+    // By default ioredis sends the commands still queued on a dead socket again on the next one, even
+    // those its command timeout already failed: a BullMQ `moveToActive` nobody waits for any more
+    // would then take a job that only the stalled check (a lock duration later) gives back.
+    autoResendUnfulfilledCommands: false,
     maxRetriesPerRequest: role === 'producer' ? 1 : role === 'request' ? 0 : null,
   };
   const offlineQueue = role === 'worker';
