@@ -25,7 +25,12 @@ export interface Config {
   /** Newest first: the first signs new cookies, every one verifies (key rotation). */
   sessionSecrets: string[];
   sessionMaxAgeMs: number;
-  trustProxy: boolean;
+  /**
+   * How many proxies stand in front of the app (`TRUST_PROXY`; `true` reads as 1): 0 trusts no
+   * `X-Forwarded-*` header; n takes the client address from the last n `X-Forwarded-For` entries
+   * (Koa's `maxIpsCount`), so it is the one the nearest trusted proxy appended, never one the client wrote.
+   */
+  trustProxy: number;
   redditBaseUrl: string;
   mediaAllowPrivateHosts: boolean;
   mediaMaxBytes: number;
@@ -35,7 +40,15 @@ export interface Config {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   logPretty: boolean;
   captionThemes: string[];
-  loginRateLimit: { maxFailures: number; windowMs: number };
+  /**
+   * Login limits (`server/auth-limits.ts`), each attempt counted before its password is checked:
+   * `maxFailures` per address per `windowMs` (the reference: 5 per 15 min), `dailyMaxFailures` per
+   * address per day, and `accountMaxFailures` consecutive failures per account, which then lock its
+   * logins for `windowMs`. A successful login gives its attempt back and clears the account's count.
+   */
+  loginRateLimit: { maxFailures: number; windowMs: number; dailyMaxFailures: number; accountMaxFailures: number };
+  /** Registrations per client address per hour (`REGISTER_RATE_LIMIT`); 0 turns the limit off. */
+  registerRateLimit: number;
   /**
    * The API-wide limit on `/api/sessions*`, `/api/shared*` and `/api/community*` (by user, else by
    * address), counted in Redis across web processes: `points` requests per `windowSeconds`; 0 turns it off.
@@ -97,8 +110,12 @@ export interface Config {
   shutdownGraceMs: number;
   /** bull-board without retry/promote/clean/remove. */
   dashboardReadOnly: boolean;
+  /** Port of the web's /metrics, on a listener of its own (`METRICS_PORT`; 0: not served). */
+  metricsPort: number;
   /** Port of a worker process's own /metrics (0: none). */
   workerMetricsPort: number;
+  /** Address the metrics listeners (web and worker) bind to: loopback unless an operator opens it. */
+  metricsHost: string;
   /**
    * The deadline of every call to a dependency: past it the call is ended and the connection it used
    * is destroyed, so a peer that goes silent holds no request and no job slot (docs/architecture.md).
@@ -171,6 +188,14 @@ function bool(env: Env, name: string, fallback: boolean): boolean {
   if (/^(true|1|yes)$/i.test(raw)) return true;
   if (/^(false|0|no)$/i.test(raw)) return false;
   throw new ConfigError(name, `expected true or false, got "${raw}"`);
+}
+
+/** `TRUST_PROXY`: a number of proxies; `true`/`false` (the older spelling) read as 1 and 0. */
+function proxyCount(env: Env): number {
+  const raw = read(env, 'TRUST_PROXY');
+  if (raw !== undefined && /^(true|yes)$/i.test(raw)) return 1;
+  if (raw !== undefined && /^(false|no)$/i.test(raw)) return 0;
+  return int(env, 'TRUST_PROXY', 0, 0, 16);
 }
 
 function url(env: Env, name: string, fallback: string, protocols: string[]): string {
@@ -312,7 +337,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     sessionSecrets,
     sessionMaxAgeMs: int(env, 'SESSION_MAX_AGE_HOURS', 24 * 7, 1, 24 * 365) * 3600_000,
-    trustProxy: bool(env, 'TRUST_PROXY', false),
+    trustProxy: proxyCount(env),
     redditBaseUrl: url(env, 'REDDIT_BASE_URL', 'https://www.reddit.com', ['http:', 'https:']).replace(/\/+$/, ''),
     mediaAllowPrivateHosts: bool(env, 'MEDIA_ALLOW_PRIVATE_HOSTS', false),
     mediaMaxBytes: int(env, 'MEDIA_MAX_BYTES', 25 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
@@ -324,7 +349,10 @@ export function loadConfig(env: Env = process.env): Config {
     loginRateLimit: {
       maxFailures: int(env, 'LOGIN_MAX_FAILURES', 5, 1, 10_000),
       windowMs: int(env, 'LOGIN_WINDOW_SECONDS', 15 * 60, 1, 24 * 3600) * 1000,
+      dailyMaxFailures: int(env, 'LOGIN_DAILY_MAX_FAILURES', 100, 1, 1_000_000),
+      accountMaxFailures: int(env, 'LOGIN_ACCOUNT_MAX_FAILURES', 10, 1, 10_000),
     },
+    registerRateLimit: int(env, 'REGISTER_RATE_LIMIT', 10, 0, 1_000_000),
     apiRateLimit: {
       points: int(env, 'API_RATE_LIMIT', 100, 0, 1_000_000),
       windowSeconds: int(env, 'API_RATE_LIMIT_WINDOW_SECONDS', 15 * 60, 1, 24 * 3600),
@@ -355,7 +383,9 @@ export function loadConfig(env: Env = process.env): Config {
     },
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 25_000, 0, 600_000),
     dashboardReadOnly: bool(env, 'DASHBOARD_READ_ONLY', false),
+    metricsPort: int(env, 'METRICS_PORT', 0, 0, 65535),
     workerMetricsPort: int(env, 'WORKER_METRICS_PORT', 0, 0, 65535),
+    metricsHost: str(env, 'METRICS_HOST', '127.0.0.1'),
     bounds: readBounds(env),
     devAzuriteLocation: devAzuriteLocation(env),
   };

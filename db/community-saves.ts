@@ -1,7 +1,7 @@
 import { prepared, type Knex } from './knex.js';
 import type { SnapshotRow } from './types.js';
 
-/** What a saved copy records as its origin (DESIGN §3): `community:<snapshot id>`. */
+/** What a saved copy records as its origin (docs/api.md §8): `community:<snapshot id>`. */
 export const communityImportUrl = (snapshotId: number): string => `community:${snapshotId}`;
 
 /**

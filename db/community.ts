@@ -3,7 +3,7 @@ import type { Knex } from './knex.js';
 import type { SnapshotMediaRow, SnapshotRow } from './types.js';
 
 /**
- * The hot score of DESIGN §4, `(likes + 1) / (age_hours + 2)^1.5`, age from `ready_at` (never below
+ * The hot score of docs/api.md §7, `(likes + 1) / (age_hours + 2)^1.5`, age from `ready_at` (never below
  * zero, so a clock ahead of the database cannot raise a negative to a fractional power). In double
  * precision: `numeric`'s power() is as approximate (it keeps 16 significant digits) and about 35
  * times slower per row, which was most of a `hot` page's time on any feed (1,000 rows scored twice).
@@ -26,10 +26,11 @@ const FEED_ORDERS = {
 export type CommunitySort = keyof typeof FEED_ORDERS;
 
 /**
- * The reference's `contentType` values and whether each holds snapshots: the feed has sessions only,
- * so a media-only value is an empty page rather than an error.
+ * The reference's `contentType` values and whether each holds snapshots: `all` and `sessions` are the
+ * feed, which has sessions only, so each of the reference's media-only values (smart-caption media
+ * and its three media collections) is an empty page rather than an error.
  */
-export const FEED_CONTENT_TYPES = { all: true, sessions: true, images: false, videos: false, gifs: false, media: false } as const;
+export const FEED_CONTENT_TYPES = { all: true, sessions: true, captions: false, babecuts: false, hypnococks: false, betacensors: false } as const;
 export type CommunityContentType = keyof typeof FEED_CONTENT_TYPES;
 export const COMMUNITY_CONTENT_TYPES = Object.keys(FEED_CONTENT_TYPES) as CommunityContentType[];
 

@@ -2,7 +2,7 @@ import { preparedQuery, type Knex } from './knex.js';
 import type { DurableBlobRow } from './types.js';
 
 /**
- * Whether anything references the durable blob `d` (DESIGN §3): a snapshot's item or thumbnail, a
+ * Whether anything references the durable blob `d` (docs/architecture.md §5): a snapshot's item or thumbnail, a
  * saved session's media or thumbnail. Each reference column has an index on the hash.
  */
 const REFERENCED = `(

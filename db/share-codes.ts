@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from './knex.js';
 import type { SessionRow } from './types.js';
 
-/** What anyone holding a live share code may see without logging in (DESIGN §4). */
+/** What anyone holding a live share code may see without logging in (docs/api.md §6). */
 export interface SharePreviewRow {
   title: string;
   thumbnail: string | null;

@@ -54,7 +54,7 @@ export interface SessionRow {
   thumbnail_generation: number;
   /** The newest generated thumbnail's blob name (also after a clear or a custom thumbnail); null if none. */
   thumbnail_blob: string | null;
-  /** A saved session's thumbnail: a reference to a durable blob (DESIGN §3); null otherwise. */
+  /** A saved session's thumbnail: a reference to a durable blob (docs/architecture.md §5); null otherwise. */
   thumbnail_sha256: string | null;
   ai_prompt: string | null;
   caption_theme: string;
@@ -98,7 +98,7 @@ export interface SessionMediaRow {
   order: number;
   /** What the listing said about the item's preview (null: synced before previews were kept, or added by hand). */
   previews: MediaPreviews | null;
-  /** A saved session's media item: a reference to its durable blob (DESIGN §3); null otherwise. */
+  /** A saved session's media item: a reference to its durable blob (docs/architecture.md §5); null otherwise. */
   blob_sha256: string | null;
 }
 
@@ -158,7 +158,7 @@ export interface SnapshotMediaRow {
   blob_sha256: string | null;
 }
 
-/** One content-addressed durable blob (DESIGN §3): stored once, referenced by any number of copies. */
+/** One content-addressed durable blob (docs/architecture.md §5): stored once, referenced by any number of copies. */
 export interface DurableBlobRow {
   sha256: string;
   blob_name: string;

@@ -42,7 +42,7 @@ It builds dist/ (npm run build) and runs the web and worker from it, as the Proc
 own database (<DATABASE_URL name>_bench), Redis prefix and Azurite, and removes them afterwards.
 The web runs WEB_CONCURRENCY processes (default here: one per core, as you would deploy it).
 A second table shows the CPU each process spent per operation.
-  --quick   one short repetition of each (under 2 minutes)
+  --quick   one short repetition of each (about 4–5 minutes: scale still seeds its year of data)
   --only <f>  run one part: patch, jobstart, thumbnails, snapshots, save, scale, completion,
               housekeeping (for profiling), or soak: 30 minutes of mixed load (3 with --quick),
               reporting RSS per minute, p99 per 5-minute window and the queues' drain time; the

@@ -10,7 +10,7 @@ import { parseCli, progress, runScript, scriptContext } from './lib/cli.js';
 const HELP = `Usage: npm run media:migrate -- [--dry-run]
 
 Moves community snapshots copied before content addressing (blobs under snapshots/<id>/ in the
-snapshots container) to durable blobs (media/sha256/<2 hex>/<hash>.<ext>, DESIGN §3): each copied
+snapshots container) to durable blobs (media/sha256/<2 hex>/<hash>.<ext>, docs/architecture.md §5): each copied
 item and thumbnail is stored once under its sha256 (nothing uploaded when those bytes are stored
 already), its row is pointed at the durable blob, and the snapshot's old blobs are deleted. Safe to
 run while the app serves (old URLs answer until their row points elsewhere) and to run again: moved

@@ -5,7 +5,7 @@ import type { Config } from '../config.js';
 import { deleteHttpSession, readHttpSession, writeHttpSession } from '../db/http-sessions.js';
 import type { Knex } from '../db/knex.js';
 
-/** The login cookie's name, as the reference clients send it (DESIGN §4). */
+/** The login cookie's name, as the reference clients send it (docs/api.md §1). */
 export const HTTP_SESSION_COOKIE = 'connect.sid';
 
 /**

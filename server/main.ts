@@ -6,7 +6,9 @@ import { assertMigrationsCurrent } from '../db/migrate.js';
 import { createLogger } from '../logger.js';
 import { onShutdownSignal, runMain } from '../lifecycle.js';
 import { BlobStore, createJobClient, createRedis } from '../workers/index.js';
+import { listenMetrics } from '../metrics-listener.js';
 import { createApp } from './app.js';
+import { createWebMetrics } from './metrics.js';
 import { superviseWebProcesses } from './web-cluster.js';
 
 async function main(config: Config): Promise<void> {
@@ -22,10 +24,12 @@ async function main(config: Config): Promise<void> {
     config.apiRateLimit.points > 0
       ? createRedis(config.redisUrl, 'request', 'showrunner-web-rate-limit', { commandTimeoutMs: config.bounds.rateLimitMs, deadSocketMs: config.bounds.redisCommandMs })
       : undefined;
+  const metrics = createWebMetrics({ knex, queues: jobs.producer });
   const app = createApp({
     config,
     knex,
     logger,
+    metrics,
     afterCommit: (ids) => jobs.fast.submit(ids),
     queues: jobs.producer,
     blobs,
@@ -37,6 +41,11 @@ async function main(config: Config): Promise<void> {
     server.once('error', reject);
     server.listen(config.port, resolve);
   });
+  // Alone, this process serves its metrics; under the supervisor, the supervisor serves everyone's.
+  const metricsListener =
+    config.metricsPort > 0 && !cluster.isWorker
+      ? await listenMetrics({ port: config.metricsPort, host: config.metricsHost }, () => metrics.registry.metrics(), metrics.registry.contentType)
+      : null;
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   // Under the supervisor (WEB_CONCURRENCY > 1), it says "web listening" once every process does.
@@ -55,6 +64,7 @@ async function main(config: Config): Promise<void> {
     await closed;
     clearInterval(idle);
     clearTimeout(grace);
+    await metricsListener?.close();
     await jobs.close();
     rateLimitRedis?.disconnect();
     await knex.destroy();

@@ -2,7 +2,7 @@ import type { Middleware } from 'koa';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Knex } from '../db/knex.js';
 import { JOB_STATES, QUEUE_NAMES, outboxStatus, type JobProducer } from '../workers/index.js';
-import { clusterMetrics } from './web-cluster.js';
+import { joinClusterMetrics } from './web-cluster.js';
 
 /**
  * The web process's Prometheus registry: HTTP request durations by route and status, plus gauges
@@ -12,8 +12,6 @@ import { clusterMetrics } from './web-cluster.js';
 export interface WebMetrics {
   registry: Registry;
   middleware: Middleware;
-  /** The Prometheus text `/metrics` serves: this process's, or every web process's under the supervisor. */
-  text(): Promise<string>;
 }
 
 export function createWebMetrics(deps: { knex: Knex; queues?: JobProducer }): WebMetrics {
@@ -94,6 +92,7 @@ export function createWebMetrics(deps: { knex: Knex; queues?: JobProducer }): We
       end({ method: ctx.method, route: String(route), status: String(ctx.status) });
     }
   };
-  const gathered = clusterMetrics(registry);
-  return { registry, middleware, text: gathered ?? (() => registry.metrics()) };
+  // Under the supervisor, it gathers every web process's registry and serves the sum (web-cluster.ts).
+  joinClusterMetrics(registry);
+  return { registry, middleware };
 }

@@ -2,9 +2,8 @@ import type { ModerationAuditEntry, ModeratedSnapshotRow } from '../db/moderatio
 import { SNAPSHOT_STATUSES, type SnapshotStatus, type UserRow } from '../db/types.js';
 
 export const MODERATION_PAGE_PATH = '/admin/community';
-
-/** The operator pages' policy: their own inline script and style; images from anywhere (thumbnails live in blob storage). */
-export const PAGE_CONTENT_SECURITY_POLICY = "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' https: http: data:";
+/** The pages' scripts are files of their own (`admin-page-scripts.ts`): their CSP allows no inline script. */
+export const MODERATION_SCRIPT_PATH = `${MODERATION_PAGE_PATH}.js`;
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
@@ -60,6 +59,7 @@ progress{width:100%;height:8px}
 table{width:100%;border-collapse:collapse}
 th,td{text-align:left;padding:.4rem .5rem;border-bottom:1px solid #e2e8f0;vertical-align:top}
 .pager{display:flex;gap:1rem;align-items:center;margin:1rem 0}
+.centred{text-align:center}
 `;
 
 export interface PageLink {
@@ -149,30 +149,6 @@ function auditTable(entries: ModerationAuditEntry[]): string {
   return `<table><thead><tr><th>When</th><th>Who</th><th>Action</th><th>Item</th><th>Why</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
 
-// Writes go to the JSON API with the login cookie; the browser adds Origin, which the API checks.
-const SCRIPT = `<script>
-const act = async (form, method, url, body) => {
-  const error = form.closest('.actions').querySelector('.error');
-  error.textContent = '';
-  const res = await fetch(url, { method, credentials: 'same-origin', headers: body ? { 'Content-Type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
-  if (!res.ok) { error.textContent = (await res.json().catch(() => ({}))).message || ('Failed: HTTP ' + res.status); return; }
-  location.reload();
-};
-for (const form of document.querySelectorAll('form.moderate')) {
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    const action = event.submitter ? event.submitter.value : 'hide';
-    const base = '/api/admin/community/' + form.dataset.id;
-    const reason = form.elements.reason.value;
-    if (action === 'remove') act(form, 'DELETE', base, { reason });
-    else act(form, 'POST', base + '/' + action, { reason });
-  });
-}
-for (const form of document.querySelectorAll('form.rerun')) {
-  form.addEventListener('submit', (event) => { event.preventDefault(); act(form, 'POST', '/api/admin/snapshots/' + form.dataset.id + '/rerun'); });
-}
-</script>`;
-
 /** `/admin/community`: every snapshot with its thumbnail, state and the moderation buttons, and the latest audit entries. */
 export function moderationPageHtml(view: ModerationView): string {
   const pages = Math.max(1, Math.ceil(view.total / view.pageSize));
@@ -185,12 +161,29 @@ ${pager}
 <section class="grid">${view.snapshots.map((row) => item(row, view.readOnly)).join('') || '<p class="muted">No snapshots match.</p>'}</section>
 ${pager}
 <section class="card" id="audit"><h2>Recent moderation (<a href="/api/admin/audit">full audit</a>)</h2>${auditTable(view.audit)}</section>
-</main>${view.readOnly ? '' : SCRIPT}`;
+</main>${view.readOnly ? '' : `<script src="${MODERATION_SCRIPT_PATH}" defer></script>`}`;
   return adminPage({
     title: 'Showrunner: community moderation',
     heading: 'Showrunner community moderation',
     nav: view.nav,
     current: MODERATION_PAGE_PATH,
-    body: `${body}<p class="muted" style="text-align:center">Logged in as ${escapeHtml(view.admin.email)}</p>`,
+    body: `${body}<p class="muted centred">Logged in as ${escapeHtml(view.admin.email)}</p>`,
+  });
+}
+
+/** `/admin/login`: email and password, posted by its script to the JSON login; then on to `next` under /admin. */
+export function loginPageHtml(page: { nav: PageLink[]; dashboardPath: string; scriptPath: string }): string {
+  return adminPage({
+    title: 'Showrunner operators: log in',
+    heading: 'Showrunner operators',
+    nav: page.nav,
+    body: `<main class="narrow"><section class="card">
+<h2>Log in</h2>
+<form id="login"><label>Email <input id="email" name="email" type="email" autocomplete="username" required></label>
+<label>Password <input id="password" name="password" type="password" autocomplete="current-password" required></label>
+<button type="submit" class="primary">Log in</button><p id="error" class="error" role="alert"></p></form>
+<p class="muted">After logging in: <a href="${escapeHtml(page.dashboardPath)}">job queues</a> or <a href="${MODERATION_PAGE_PATH}">community moderation</a>.</p>
+</section></main>
+<script src="${escapeHtml(page.scriptPath)}" defer></script>`,
   });
 }

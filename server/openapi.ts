@@ -1,7 +1,7 @@
 import { COMMUNITY_CONTENT_TYPES, COMMUNITY_SORTS } from '../db/community.js';
 import { HTTP_SESSION_COOKIE } from './http-session-cookie.js';
-import { RATE_LIMITED_PATHS } from './middleware/rate-limit.js';
 import { QUEUE_NAME, RESPONSE_SCHEMAS, SNAPSHOT_STATUS, type Schemas } from './schemas.js';
+import type { RouteInfo } from './routing.js';
 import type { JsonSchema } from './validation.js';
 
 type ComponentName = 'CreateSession' | 'PatchSession' | 'Register' | 'Login' | 'LoginRedirect' | 'Moderate' | keyof typeof RESPONSE_SCHEMAS;
@@ -44,8 +44,12 @@ function components(schemas: Schemas): Record<ComponentName, unknown> {
   return Object.fromEntries(names.map((name) => [name, withRefs(named[name], named[name])])) as Record<ComponentName, unknown>;
 }
 
-/** The OpenAPI document, built from the same schemas that validate requests and type responses. */
-export function buildOpenApi(schemas: Schemas): JsonSchema {
+/**
+ * The OpenAPI document, built from the same schemas that validate requests and type responses;
+ * `routes` (the app's route table) says which operations the API-wide rate limit counts.
+ */
+export function buildOpenApi(schemas: Schemas, routes: readonly RouteInfo[]): JsonSchema {
+  const limited = new Set(routes.filter((r) => r.rateLimited).map((r) => r.path.replace(/:(\w+)/g, '{$1}')));
   const sessionWrite = (schema: JsonSchema) => ({ required: true, ...json(schema) });
   return {
     openapi: '3.1.0',
@@ -77,8 +81,8 @@ export function buildOpenApi(schemas: Schemas): JsonSchema {
       '/api/login': {
         post: {
           security: [],
-          description: "The reference's alias of /api/auth/login, for form-style clients",
-          requestBody: sessionWrite(ref('LoginRedirect')),
+          description: "The reference's alias of /api/auth/login, for form-style clients: a JSON body or a browser form post",
+          requestBody: { required: true, content: { 'application/json': { schema: ref('LoginRedirect') }, 'application/x-www-form-urlencoded': { schema: ref('LoginRedirect') } } },
           responses: {
             '302': {
               description: 'Logged in; sets the connect.sid cookie; Location is `redirect` when it is a same-site path (one leading /), else /',
@@ -268,8 +272,7 @@ export function buildOpenApi(schemas: Schemas): JsonSchema {
       },
       '/healthz': { get: { security: [], responses: { '200': { description: 'The process is alive' } } } },
       '/readyz': { get: { security: [], responses: { '200': { description: 'Postgres, Redis and blob storage reachable' }, '503': { description: 'Names what is unreachable' } } } },
-      '/metrics': { get: { security: [], responses: { '200': { description: 'Prometheus text' } } } },
-    }),
+    }, (path) => limited.has(path)),
   };
 }
 
@@ -280,9 +283,9 @@ const RATE_LIMIT_HEADERS = {
 };
 
 /** The API-wide limit (middleware/rate-limit.ts): its headers on every response of a limited path, and its 429. */
-function withRateLimits(paths: Record<string, JsonSchema>): Record<string, JsonSchema> {
+function withRateLimits(paths: Record<string, JsonSchema>, rateLimited: (path: string) => boolean): Record<string, JsonSchema> {
   for (const [path, item] of Object.entries(paths)) {
-    if (!RATE_LIMITED_PATHS.test(path)) continue;
+    if (!rateLimited(path)) continue;
     for (const operation of Object.values(item)) {
       const responses = (operation as { responses?: Record<string, JsonSchema> }).responses;
       if (!responses) continue;

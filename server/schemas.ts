@@ -165,7 +165,7 @@ const USER = object({
 
 const FIELD_ERROR = object({ field: str, pointer: str, reason: str });
 
-/** DESIGN §4's envelope; `details` and `retryAfter` only on the errors that carry them. */
+/** The error envelope of docs/api.md §4; `details` and `retryAfter` only on the errors that carry them. */
 const ERROR = {
   type: 'object',
   additionalProperties: false,

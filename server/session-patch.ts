@@ -68,7 +68,7 @@ export function categoryColumns(
 }
 
 /**
- * The PATCH contract (DESIGN §4) as a pure step: what a patch changes in a stored session and which
+ * The PATCH contract (docs/api.md §3) as a pure step: what a patch changes in a stored session and which
  * jobs that change needs. Throws the 400s that depend on the stored row (imported-session locks,
  * interval order, unknown category). A patch that changes nothing plans no changes and no jobs.
  */
@@ -98,8 +98,10 @@ export function planSessionPatch(row: SessionRow, patch: SessionPatch, context: 
   // A full-form client sends the stored values back: only a change of a locked field is refused.
   const refused = row.is_imported ? IMPORT_LOCKED.filter(([, column]) => column in changes).map(([field]) => field) : [];
   if (refused.length > 0) {
-    throw new ApiError(400, 'IMPORTED_SESSION_LOCKED', 'Validation Error', `${refused.join(', ')} cannot be changed on an imported session`, {
-      fields: refused.map((f) => ({ field: f, pointer: `/${f}`, reason: 'cannot be changed on an imported session' })),
+    throw new ApiError(400, `${refused.join(', ')} cannot be changed on an imported session`, {
+      code: 'IMPORTED_SESSION_LOCKED',
+      category: 'Validation Error',
+      details: { fields: refused.map((f) => ({ field: f, pointer: `/${f}`, reason: 'cannot be changed on an imported session' })) },
     });
   }
   assertIntervalOrder(patch.intervalMin ?? row.interval_min, patch.intervalMax ?? row.interval_max, {

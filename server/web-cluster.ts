@@ -1,7 +1,8 @@
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import { describeConfig, type Config } from '../config.js';
-import { coerceError, createLogger } from '../logger.js';
+import { createLogger } from '../logger.js';
+import { listenMetrics } from '../metrics-listener.js';
 import { exitOnStartupError, onShutdownSignal, SHUTDOWN_MESSAGE } from '../lifecycle.js';
 
 /**
@@ -12,26 +13,10 @@ import { exitOnStartupError, onShutdownSignal, SHUTDOWN_MESSAGE } from '../lifec
  * The supervisor serves no requests. It starts the processes and says "web listening" once all of
  * them listen; replaces one that dies; stops everything (and exits 1) when one cannot start, since a
  * restart would only repeat that; passes SIGTERM/SIGINT on as a graceful stop and exits when all
- * have stopped; and adds up their Prometheus metrics for whichever of them serves `/metrics`.
+ * have stopped; and serves `/metrics` on `METRICS_PORT`, adding up the processes' metrics.
  */
 
-const METRICS_MESSAGE = 'showrunner:metrics';
 const RESTART_DELAY_MS = 1_000;
-const METRICS_TIMEOUT_MS = 10_000;
-
-interface MetricsRequest {
-  type: typeof METRICS_MESSAGE;
-  id: number;
-}
-interface MetricsReply {
-  type: typeof METRICS_MESSAGE;
-  id: number;
-  text?: string;
-  error?: string;
-}
-
-const isMessage = <T extends { type: string }>(message: unknown, type: T['type']): message is T =>
-  typeof message === 'object' && message !== null && (message as { type?: unknown }).type === type;
 
 export async function superviseWebProcesses(config: Config): Promise<void> {
   const logger = createLogger(config, 'web');
@@ -43,16 +28,8 @@ export async function superviseWebProcesses(config: Config): Promise<void> {
   let stopping = false;
   let announced = false;
 
-  cluster.on('message', (worker: Worker, message: unknown) => {
-    if (!isMessage<MetricsRequest>(message, METRICS_MESSAGE)) return;
-    const reply = (r: Omit<MetricsReply, 'type' | 'id'>): void => {
-      if (worker.isConnected()) worker.send({ type: METRICS_MESSAGE, id: message.id, ...r } satisfies MetricsReply);
-    };
-    aggregator.clusterMetrics().then(
-      (text) => reply({ text }),
-      (e: unknown) => reply({ error: coerceError(e).message }),
-    );
-  });
+  // Counters and histograms summed over the processes; gauges as each metric's `aggregator` says.
+  const metrics = config.metricsPort > 0 ? await listenMetrics({ port: config.metricsPort, host: config.metricsHost }, () => aggregator.clusterMetrics(), aggregator.contentType) : null;
 
   cluster.on('listening', (worker, address) => {
     listened.add(worker.id);
@@ -84,6 +61,7 @@ export async function superviseWebProcesses(config: Config): Promise<void> {
 
   onShutdownSignal(logger, async () => {
     stopping = true;
+    await metrics?.close();
     const running = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && !w.isDead());
     await Promise.all(
       running.map(
@@ -101,35 +79,11 @@ export async function superviseWebProcesses(config: Config): Promise<void> {
 }
 
 /**
- * In a web process under the supervisor: the Prometheus text of every web process, added up by the
- * supervisor (counters and histograms summed; gauges as each metric's `aggregator` says). Null when
- * this process serves alone.
+ * In a web process under the supervisor: lets the supervisor gather this process's registry (prom-client
+ * answers its requests once an AggregatorRegistry exists here). Nothing in a process serving alone.
  */
-export function clusterMetrics(registry: Registry): (() => Promise<string>) | null {
-  if (!cluster.isWorker || !process.send) return null;
-  // prom-client answers the supervisor's requests for this process's metrics once an
-  // AggregatorRegistry exists here; it reports the registries set here.
+export function joinClusterMetrics(registry: Registry): void {
+  if (!cluster.isWorker) return;
   AggregatorRegistry.setRegistries([registry]);
   new AggregatorRegistry();
-  const pending = new Map<number, { resolve: (text: string) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
-  let nextId = 0;
-  process.on('message', (message: unknown) => {
-    if (!isMessage<MetricsReply>(message, METRICS_MESSAGE)) return;
-    const request = pending.get(message.id);
-    if (!request) return;
-    pending.delete(message.id);
-    clearTimeout(request.timer);
-    if (message.text !== undefined) request.resolve(message.text);
-    else request.reject(new Error(`the web supervisor could not gather metrics: ${message.error ?? 'no reason given'}`));
-  });
-  return () =>
-    new Promise<string>((resolve, reject) => {
-      const id = nextId++;
-      const timer = setTimeout(() => {
-        pending.delete(id);
-        reject(new Error(`the web supervisor did not answer with metrics within ${METRICS_TIMEOUT_MS} ms`));
-      }, METRICS_TIMEOUT_MS);
-      pending.set(id, { resolve, reject, timer });
-      process.send!({ type: METRICS_MESSAGE, id } satisfies MetricsRequest);
-    });
 }

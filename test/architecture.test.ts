@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import ts from 'typescript';
 
 /**
- * The layering DESIGN §1 and STYLE.md describe, drawn from the code's own imports: db ← workers ←
+ * The layering docs/architecture.md §1 describes, drawn from the code's own imports: db ← workers ←
  * server, server/ reaches workers/ only through its public face, nothing imports server/ or a
  * process entry point, and there are no import loops.
  */

@@ -83,7 +83,7 @@ async function sentBy(knex: Knex, feed: CommunityFilter): Promise<SentStatement[
 
 /**
  * The ids of every visible ready snapshot matching `filter`'s subreddit, search and category, in the
- * order `keys`, written from DESIGN §4 rather than from the feed's queries: a name matches when the
+ * order `keys`, written from docs/api.md §7 rather than from the feed's queries: a name matches when the
  * pattern is a case-insensitive substring of it; a search, of the title or of the creator's name.
  */
 async function bruteForce(knex: Knex, filter: Partial<CommunityFilter>, keys: string): Promise<number[]> {

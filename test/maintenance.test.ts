@@ -104,17 +104,17 @@ describe('maintenance: scheduled housekeeping', function () {
       expect(await runMaintenanceTask({ ...deps(), config: small }, 'outbox-retention')).to.deep.include({ deleted: before.old! - outcome.deleted, interrupted: false });
     });
 
-    it('deletes expired logins and closed login rate-limit windows, keeps live ones', async () => {
+    it('deletes expired logins and closed rate-limit windows, keeps live ones', async () => {
       const user = await registerUser(t);
       await db.knex('http_sessions').insert([
         { id_hash: 'expired-1', data: {}, user_id: user.user.id, expires_at: db.knex.raw(`now() - interval '1 minute'`) },
         { id_hash: 'expired-2', data: {}, user_id: null, expires_at: db.knex.raw(`now() - interval '3 days'`) },
       ]);
-      const window = `${config.loginRateLimit.windowMs / 1000} seconds`;
-      await db.knex('auth_rate_limits').insert([
-        { key: 'closed-1', failures: 5, window_started_at: db.knex.raw(`now() - ?::interval - interval '1 second'`, [window]) },
-        { key: 'closed-2', failures: 1, window_started_at: db.knex.raw(`now() - interval '2 days'`) },
-        { key: 'open-1', failures: 3, window_started_at: db.knex.raw(`now() - interval '1 second'`) },
+      // Rows as rate-limiter-flexible writes them: points, and when the window ends (epoch ms).
+      await db.knex('rate_limits').insert([
+        { key: 'login-ip:closed-1', points: 5, expire: Date.now() - 1_000 },
+        { key: 'register-ip:closed-2', points: 1, expire: Date.now() - 2 * 86_400_000 },
+        { key: 'login-ip:open-1', points: 3, expire: Date.now() + config.loginRateLimit.windowMs },
       ]);
       const live = await db.knex('http_sessions').where('expires_at', '>', db.knex.fn.now()).pluck('id_hash');
       expect(live, 'the registered user is logged in').to.not.be.empty;
@@ -122,7 +122,7 @@ describe('maintenance: scheduled housekeeping', function () {
       expect(await runMaintenanceTask(deps(), 'expired-logins')).to.deep.include({ deleted: 2 });
       expect(await runMaintenanceTask(deps(), 'closed-login-windows')).to.deep.include({ deleted: 2 });
       expect((await db.knex('http_sessions').pluck('id_hash')).sort()).to.deep.equal([...live].sort());
-      expect(await db.knex('auth_rate_limits').pluck('key')).to.deep.equal(['open-1']);
+      expect(await db.knex('rate_limits').pluck('key')).to.deep.equal(['login-ip:open-1']);
       await t.http().get('/api/auth/user').set('Cookie', user.cookie).expect(200);
     });
   });

@@ -158,7 +158,7 @@ describe('OpenAPI: every response matches the schema the served document gives i
     expect(expectDocumented(await as(admin).post(url), 'post', path, 200)).to.deep.equal({ liked: true, likeCount: 1 });
     const top = expectDocumented<{ items: { id: number; likeCount: number; isLikedByUser: boolean }[] }>(await as(admin).get('/api/community?sort=hot&contentType=sessions'), 'get', '/api/community', 200);
     expect(top.items.find((i) => i.id === readySnapshotId)).to.include({ likeCount: 1, isLikedByUser: true });
-    expectDocumented(await as(admin).get('/api/community?contentType=images'), 'get', '/api/community', 200);
+    expectDocumented(await as(admin).get('/api/community?contentType=captions'), 'get', '/api/community', 200);
     expect(expectDocumented(await t.http().delete(url).set('Cookie', admin.cookie), 'delete', path, 200)).to.deep.equal({ liked: false, likeCount: 0 });
     expectDocumented(await t.http().post(url), 'post', path, 401);
     expectDocumented(await t.http().delete(url), 'delete', path, 401);

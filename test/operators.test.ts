@@ -5,7 +5,9 @@ import { startJobStack, type JobStack } from './helpers/job-stack.js';
 import { startRedisServer, type RedisServer } from './helpers/redis-server.js';
 import { runScriptFile } from './helpers/script.js';
 import { waitFor } from './helpers/wait.js';
+import { listenMetrics, type MetricsListener } from '../metrics-listener.js';
 import { createApp } from '../server/app.js';
+import { createWebMetrics } from '../server/metrics.js';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import supertest from 'supertest';
@@ -29,19 +31,29 @@ describe('operators: admin API, health, metrics, scripts', function () {
   let admin: TestUser;
   let plain: TestUser;
   let app: ReturnType<typeof supertest.agent>;
+  let metricsListener: MetricsListener;
+  /** `/metrics` as Prometheus scrapes it: from the metrics listener, never the API's port. */
+  const scrape = async (): Promise<Map<string, number>> => {
+    const res = await fetch(`http://127.0.0.1:${metricsListener.port}/metrics`);
+    expect(res.status).to.equal(200);
+    return parseMetrics(await res.text());
+  };
 
   before(async () => {
     redis = await startRedisServer();
     stack = await startJobStack({ redisUrl: redis.url });
     await stack.startWorker();
-    // The full web app, with queues and blob storage, as server/main.ts builds it.
-    const web = createApp({ config: stack.config, knex: stack.knex, logger: pino({ level: 'silent' }), afterCommit: (ids) => stack.fast.submit(ids), queues: stack.producer, blobs: stack.blobs });
+    // The full web app, with queues and blob storage, and its metrics on a listener of their own, as server/main.ts builds them.
+    const metrics = createWebMetrics({ knex: stack.knex, queues: stack.producer });
+    const web = createApp({ config: stack.config, knex: stack.knex, logger: pino({ level: 'silent' }), afterCommit: (ids) => stack.fast.submit(ids), queues: stack.producer, blobs: stack.blobs, metrics });
     app = supertest.agent(web.callback());
+    metricsListener = await listenMetrics({ port: 0, host: '127.0.0.1' }, () => metrics.registry.metrics(), metrics.registry.contentType);
     admin = await registerUser(stack.t, { firstName: 'Ops' });
     await promote(stack.t, admin);
     plain = await registerUser(stack.t);
   });
   after(async () => {
+    await metricsListener?.close();
     await stack?.close();
     await redis?.destroy();
   });
@@ -72,7 +84,7 @@ describe('operators: admin API, health, metrics, scripts', function () {
 
   it('/metrics is Prometheus text and its completed-jobs counter rises by one for one job', async () => {
     await waitFor('the worker to reconnect', async () => (await app.get('/readyz')).status === 200);
-    const read = async () => parseMetrics((await app.get('/metrics').expect(200)).text);
+    const read = scrape;
     const before = await read();
     const key = 'showrunner_jobs_completed_total{queue="media"}';
     const start = before.get(key) ?? 0;
@@ -203,7 +215,7 @@ describe('operators: admin API, health, metrics, scripts', function () {
       }
       // Nothing reached a job queue.
       for (const queue of jobQueues) expect(during.queues[queue], queue).to.deep.equal(before.queues[queue]);
-      const metrics = parseMetrics((await app.get('/metrics').expect(200)).text);
+      const metrics = await scrape();
       expect(metrics.get('showrunner_outbox_backlog')).to.equal(3);
       expect(metrics.get('showrunner_outbox_oldest_age_seconds')).to.be.above(0);
 

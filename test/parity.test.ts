@@ -93,6 +93,66 @@ describe('parity with the reference API', () => {
     });
   });
 
+  describe('POST /api/login as a browser <form> posts it (application/x-www-form-urlencoded)', () => {
+    const form = (fields: Record<string, string>, from = `203.0.113.${Math.floor(Math.random() * 250) + 1}`) =>
+      proxied.http().post('/api/login').set('X-Forwarded-For', from).type('form').send(new URLSearchParams(fields).toString());
+    const proxied = createTestApp({ env: { TRUST_PROXY: '1' } });
+
+    it('logs in: 302 to the same-site redirect (or /), and the connect.sid cookie then authenticates', async () => {
+      const u = await registerUser(proxied);
+      for (const [redirect, location] of [
+        ['/library', '/library'],
+        ['https://evil.example/', '/'],
+        [undefined, '/'],
+      ] as const) {
+        const res = await form({ email: u.email, password: u.password, ...(redirect !== undefined ? { redirect } : {}) });
+        expect(res.status, res.text).to.equal(302);
+        expect(res.headers.location).to.equal(location);
+        const me = await proxied.http().get('/api/auth/user').set('Cookie', httpSessionCookie(res.headers['set-cookie']));
+        expect(me.status).to.equal(200);
+        expect(me.body).to.include({ id: u.user.id });
+      }
+    });
+
+    it('a wrong password is the JSON body’s 401 "Invalid credentials", with no cookie', async () => {
+      const u = await registerUser(proxied);
+      const res = await form({ email: u.email, password: 'not-the-password' });
+      expect(res.status).to.equal(401);
+      expect(res.body).to.deep.equal({ error: 'Unauthorized', message: 'Invalid credentials', code: 'UNAUTHORIZED' });
+      expect(String(res.headers['set-cookie'] ?? '')).to.not.match(/connect\.sid=[^;]/);
+    });
+
+    it('counts against the same login limit as JSON logins: 5 failures, then 429 for either', async () => {
+      const u = await registerUser(proxied);
+      const from = `198.51.100.${Math.floor(Math.random() * 250) + 1}`;
+      for (let i = 0; i < 5; i++) {
+        const res = i % 2 ? await form({ email: u.email, password: 'wrong' }, from) : await proxied.http().post('/api/login').set('X-Forwarded-For', from).send({ email: u.email, password: 'wrong' });
+        expect(res.status).to.equal(401);
+      }
+      const limited = await form({ email: u.email, password: u.password }, from);
+      expect(limited.status).to.equal(429);
+      expect(limited.body).to.include({ code: 'RATE_LIMITED' });
+      expect(limited.headers['x-ratelimit-limit']).to.equal('5');
+    });
+
+    it('the body limit, malformed fields and the envelope apply; no other write takes a form', async () => {
+      const big = await proxied.http().post('/api/login').type('form').send(`email=a%40b.c&password=${'x'.repeat(200 * 1024)}`);
+      expect(big.status).to.equal(413);
+      expect(big.body).to.include({ code: 'PAYLOAD_TOO_LARGE' });
+      const twice = await proxied.http().post('/api/login').type('form').send('email=a%40b.c&email=d%40e.f&password=secret-secret');
+      expect(twice.status).to.equal(400);
+      expect(twice.body.details.fields[0]).to.include({ pointer: '/email' });
+      const proto = await proxied.http().post('/api/login').type('form').send('__proto__=x&email=a%40b.c&password=secret-secret');
+      expect(proto.status).to.equal(400);
+      const u = await registerUser(proxied);
+      for (const [method, path] of [['post', '/api/auth/login'], ['post', '/api/sessions'], ['post', '/api/auth/register']] as const) {
+        const res = await proxied.http()[method](path).set('Cookie', u.cookie).type('form').send(`email=${encodeURIComponent(u.email)}&password=x`);
+        expect(res.status, path).to.equal(415);
+        expect(res.body).to.include({ code: 'UNSUPPORTED_MEDIA_TYPE' });
+      }
+    });
+  });
+
   describe('GET /api/sessions: no silent cut at 100', () => {
     /** A fresh user with `count` sessions, written straight to the table (the API would take minutes). */
     async function userWithSessions(count: number): Promise<Client> {

@@ -6,7 +6,7 @@ import { normaliseSessionPatch, planSessionPatch, type SessionPatchContext, type
 import { Validator } from '../server/validation.js';
 
 /**
- * The PATCH contract (DESIGN §4) as the pure step sees it: a stored row and a body in, the columns
+ * The PATCH contract (docs/api.md §3) as the pure step sees it: a stored row and a body in, the columns
  * to write and the jobs to queue out. No database: bodies go through the real JSON schema first,
  * as the route sends them.
  */

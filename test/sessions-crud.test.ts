@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { createTestApp, registerUser } from './helpers/app.js';
 import { categories, Client, expectEnvelope, failingPointers, jobsAfter, maxOutboxId, sessionRow, type Body } from './helpers/session-state.js';
 
-/** The session object of DESIGN §4, every key. */
+/** The session object of docs/api.md §3, every key. */
 const SESSION_KEYS = [
   'id',
   'title',
@@ -295,7 +295,7 @@ describe('sessions API: create, list, read, delete; categories; OpenAPI', () => 
       expect(res.status).to.equal(200);
       const doc = res.body as { openapi: string; paths: Record<string, Record<string, Body>>; components: { schemas: Record<string, Body> } };
       expect(doc.openapi).to.match(/^3\./);
-      for (const path of ['/api/community', '/api/community/sessions/{snapshotId}', '/api/admin/overview', '/api/admin/snapshots/{id}/rerun', '/readyz', '/metrics']) {
+      for (const path of ['/api/community', '/api/community/sessions/{snapshotId}', '/api/admin/overview', '/api/admin/snapshots/{id}/rerun', '/readyz']) {
         expect(doc.paths, path).to.have.property(path);
       }
       const patch = doc.paths['/api/sessions/{id}']!.patch!;

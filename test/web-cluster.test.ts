@@ -67,7 +67,8 @@ describe('WEB_CONCURRENCY: several web processes behind one port', function () {
 
     // Three jobs waiting, and no worker to take them: each process reads 3 from Redis.
     for (let i = 0; i < 3; i++) await stack.producer.queues.media.add('sync', { sessionId: 1_000_000 + i });
-    const metrics = (await getOnNewConnection(web.baseUrl, '/metrics')).body;
+    const metrics = await (await fetch(web.metricsUrl)).text();
+    expect((await getOnNewConnection(web.baseUrl, '/metrics')).status, 'no /metrics on the API port').to.equal(404);
     expect(sample(metrics, 'showrunner_http_request_duration_seconds_count{method="GET",route="/healthz",status="200"}')).to.equal(10);
     expect(sample(metrics, 'showrunner_queue_jobs{queue="media",state="waiting"}')).to.equal(3);
   });

@@ -62,7 +62,7 @@ async function main(config: Config): Promise<void> {
     concurrency: config.workerConcurrency,
     onJobFinished: (queue, outcome, ms) => metrics.record(queue, outcome, ms),
   });
-  const metricsPort = config.workerMetricsPort > 0 ? await metrics.listen(config.workerMetricsPort) : null;
+  const metricsPort = config.workerMetricsPort > 0 ? await metrics.listen(config.workerMetricsPort, config.metricsHost) : null;
   await relay.start();
   // Every worker upserts the same schedulers: one run per interval however many workers there are.
   const maintenance = scheduleMaintenance(producer.queues.maintenance, config.maintenance.intervalMs, logger);

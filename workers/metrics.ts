@@ -1,5 +1,5 @@
-import http from 'node:http';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { listenMetrics, type MetricsListener } from '../metrics-listener.js';
 import type { ReconcileOutcome } from './outbox/reconciler.js';
 import type { ProcessorMetrics } from './processors/deps.js';
 import type { QueueName } from './queues/contracts.js';
@@ -11,7 +11,7 @@ export class WorkerMetrics implements ProcessorMetrics {
   private readonly duration: Histogram<'queue' | 'outcome'>;
   private readonly maintenance: Counter<'task'>;
   private readonly reconciled: Counter<'outcome'>;
-  private server: http.Server | undefined;
+  private listener: MetricsListener | undefined;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'showrunner_worker_' });
@@ -55,26 +55,13 @@ export class WorkerMetrics implements ProcessorMetrics {
     this.duration.observe({ queue, outcome }, Math.max(0, durationMs) / 1000);
   }
 
-  /** Serves `/metrics` on the port (0 picks a free one); resolves with the port. */
-  async listen(port: number, host = '0.0.0.0'): Promise<number> {
-    this.server = http.createServer((req, res) => {
-      if (req.url !== '/metrics') {
-        res.writeHead(404).end();
-        return;
-      }
-      this.registry.metrics().then(
-        (text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text),
-        (e: Error) => res.writeHead(500).end(e.message),
-      );
-    });
-    await new Promise<void>((resolve, reject) => {
-      this.server!.once('error', reject);
-      this.server!.listen(port, host, resolve);
-    });
-    return (this.server.address() as { port: number }).port;
+  /** Serves `/metrics` on `host`:`port` (0 picks a free one); resolves with the port. */
+  async listen(port: number, host: string): Promise<number> {
+    this.listener = await listenMetrics({ port, host }, () => this.registry.metrics(), this.registry.contentType);
+    return this.listener.port;
   }
 
   async close(): Promise<void> {
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    await this.listener?.close();
   }
 }

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 
 export async function up(knex: Knex): Promise<void> {
   // Jobs a transaction needs, written in that transaction; dispatched to BullMQ after COMMIT
-  // (DESIGN §2). The BullMQ job id is `outbox-<id>`, so a second dispatch is the same job.
+  // (docs/architecture.md §2). The BullMQ job id is `outbox-<id>`, so a second dispatch is the same job.
   await knex.schema.createTable('job_outbox', (t) => {
     t.bigIncrements('id').primary();
     t.text('queue').notNullable();

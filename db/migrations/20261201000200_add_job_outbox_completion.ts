@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 
-// Postgres stays the system of record after dispatch (DESIGN §2): a row records when its job
+// Postgres stays the system of record after dispatch (docs/architecture.md §3): a row records when its job
 // finished, so a reconciler can find jobs that Redis acknowledged and then lost.
 export async function up(knex: Knex): Promise<void> {
   await knex.raw(`

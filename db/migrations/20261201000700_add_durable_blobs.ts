@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 
-// Durable media are content-addressed (DESIGN §3): one blob per distinct sha256, recorded once,
+// Durable media are content-addressed (docs/architecture.md §5): one blob per distinct sha256, recorded once,
 // and every copy (a snapshot's item or thumbnail, a saved session's media or thumbnail) is a
 // reference to it. Nothing deletes a referenced blob (ON DELETE RESTRICT); the collector deletes
 // blobs unreferenced for a grace period, and looks references up by hash (hence an index on each).

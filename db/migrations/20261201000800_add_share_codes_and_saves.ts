@@ -15,7 +15,7 @@ export async function up(knex: Knex): Promise<void> {
     -- Revoked codes stay until their session goes: the cascade finds them (all of them) by this index.
     CREATE INDEX share_codes_session ON share_codes (session_id);
 
-    -- A saved copy names what it was saved from: 'community:<snapshot id>' (DESIGN §3).
+    -- A saved copy names what it was saved from: 'community:<snapshot id>' (docs/architecture.md §4).
     ALTER TABLE sessions ADD COLUMN import_url text NULL;
     -- One saved copy per user and item, also under concurrent saves (INSERT ... ON CONFLICT DO NOTHING).
     CREATE UNIQUE INDEX sessions_community_saves ON sessions (user_id, import_url) WHERE import_source = 'community';

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 
-// DESIGN §5: thumbnails are rendered from the smallest listing preview that covers 640×360. A sync
+// docs/architecture.md §6: thumbnails are rendered from the smallest listing preview that covers 640×360. A sync
 // keeps what the listing says about each item's preview: the source image's size and the same image
 // at smaller widths (`{source: {width, height} | null, resolutions: [{url, width, height}]}`).
 // Null for rows synced before this column existed and for media added by hand: the thumbnail job

@@ -68,7 +68,7 @@ function markdownTable(header: string[], lines: string[][]): string {
   return [row(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...lines.map(row)].join('\n');
 }
 
-/** The table the README shows. */
+/** The figures table of docs/performance.md §3. */
 export function renderTable(rows: Summary[]): string {
   const header = ['figure', 'median', 'spread (min–max)', 'baseline', 'baseline median', 'ratio', 'target', 'met'];
   const lines = rows.map((r) => [

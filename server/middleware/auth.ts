@@ -1,7 +1,6 @@
 import type { Middleware } from 'koa';
 import { findUserById } from '../../db/users.js';
 import type { Knex } from '../../db/knex.js';
-import { forbidden, unauthorized } from '../errors.js';
 
 /** Puts the logged-in user (if any) on `ctx.state.user`; a login session whose user is gone is dropped. */
 export function loadUser(knex: Knex): Middleware {
@@ -16,15 +15,3 @@ export function loadUser(knex: Knex): Middleware {
     return next();
   };
 }
-
-export const requireUser: Middleware = async (ctx, next) => {
-  if (!ctx.state.user) throw unauthorized();
-  return next();
-};
-
-export const requireAdmin: Middleware = async (ctx, next) => {
-  const user = ctx.state.user;
-  if (!user) throw unauthorized();
-  if (user.role !== 'admin' && user.role !== 'super_admin') throw forbidden('Administrator role required');
-  return next();
-};

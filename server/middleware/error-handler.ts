@@ -1,20 +1,6 @@
 import type { Middleware } from 'koa';
 import { coerceError, type Logger } from '../../logger.js';
-import { ApiError, serviceUnavailable } from '../errors.js';
-
-const STATUS_CATEGORY: Record<number, [string, string]> = {
-  400: ['Bad Request', 'BAD_REQUEST'],
-  401: ['Unauthorized', 'UNAUTHORIZED'],
-  403: ['Forbidden', 'FORBIDDEN'],
-  404: ['Not Found', 'NOT_FOUND'],
-  405: ['Method Not Allowed', 'METHOD_NOT_ALLOWED'],
-  409: ['Conflict', 'CONFLICT'],
-  412: ['Precondition Failed', 'PRECONDITION_FAILED'],
-  413: ['Payload Too Large', 'PAYLOAD_TOO_LARGE'],
-  415: ['Unsupported Media Type', 'UNSUPPORTED_MEDIA_TYPE'],
-  429: ['Too Many Requests', 'RATE_LIMITED'],
-  501: ['Not Implemented', 'NOT_IMPLEMENTED'],
-};
+import { ApiError, serviceUnavailable, STATUS_CATEGORIES, type ErrorStatus } from '../errors.js';
 
 // Connection-level failures (Postgres restarting, a terminated backend, a pool that cannot connect)
 // and statements past their deadline (57014: `statement_timeout`; node-postgres's `query_timeout`):
@@ -41,23 +27,23 @@ export function toApiError(thrown: unknown): { error: ApiError; internal: boolea
   // Errors from Koa itself or its helpers (ctx.throw, http-errors) carry a status.
   const status = typeof err.status === 'number' ? err.status : 500;
   if (status >= 400 && status < 500) {
-    const [category, code] = STATUS_CATEGORY[status] ?? ['Bad Request', 'BAD_REQUEST'];
-    return { error: new ApiError(status, code, category, err.expose ? err.message : category), internal: false, cause: err };
+    const known: ErrorStatus = status in STATUS_CATEGORIES ? (status as ErrorStatus) : 400;
+    return { error: new ApiError(known, err.expose ? err.message : STATUS_CATEGORIES[known].category), internal: false, cause: err };
   }
   return {
-    error: new ApiError(500, 'INTERNAL_ERROR', 'Internal Server Error', 'Something went wrong on our side; it has been logged'),
+    error: new ApiError(500, 'Something went wrong on our side; it has been logged'),
     internal: true,
     cause: err,
   };
 }
 
-/** The one error path: every error becomes the DESIGN §4 envelope and one log line. */
+/** The one error path: every error becomes the envelope of docs/api.md §4 and one log line. */
 export function errorHandler(): Middleware {
   return async (ctx, next) => {
     try {
       await next();
       if (ctx.status === 404 && ctx.body === undefined) {
-        throw new ApiError(404, 'NOT_FOUND', 'Not Found', `No route for ${ctx.method} ${ctx.path}`);
+        throw new ApiError(404, `No route for ${ctx.method} ${ctx.path}`);
       }
     } catch (thrown) {
       const { error, internal, cause } = toApiError(thrown);

@@ -1,10 +1,7 @@
 import type { Context, Middleware } from 'koa';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { RedisClient } from '../../workers/index.js';
-import { ApiError } from '../errors.js';
-
-/** The paths the reference limits: `/api/sessions*`, `/api/shared*`, `/api/community*`. */
-export const RATE_LIMITED_PATHS = /^\/api\/(?:sessions|shared|community)(?:\/|$)/;
+import { tooManyRequests, type ApiError } from '../errors.js';
 
 export interface ApiRateLimitOptions {
   /** Requests per window; 0 turns the limit off (no headers, never 429). */
@@ -17,14 +14,17 @@ export interface ApiRateLimitOptions {
 }
 
 /**
- * The API-wide rate limit of DESIGN §4: by user when logged in, else by client address (`ctx.ip`,
- * which honours `TRUST_PROXY`). The counters are in Redis so that every web process counts the same
- * requests; when Redis is not ready, or a command fails or times out, a per-process in-memory limiter
- * of the same size answers instead, so a request is never refused, nor kept waiting, because Redis is down.
- * Every response of a limited path carries `X-RateLimit-Limit`, `-Remaining` and `-Reset` (ISO 8601).
+ * The API-wide rate limit (docs/security.md): by user when logged in, else by client address
+ * (`ctx.ip`: with `TRUST_PROXY` = n, the address the nearest trusted proxy saw). It is installed by
+ * `createRouter` on the routes of the limited routers (`/api/sessions*`, `/api/shared*`,
+ * `/api/community*`), so it counts the route a request reached, whatever else it was spelled as.
+ * The counters are in Redis so every web process counts the same requests; when Redis is not
+ * ready, or a command fails or times out, a per-process in-memory limiter of the same size answers
+ * instead, so a request is never refused, nor kept waiting, because Redis is down.
+ * Returns undefined when the limit is off.
  */
-export function apiRateLimit(options: ApiRateLimitOptions): Middleware {
-  if (options.points === 0) return (_ctx, next) => next();
+export function apiRateLimit(options: ApiRateLimitOptions): Middleware | undefined {
+  if (options.points === 0) return undefined;
   const shape = { points: options.points, duration: options.windowSeconds, keyPrefix: options.keyPrefix };
   const memory = new RateLimiterMemory(shape);
   const limiter: RateLimiterAbstract = options.redis
@@ -34,37 +34,36 @@ export function apiRateLimit(options: ApiRateLimitOptions): Middleware {
     : memory;
 
   return async (ctx, next) => {
-    if (!RATE_LIMITED_PATHS.test(ctx.path)) return next();
     const key = ctx.state.user ? `user:${ctx.state.user.id}` : `ip:${ctx.ip}`;
-    let result: RateLimiterRes;
-    try {
-      result = await limiter.consume(key);
-    } catch (thrown) {
-      // With the insurance limiter in place only a refusal is thrown; anything else is a bug to report.
-      if (!(thrown instanceof RateLimiterRes)) throw thrown;
-      setHeaders(ctx, options.points, thrown);
-      throw tooManyRequests(thrown);
-    }
-    setHeaders(ctx, options.points, result);
+    await consumeOrRefuse(ctx, limiter, key, options.points, 'requests');
     return next();
   };
 }
 
-function setHeaders(ctx: Context, limit: number, result: RateLimiterRes): void {
-  ctx.set('X-RateLimit-Limit', String(limit));
-  ctx.set('X-RateLimit-Remaining', String(Math.max(0, result.remainingPoints)));
-  ctx.set('X-RateLimit-Reset', new Date(Date.now() + result.msBeforeNext).toISOString());
+/**
+ * Takes one point of `key` from `limiter` and sets the rate-limit headers, or throws the 429 of
+ * {@link rateLimited}. Anything but a refusal from the limiter (a store that failed) is thrown as is.
+ */
+export async function consumeOrRefuse(ctx: Context, limiter: RateLimiterAbstract, key: string, limit: number, what: string): Promise<RateLimiterRes> {
+  try {
+    const result = await limiter.consume(key);
+    setRateLimitHeaders(ctx, limit, result.remainingPoints, result.msBeforeNext);
+    return result;
+  } catch (thrown) {
+    if (!(thrown instanceof RateLimiterRes)) throw thrown;
+    throw rateLimited(ctx, limit, thrown, what);
+  }
 }
 
-function tooManyRequests(result: RateLimiterRes): ApiError {
-  const retryAfter = Math.max(1, Math.ceil(result.msBeforeNext / 1000));
-  return new ApiError(
-    429,
-    'RATE_LIMITED',
-    'Too Many Requests',
-    `Too many requests; try again in ${retryAfter} seconds`,
-    undefined,
-    { 'Retry-After': String(retryAfter) },
-    { retryAfter },
-  );
+/** `X-RateLimit-Limit`, `-Remaining` and `-Reset` (an ISO 8601 time, as the reference gives it). */
+export function setRateLimitHeaders(ctx: Context, limit: number, remaining: number, msBeforeReset: number): void {
+  ctx.set('X-RateLimit-Limit', String(limit));
+  ctx.set('X-RateLimit-Remaining', String(Math.max(0, Math.min(limit, remaining))));
+  ctx.set('X-RateLimit-Reset', new Date(Date.now() + Math.max(0, msBeforeReset)).toISOString());
+}
+
+/** The 429 of a spent limit, with its headers set: "Too many <what>; try again in N seconds". */
+export function rateLimited(ctx: Context, limit: number, result: RateLimiterRes, what: string): ApiError {
+  setRateLimitHeaders(ctx, limit, result.remainingPoints, result.msBeforeNext);
+  return tooManyRequests(what, result.msBeforeNext);
 }

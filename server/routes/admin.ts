@@ -1,14 +1,13 @@
-import Router from '@koa/router';
+import type Router from '@koa/router';
 import type { Knex } from '../../db/knex.js';
 import { countSnapshotsByStatus, listSnapshotsPage } from '../../db/snapshots.js';
 import { findSession } from '../../db/sessions.js';
 import { SNAPSHOT_STATUSES, type SnapshotStatus } from '../../db/types.js';
 import { JOB_STATES, QUEUE_NAMES, isQueueName, outboxStatus, regenerateThumbnails, rerunSnapshots, type JobProducer } from '../../workers/index.js';
 import { conflict, fieldError, notFound, serviceUnavailable } from '../errors.js';
-import { refuseCrossSiteWrites } from '../dashboard.js';
-import { requireAdmin } from '../middleware/auth.js';
+import { createRouter } from '../routing.js';
 import { adminOverviewToApi, adminSnapshotPageToApi, retryFailedToApi, snapshotRerunToApi, thumbnailAcceptedToApi } from '../serializers.js';
-import { parseId, parseIntParam, parseStringParam } from './params.js';
+import { parseId, parsePage, parseStringParam } from './params.js';
 
 const isSnapshotStatus = (s: string): s is SnapshotStatus => (SNAPSHOT_STATUSES as readonly string[]).includes(s);
 
@@ -20,17 +19,14 @@ export interface AdminRoutesDeps {
 
 /** `/api/admin/*`: what operators need to see and put right, without touching the database by hand. */
 export function adminRoutes(deps: AdminRoutesDeps): Router {
-  const router = new Router({ prefix: '/api/admin' });
-  // Writes from another site's page are refused, like every write under /admin (a request without
-  // Origin, such as curl's, is an operator's own).
-  router.use(requireAdmin, refuseCrossSiteWrites({ requireOrigin: false }));
+  const router = createRouter({ access: 'admin' });
 
   const queues = (): JobProducer => {
     if (!deps.queues) throw serviceUnavailable('Queues are not configured in this process');
     return deps.queues;
   };
 
-  router.get('/overview', async (ctx) => {
+  router.get('/api/admin/overview', async (ctx) => {
     const [outbox, snapshotRows, queueCounts] = await Promise.all([
       outboxStatus(deps.knex, 5),
       countSnapshotsByStatus(deps.knex),
@@ -43,18 +39,17 @@ export function adminRoutes(deps: AdminRoutesDeps): Router {
     ctx.body = adminOverviewToApi(queueCounts, outbox, snapshotRows);
   });
 
-  router.get('/snapshots', async (ctx) => {
+  router.get('/api/admin/snapshots', async (ctx) => {
     const status = parseStringParam(ctx.query.status, 'status');
     if (status !== undefined && !isSnapshotStatus(status)) {
       throw fieldError('status', `must be one of: ${SNAPSHOT_STATUSES.join(', ')}`);
     }
-    const page = parseIntParam(ctx.query.page, 'page', 1, 1, 1_000_000);
-    const pageSize = parseIntParam(ctx.query.pageSize, 'pageSize', 50, 1, 200);
-    const { rows, total } = await listSnapshotsPage(deps.knex, { ...(status ? { status } : {}), limit: pageSize, offset: (page - 1) * pageSize });
+    const { page, pageSize, offset } = parsePage(ctx.query, { defaultSize: 50, maxSize: 200 });
+    const { rows, total } = await listSnapshotsPage(deps.knex, { ...(status ? { status } : {}), limit: pageSize, offset });
     ctx.body = adminSnapshotPageToApi(rows, total, page, pageSize);
   });
 
-  router.post('/snapshots/:id/rerun', async (ctx) => {
+  router.post('/api/admin/snapshots/:id/rerun', async (ctx) => {
     const id = parseId(ctx.params.id, 'id');
     const [rerun] = await rerunSnapshots(deps.knex, [id]);
     if (!rerun) throw notFound(`Snapshot ${id} not found`);
@@ -63,7 +58,7 @@ export function adminRoutes(deps: AdminRoutesDeps): Router {
     ctx.body = snapshotRerunToApi(id, rerun.outboxId);
   });
 
-  router.post('/sessions/:id/thumbnail', async (ctx) => {
+  router.post('/api/admin/sessions/:id/thumbnail', async (ctx) => {
     const id = parseId(ctx.params.id, 'id');
     const session = await findSession(deps.knex, id);
     if (!session) throw notFound(`Session ${id} not found`);
@@ -76,7 +71,7 @@ export function adminRoutes(deps: AdminRoutesDeps): Router {
     ctx.body = thumbnailAcceptedToApi(id, regen!);
   });
 
-  router.post('/queues/:queue/retry-failed', async (ctx) => {
+  router.post('/api/admin/queues/:queue/retry-failed', async (ctx) => {
     const name = ctx.params.queue ?? '';
     if (!isQueueName(name)) throw notFound(`No queue named "${name}"; queues: ${QUEUE_NAMES.join(', ')}`);
     const queue = queues().queues[name];

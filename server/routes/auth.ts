@@ -1,14 +1,15 @@
-import Router from '@koa/router';
+import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type { Config } from '../../config.js';
 import type { Knex } from '../../db/knex.js';
 import { dummyPasswordHash, verifyPassword } from '../../db/password.js';
-import { readFailures, recordFailure } from '../../db/rate-limits.js';
 import { createUser, findUserByEmail } from '../../db/users.js';
 import type { UserRow } from '../../db/types.js';
-import { ApiError, conflict, unauthorized } from '../errors.js';
+import type { AuthLimits } from '../auth-limits.js';
+import { conflict, unauthorized } from '../errors.js';
 import { jsonBody } from '../middleware/json-body.js';
-import { requireUser } from '../middleware/auth.js';
+import { refuseCrossSite } from '../middleware/guards.js';
+import { createRouter } from '../routing.js';
 import type { Schemas } from '../schemas.js';
 import { userToApi } from '../serializers.js';
 import type { TypedSchema, Validator } from '../validation.js';
@@ -18,6 +19,7 @@ export interface AuthRoutesDeps {
   config: Config;
   validator: Validator;
   schemas: Schemas;
+  limits: AuthLimits;
 }
 
 interface Credentials {
@@ -39,36 +41,19 @@ async function startHttpSession(ctx: Context, user: UserRow): Promise<void> {
   await ctx.session!.regenerate();
 }
 
-export function authRoutes(deps: AuthRoutesDeps): Router {
-  const router = new Router();
+/** Registration, login (and the reference's alias), logout, and who is logged in. */
+export function authRoutes(deps: AuthRoutesDeps): Router[] {
+  const open = createRouter({ access: 'public' });
+  const loggedIn = createRouter({ access: 'user' });
   const body = jsonBody(deps.config.bodyLimitBytes);
-  const { maxFailures, windowMs } = deps.config.loginRateLimit;
 
-  function rateLimitHeaders(ctx: Context, failures: number, resetAt: Date): void {
-    ctx.set('X-RateLimit-Limit', String(maxFailures));
-    ctx.set('X-RateLimit-Remaining', String(Math.max(0, maxFailures - failures)));
-    // An ISO 8601 time, as the reference and the API-wide limits (middleware/rate-limit.ts) give it.
-    ctx.set('X-RateLimit-Reset', resetAt.toISOString());
-  }
-
-  function tooMany(resetAt: Date): ApiError {
-    const retryAfter = Math.max(1, Math.ceil((resetAt.getTime() - Date.now()) / 1000));
-    return new ApiError(
-      429,
-      'RATE_LIMITED',
-      'Too Many Requests',
-      `Too many failed login attempts; try again in ${retryAfter} seconds`,
-      undefined,
-      { 'Retry-After': String(retryAfter) },
-      { retryAfter },
-    );
-  }
-
-  router.post('/api/auth/register', body, async (ctx) => {
+  open.post('/api/auth/register', body, async (ctx) => {
     const input = deps.validator.validate<Credentials & { firstName?: string | null; lastName?: string | null }>(
       deps.schemas.register,
       ctx.request.body,
     );
+    // Counted before the password is hashed: each hash costs real memory and CPU.
+    await deps.limits.beginRegistration(ctx);
     const user = await createUser(deps.knex, {
       email: input.email,
       password: input.password,
@@ -82,34 +67,29 @@ export function authRoutes(deps: AuthRoutesDeps): Router {
   });
 
   /**
-   * Checks `{email, password}` (validated by `schema`) under the failed-login limit and starts a login
-   * session; a wrong email or password throws 401 with `failure`. Returns the user and the whole input.
+   * Checks `{email, password}` (validated by `schema`) under the login limits, which count the
+   * attempt before the password is checked, and starts a login session; a wrong email or password
+   * throws 401 with `failure`. Returns the user and the whole input.
    */
   async function logIn<T extends Credentials>(ctx: Context, schema: TypedSchema<T>, failure: string): Promise<{ user: UserRow; input: T }> {
-    const key = `login:${ctx.ip}`;
-    const before = await readFailures(deps.knex, key, windowMs);
-    rateLimitHeaders(ctx, before.failures, before.resetAt);
-    if (before.failures >= maxFailures) throw tooMany(before.resetAt);
-
     const input = deps.validator.validate(schema, ctx.request.body);
+    const attempt = await deps.limits.beginLogin(ctx, input.email);
     const user = await findUserByEmail(deps.knex, input.email);
     // Unknown email and wrong password take the same time and say the same thing.
     const ok = await verifyPassword(input.password, user?.password_hash ?? (await dummyPasswordHash()));
-    if (!user || !ok) {
-      const after = await recordFailure(deps.knex, key, windowMs);
-      rateLimitHeaders(ctx, after.failures, after.resetAt);
-      throw unauthorized(failure);
-    }
+    if (!user || !ok) throw unauthorized(failure);
+    await attempt.succeeded();
     await startHttpSession(ctx, user);
     return { user, input };
   }
 
-  router.post('/api/auth/login', body, async (ctx) => {
+  open.post('/api/auth/login', body, async (ctx) => {
     const { user } = await logIn(ctx, deps.schemas.login, 'Invalid email or password');
     ctx.body = userToApi(user);
   });
-  // The reference's form-style alias: a redirect on success, its own wording on failure.
-  router.post('/api/login', body, async (ctx) => {
+  // The reference's form-style alias (a Passport local strategy, which reads a form post as well as
+  // JSON): a redirect on success, its own wording on failure.
+  open.post('/api/login', jsonBody(deps.config.bodyLimitBytes, { form: true }), async (ctx) => {
     const { input } = await logIn(ctx, deps.schemas.loginRedirect, 'Invalid credentials');
     ctx.redirect(sameSitePath(input.redirect));
   });
@@ -118,12 +98,13 @@ export function authRoutes(deps: AuthRoutesDeps): Router {
     ctx.session = null;
     ctx.body = { message: 'Logged out' };
   };
-  router.post('/api/auth/logout', logout);
-  router.get('/api/logout', logout);
+  open.post('/api/auth/logout', logout);
+  // A GET that changes state: a link or image on another site must not log the user out.
+  open.get('/api/logout', refuseCrossSite(deps.config.publicBaseUrl), logout);
 
-  router.get('/api/auth/user', requireUser, (ctx) => {
+  loggedIn.get('/api/auth/user', (ctx) => {
     ctx.body = userToApi(ctx.state.user!);
   });
 
-  return router;
+  return [open, loggedIn];
 }

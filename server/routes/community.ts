@@ -1,24 +1,22 @@
-import Router from '@koa/router';
+import type Router from '@koa/router';
+import type { Middleware } from 'koa';
 import { setLike } from '../../db/community-likes.js';
 import { COMMUNITY_CONTENT_TYPES, COMMUNITY_SORTS, findReadySnapshot, listCommunity, listSnapshotMedia } from '../../db/community.js';
 import type { Knex } from '../../db/knex.js';
-import { ADMIN_ROLES, type UserRow } from '../../db/types.js';
 import { notFound } from '../errors.js';
-import { requireUser } from '../middleware/auth.js';
+import { isAdmin } from '../middleware/guards.js';
+import { createRouter } from '../routing.js';
 import { communityDetailToApi, communityPageToApi, likeToApi } from '../serializers.js';
-import { parseEnumParam, parseId, parseIntParam, parseStringParam } from './params.js';
-
-const isAdmin = (user: UserRow | undefined): boolean => user !== undefined && ADMIN_ROLES.includes(user.role);
+import { parseEnumParam, parseId, parsePage, parseStringParam } from './params.js';
 
 /** The community feed: ready snapshots only, served from their durable copies. */
-export function communityRoutes(deps: { knex: Knex }): Router {
-  const router = new Router({ prefix: '/api/community' });
+export function communityRoutes(deps: { knex: Knex; rateLimit?: Middleware }): Router {
+  const router = createRouter({ access: 'user', ...(deps.rateLimit ? { rateLimit: deps.rateLimit } : {}) });
 
-  router.get('/', requireUser, async (ctx) => {
+  router.get('/api/community', async (ctx) => {
     const sort = parseEnumParam(ctx.query.sort, 'sort', COMMUNITY_SORTS) ?? 'new';
     const contentType = parseEnumParam(ctx.query.contentType, 'contentType', COMMUNITY_CONTENT_TYPES);
-    const page = parseIntParam(ctx.query.page, 'page', 1, 1, 1_000_000);
-    const pageSize = parseIntParam(ctx.query.pageSize, 'pageSize', 20, 1, 100);
+    const { page, pageSize, offset } = parsePage(ctx.query, { defaultSize: 20, maxSize: 100 });
     const categoryRaw = parseStringParam(ctx.query.categoryId, 'categoryId');
     const subreddit = parseStringParam(ctx.query.subreddit, 'subreddit', 64);
     const search = parseStringParam(ctx.query.search, 'search', 200);
@@ -37,12 +35,12 @@ export function communityRoutes(deps: { knex: Knex }): Router {
       ...(ctx.state.user ? { viewerId: ctx.state.user.id } : {}),
       includeHidden: isAdmin(ctx.state.user),
       limit: pageSize,
-      offset: (page - 1) * pageSize,
+      offset,
     });
     ctx.body = communityPageToApi(rows, total, page, pageSize);
   });
 
-  router.get('/sessions/:snapshotId', requireUser, async (ctx) => {
+  router.get('/api/community/sessions/:snapshotId', async (ctx) => {
     const id = parseId(ctx.params.snapshotId, 'snapshotId');
     const row = await findReadySnapshot(deps.knex, id, ctx.state.user?.id);
     // A hidden item is shown to admins only; to anyone else it does not exist.
@@ -53,7 +51,7 @@ export function communityRoutes(deps: { knex: Knex }): Router {
 
   // Idempotent both ways: liking twice is one like, unliking what is not liked changes nothing.
   for (const [method, liked] of [['post', true], ['delete', false]] as const) {
-    router[method]('/sessions/:snapshotId/like', requireUser, async (ctx) => {
+    router[method]('/api/community/sessions/:snapshotId/like', async (ctx) => {
       const id = parseId(ctx.params.snapshotId, 'snapshotId');
       const state = await setLike(deps.knex, ctx.state.user!.id, id, liked);
       if (!state) throw notFound(`Community session ${id} not found`);

@@ -1,17 +1,17 @@
-import Router from '@koa/router';
+import type Router from '@koa/router';
+import type { Context } from 'koa';
 import { pingDatabase, type Knex } from '../../db/knex.js';
 import { coerceError } from '../../logger.js';
 import type { BlobStore, JobProducer } from '../../workers/index.js';
-import type { WebMetrics } from '../metrics.js';
+import { createRouter } from '../routing.js';
 
 export interface HealthDeps {
   knex: Knex;
   queues?: JobProducer;
   blobs?: BlobStore;
-  metrics: Pick<WebMetrics, 'registry' | 'text'>;
 }
 
-async function check(name: string, probe: () => Promise<unknown>, timeoutMs = 2_000): Promise<{ name: string; ok: boolean; error?: string }> {
+async function check(ctx: Context, name: string, probe: () => Promise<unknown>, timeoutMs = 2_000): Promise<{ name: string; ok: boolean }> {
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
@@ -22,15 +22,21 @@ async function check(name: string, probe: () => Promise<unknown>, timeoutMs = 2_
     ]);
     return { name, ok: true };
   } catch (e) {
-    return { name, ok: false, error: coerceError(e).message };
+    // The reason stays in the log: a backend's error text (hosts, versions, users) is not for the public.
+    ctx.state.log.warn({ check: name, err: coerceError(e) }, 'readiness check failed');
+    return { name, ok: false };
   } finally {
     clearTimeout(timer);
   }
 }
 
-/** `/healthz` (alive), `/readyz` (each backing service reported; 503 naming what is down), `/metrics`. */
+/**
+ * `/healthz` (alive) and `/readyz` (each backing service: its name and whether it answered; 503 when
+ * one did not), open to anyone, as load balancers call them. `/metrics` is not here: it has a
+ * listener of its own (`server/metrics-server.ts`).
+ */
 export function healthRoutes(deps: HealthDeps): Router {
-  const router = new Router();
+  const router = createRouter({ access: 'public' });
 
   router.get('/healthz', (ctx) => {
     ctx.body = { status: 'ok' };
@@ -38,22 +44,17 @@ export function healthRoutes(deps: HealthDeps): Router {
 
   router.get('/readyz', async (ctx) => {
     const checks = await Promise.all([
-      check('postgres', () => pingDatabase(deps.knex)),
-      ...(deps.queues ? [check('redis', () => deps.queues!.redis.ping())] : []),
-      ...(deps.blobs ? [check('blobStorage', () => deps.blobs!.ping())] : []),
+      check(ctx, 'postgres', () => pingDatabase(deps.knex)),
+      ...(deps.queues ? [check(ctx, 'redis', () => deps.queues!.redis.ping())] : []),
+      ...(deps.blobs ? [check(ctx, 'blobStorage', () => deps.blobs!.ping())] : []),
     ]);
     const down = checks.filter((c) => !c.ok).map((c) => c.name);
     ctx.status = down.length === 0 ? 200 : 503;
     ctx.body = {
       status: down.length === 0 ? 'ready' : 'unavailable',
       ...(down.length ? { message: `Not ready: ${down.join(', ')} unreachable` } : {}),
-      checks: Object.fromEntries(checks.map((c) => [c.name, c.ok ? { ok: true } : { ok: false, error: c.error }])),
+      checks: Object.fromEntries(checks.map((c) => [c.name, { ok: c.ok }])),
     };
-  });
-
-  router.get('/metrics', async (ctx) => {
-    ctx.type = deps.metrics.registry.contentType;
-    ctx.body = await deps.metrics.text();
   });
 
   return router;

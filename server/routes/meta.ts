@@ -1,15 +1,17 @@
-import Router from '@koa/router';
+import type Router from '@koa/router';
 import type { Knex } from '../../db/knex.js';
 import { listCategories } from '../../db/categories.js';
 import { categoryToApi } from '../serializers.js';
-import type { Schemas } from '../schemas.js';
-import { buildOpenApi } from '../openapi.js';
+import type { JsonSchema } from '../validation.js';
+import { createRouter } from '../routing.js';
 
-export function metaRoutes(deps: { knex: Knex; schemas: Schemas }): Router {
-  const router = new Router();
-  const openapi = buildOpenApi(deps.schemas);
+/** `/api/openapi.json` and `/api/categories`, open to anyone. `openapi` is built on first request, from the finished route table. */
+export function metaRoutes(deps: { knex: Knex; openapi: () => JsonSchema }): Router {
+  const router = createRouter({ access: 'public' });
+  let openapi: JsonSchema | undefined;
 
   router.get('/api/openapi.json', (ctx) => {
+    openapi ??= deps.openapi();
     ctx.body = openapi;
   });
   router.get('/api/categories', async (ctx) => {

@@ -1,4 +1,4 @@
-import { fieldError } from '../errors.js';
+import { ApiError, fieldError } from '../errors.js';
 
 const MAX_INT = 2147483647;
 
@@ -35,4 +35,27 @@ export function parseEnumParam<const V extends string>(value: unknown, name: str
   if (given === undefined) return undefined;
   if (!(allowed as readonly string[]).includes(given)) throw fieldError(name, `must be one of: ${allowed.map((v) => JSON.stringify(v)).join(', ')}`);
   return given as V;
+}
+
+/**
+ * How deep any page may reach: `page` × `pageSize` rows at most. An offset costs the rows before
+ * it (on `sort=hot` the whole feed is ranked to reach it), so a client cannot ask for page 1,000,000.
+ */
+export const MAX_PAGE_DEPTH = 10_000;
+
+/**
+ * `page` (from 1) and `pageSize` (1 to `maxSize`, else `defaultSize`) from a query, with the row
+ * offset they mean. A page ending past {@link MAX_PAGE_DEPTH} rows is a 400 `PAGE_TOO_DEEP`.
+ */
+export function parsePage(query: Record<string, unknown>, sizes: { defaultSize: number; maxSize: number }): { page: number; pageSize: number; offset: number } {
+  const page = parseIntParam(query.page, 'page', 1, 1, MAX_INT);
+  const pageSize = parseIntParam(query.pageSize, 'pageSize', sizes.defaultSize, 1, sizes.maxSize);
+  if (page * pageSize > MAX_PAGE_DEPTH) {
+    throw new ApiError(400, `page ${page} of ${pageSize} would end past row ${MAX_PAGE_DEPTH}, the deepest a page may reach; narrow the filters instead`, {
+      code: 'PAGE_TOO_DEEP',
+      category: 'Validation Error',
+      details: { fields: [{ field: 'page', pointer: '/page', reason: `page × pageSize must be at most ${MAX_PAGE_DEPTH}` }] },
+    });
+  }
+  return { page, pageSize, offset: (page - 1) * pageSize };
 }

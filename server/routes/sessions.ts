@@ -1,4 +1,5 @@
-import Router from '@koa/router';
+import type Router from '@koa/router';
+import type { Middleware } from 'koa';
 import { findCategoryBySlug } from '../../db/categories.js';
 import type { Knex } from '../../db/knex.js';
 import type { CommittedOutboxRow } from '../../db/outbox.js';
@@ -6,12 +7,12 @@ import { findSession, listSessionMedia, listSessions, snapshotsForSessions } fro
 import { findSnapshotBySession } from '../../db/snapshots.js';
 import { notFound } from '../errors.js';
 import { jsonBody } from '../middleware/json-body.js';
-import { requireUser } from '../middleware/auth.js';
+import { createRouter } from '../routing.js';
 import type { CreateSessionBody, Schemas, SessionBody } from '../schemas.js';
 import { mediaToApi, sessionEtag, sessionToApi } from '../serializers.js';
 import { createSession, deleteSession, patchSession, type SessionServiceDeps } from '../services/sessions.js';
 import type { Validator } from '../validation.js';
-import { parseId, parseIntParam, parseStringParam } from './params.js';
+import { MAX_PAGE_DEPTH, parseId, parsePage, parseStringParam } from './params.js';
 
 export interface SessionRoutesDeps {
   knex: Knex;
@@ -21,6 +22,8 @@ export interface SessionRoutesDeps {
   defaultCaptionTheme: string;
   /** Called after COMMIT with the outbox rows the transaction wrote. */
   afterCommit: (committed: readonly CommittedOutboxRow[]) => void;
+  /** The API-wide rate limit, when on. */
+  rateLimit?: Middleware;
 }
 
 /**
@@ -30,14 +33,13 @@ export interface SessionRoutesDeps {
 export const SESSIONS_PAGE_SIZE = { default: 100, max: 1_000, cap: 1_000 };
 
 export function sessionRoutes(deps: SessionRoutesDeps): Router {
-  const router = new Router({ prefix: '/api/sessions' });
+  const router = createRouter({ access: 'user', ...(deps.rateLimit ? { rateLimit: deps.rateLimit } : {}) });
   const service: SessionServiceDeps = { knex: deps.knex, defaultCaptionTheme: deps.defaultCaptionTheme };
   const body = jsonBody(deps.bodyLimitBytes);
 
-  router.get('/', requireUser, async (ctx) => {
+  router.get('/api/sessions', async (ctx) => {
     const paged = ctx.query.page !== undefined || ctx.query.pageSize !== undefined;
-    const page = parseIntParam(ctx.query.page, 'page', 1, 1, 1_000_000);
-    const pageSize = parseIntParam(ctx.query.pageSize, 'pageSize', paged ? SESSIONS_PAGE_SIZE.default : SESSIONS_PAGE_SIZE.cap, 1, SESSIONS_PAGE_SIZE.max);
+    const { page, pageSize, offset } = parsePage(ctx.query, { defaultSize: paged ? SESSIONS_PAGE_SIZE.default : SESSIONS_PAGE_SIZE.cap, maxSize: SESSIONS_PAGE_SIZE.max });
     let categoryId = ctx.query.categoryId === undefined ? undefined : parseId(parseStringParam(ctx.query.categoryId, 'categoryId'), 'categoryId');
     const slug = parseStringParam(ctx.query.categorySlug, 'categorySlug', 120);
     if (slug !== undefined) {
@@ -50,15 +52,16 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
       userId: ctx.state.user!.id,
       ...(categoryId !== undefined ? { categoryId } : {}),
       limit: pageSize,
-      offset: (page - 1) * pageSize,
+      offset,
     });
     const snapshots = await snapshotsForSessions(deps.knex, rows.map((r) => r.id));
     ctx.set('X-Total-Count', String(total));
-    if ((page - 1) * pageSize + rows.length < total) ctx.set('Link', nextPageLink(ctx.path, ctx.querystring, page + 1, pageSize));
+    // No link to a page past the deepest one a page may reach (it would answer 400).
+    if (offset + rows.length < total && (page + 1) * pageSize <= MAX_PAGE_DEPTH) ctx.set('Link', nextPageLink(ctx.path, ctx.querystring, page + 1, pageSize));
     ctx.body = rows.map((r) => sessionToApi(r, snapshots.get(r.id)));
   });
 
-  router.post('/', requireUser, body, async (ctx) => {
+  router.post('/api/sessions', body, async (ctx) => {
     const input = deps.validator.validate<CreateSessionBody>(deps.schemas.createSession, ctx.request.body);
     const result = await createSession(service, ctx.state.user!, input);
     deps.afterCommit(result.outbox);
@@ -69,7 +72,7 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
   });
 
   // As in the reference, reading needs a login; a public session is then readable by any user.
-  router.get('/:id', requireUser, async (ctx) => {
+  router.get('/api/sessions/:id', async (ctx) => {
     const id = parseId(ctx.params.id, 'id');
     const session = await findSession(deps.knex, id);
     // Someone else's private session answers exactly like a missing one.
@@ -79,7 +82,7 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
     ctx.body = { session: sessionToApi(session, snapshot), media: media.map(mediaToApi) };
   });
 
-  router.patch('/:id', requireUser, body, async (ctx) => {
+  router.patch('/api/sessions/:id', body, async (ctx) => {
     const id = parseId(ctx.params.id, 'id');
     const input = deps.validator.validate<SessionBody>(deps.schemas.patchSession, ctx.request.body);
     const ifMatch = ctx.get('if-match') || undefined;
@@ -89,7 +92,7 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
     ctx.body = sessionToApi(result.session, result.snapshot);
   });
 
-  router.delete('/:id', requireUser, async (ctx) => {
+  router.delete('/api/sessions/:id', async (ctx) => {
     const id = parseId(ctx.params.id, 'id');
     const result = await deleteSession(service, ctx.state.user!, id);
     deps.afterCommit(result.outbox);

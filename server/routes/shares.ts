@@ -1,10 +1,11 @@
-import Router from '@koa/router';
+import type Router from '@koa/router';
+import type { Middleware } from 'koa';
 import type { Knex } from '../../db/knex.js';
 import { findSharedSession, findSharePreview } from '../../db/share-codes.js';
 import { listSessionMedia } from '../../db/sessions.js';
 import { findSnapshotBySession } from '../../db/snapshots.js';
 import { notFound } from '../errors.js';
-import { requireUser } from '../middleware/auth.js';
+import { createRouter } from '../routing.js';
 import { sessionDetailToApi, shareLinkToApi, sharePreviewToApi } from '../serializers.js';
 import { shareSession, unshareSession } from '../services/shares.js';
 import { parseId } from './params.js';
@@ -20,33 +21,35 @@ function parseShareCode(value: string | undefined): string {
   return value.toLowerCase();
 }
 
-/** Share links (DESIGN §4): a session's code, its revocation, and what the code shows. */
-export function shareRoutes(deps: { knex: Knex; publicBaseUrl: string }): Router {
-  const router = new Router();
+/** Share links (docs/api.md §6): a session's code, its revocation, and what the code shows. */
+export function shareRoutes(deps: { knex: Knex; publicBaseUrl: string; rateLimit?: Middleware }): Router[] {
+  const limit = deps.rateLimit ? { rateLimit: deps.rateLimit } : {};
+  const router = createRouter({ access: 'user', ...limit });
+  const open = createRouter({ access: 'public', ...limit });
 
-  router.post('/api/sessions/:id/share', requireUser, async (ctx) => {
+  router.post('/api/sessions/:id/share', async (ctx) => {
     const code = await shareSession(deps.knex, ctx.state.user!, parseId(ctx.params.id, 'id'));
     ctx.body = shareLinkToApi(code, deps.publicBaseUrl);
   });
 
-  router.delete('/api/sessions/:id/share', requireUser, async (ctx) => {
+  router.delete('/api/sessions/:id/share', async (ctx) => {
     await unshareSession(deps.knex, ctx.state.user!, parseId(ctx.params.id, 'id'));
     ctx.status = 204;
   });
 
   // The one read open to anonymous callers: enough to decide whether to log in and open it.
-  router.get('/api/shared/:code/preview', async (ctx) => {
+  open.get('/api/shared/:code/preview', async (ctx) => {
     const preview = await findSharePreview(deps.knex, parseShareCode(ctx.params.code));
     if (!preview) throw notFound('Share link not found');
     ctx.body = sharePreviewToApi(preview);
   });
 
-  router.get('/api/shared/:code', requireUser, async (ctx) => {
+  router.get('/api/shared/:code', async (ctx) => {
     const session = await findSharedSession(deps.knex, parseShareCode(ctx.params.code));
     if (!session) throw notFound('Share link not found');
     const [media, snapshot] = await Promise.all([listSessionMedia(deps.knex, session.id), findSnapshotBySession(deps.knex, session.id)]);
     ctx.body = sessionDetailToApi(session, snapshot, media);
   });
 
-  return router;
+  return [router, open];
 }

@@ -6,7 +6,7 @@ import { notFound } from '../errors.js';
 
 /**
  * POST /api/community/sessions/:id/save, in one transaction: the caller's private copy of a ready
- * community item, referencing the item's durable blobs (DESIGN §3: a save adds references and moves
+ * community item, referencing the item's durable blobs (docs/architecture.md §5: a save adds references and moves
  * no bytes). Saving again gives the same session (`reused`), whatever runs at once: the database's
  * unique index decides which insert is the copy.
  *

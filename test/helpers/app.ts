@@ -20,8 +20,10 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     // Never the developer's real prefix: a test's jobs must not reach a running worker.
     QUEUE_PREFIX: `srtest-${randomBytes(4).toString('hex')}`,
     SESSION_SECRET: 'test-secret-a,test-secret-b',
-    // Off unless a test turns it on (test/rate-limits.test.ts): other suites send far more than 100 requests.
+    // Off unless a test turns them on (test/rate-limits.test.ts, test/security): other suites send far
+    // more than 100 requests, and register far more than 10 users, from one address.
     API_RATE_LIMIT: '0',
+    REGISTER_RATE_LIMIT: '0',
     ...overrides,
   });
 }

@@ -114,8 +114,9 @@ export async function startJobStack(options: JobStackOptions = {}): Promise<JobS
     OUTBOX_MAX_BACKOFF_MS: '500',
     WORKER_CONCURRENCY: '4',
     SHUTDOWN_GRACE_MS: '10000',
-    // Off for the web processes these stacks start; test/rate-limits.test.ts turns it on.
+    // Off for the web processes these stacks start; test/rate-limits.test.ts and test/security turn them on.
     API_RATE_LIMIT: '0',
+    REGISTER_RATE_LIMIT: '0',
     ...options.env,
   };
   const config = testConfig(env);

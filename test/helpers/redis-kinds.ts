@@ -13,7 +13,7 @@ export interface OwnedRedis {
   destroy(): Promise<void>;
 }
 
-/** One kind of Redis the job platform runs on (DESIGN §7: one Redis or a Redis Cluster). */
+/** One kind of Redis the job platform runs on (docs/architecture.md §7: one Redis or a Redis Cluster). */
 export interface TestRedis {
   kind: 'redis' | 'cluster';
   /** For suite names: nothing for the single Redis (names stay as they were), ` [Redis Cluster]` for the cluster. */

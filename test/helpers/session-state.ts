@@ -118,7 +118,7 @@ export class Client {
   }
 }
 
-/** Asserts the DESIGN §4 error envelope: exactly `{error, message, code, details?}`, all strings but details. */
+/** Asserts the error envelope of docs/api.md §4: exactly `{error, message, code, details?}`, all strings but details. */
 export function expectEnvelope(res: supertest.Response, status: number, code: string): Body {
   expect(res.status, res.text).to.equal(status);
   expect(res.headers['content-type']).to.match(/^application\/json/);

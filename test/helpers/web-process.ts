@@ -2,11 +2,13 @@ import { freePort, startServiceProcess, type ServiceProcess } from '../../script
 
 export interface WebProcess extends ServiceProcess {
   baseUrl: string;
+  /** Where its `/metrics` listens (`METRICS_PORT`, loopback), apart from the API. */
+  metricsUrl: string;
 }
 
-/** `server/main.ts` as its own process (the Procfile's web line), listening on a free port. */
+/** `server/main.ts` as its own process (the Procfile's web line), listening on a free port, its metrics on another. */
 export async function startWebProcess(env: Record<string, string>): Promise<WebProcess> {
-  const port = await freePort();
-  const proc = await startServiceProcess('server/main.ts', { ...env, PORT: String(port) }, '"web listening"');
-  return { ...proc, baseUrl: `http://127.0.0.1:${port}` };
+  const [port, metricsPort] = [await freePort(), await freePort()];
+  const proc = await startServiceProcess('server/main.ts', { METRICS_PORT: String(metricsPort), ...env, PORT: String(port) }, '"web listening"');
+  return { ...proc, baseUrl: `http://127.0.0.1:${port}`, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` };
 }

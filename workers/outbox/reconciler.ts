@@ -24,7 +24,7 @@ export interface ReconcilerOptions {
 const none = (): ReconcileResult => ({ redispatched: 0, completed: 0, failed: 0, 'in-redis': 0 });
 
 /**
- * Keeps Postgres the system of record after dispatch (DESIGN §2). Rows dispatched a while ago and not
+ * Keeps Postgres the system of record after dispatch (docs/architecture.md §3). Rows dispatched a while ago and not
  * finished are claimed with `FOR UPDATE SKIP LOCKED` in a short transaction, so any number of worker
  * processes reconcile at once and each row is decided by one. Each row's job `outbox-<id>` is looked
  * up in Redis: a job Redis no longer has is dispatched again under the same id; a job Redis still

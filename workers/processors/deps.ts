@@ -22,7 +22,7 @@ export interface ProcessorDeps {
   completion?: JobCompletion;
 }
 
-/** A running job's completion record (DESIGN §2: Postgres stays the system of record after dispatch). */
+/** A running job's completion record (docs/architecture.md §3: Postgres stays the system of record after dispatch). */
 export interface JobCompletion {
   outboxId: number;
   /** Set once a handler recorded the completion itself; the runtime then does not write it again. */

@@ -3,7 +3,7 @@ import { coerceError } from '../../logger.js';
 import type { ProcessorDeps } from './deps.js';
 
 /**
- * The `durable-blobs` maintenance task, one batch (DESIGN §3): marks up to `limit` blobs nothing
+ * The `durable-blobs` maintenance task, one batch (docs/architecture.md §5): marks up to `limit` blobs nothing
  * references, clears the mark of those referenced again, then deletes up to `limit` blobs
  * unreferenced for longer than `MEDIA_GC_GRACE_MINUTES`: rows first (in their own short
  * transaction, each checked again under its lock), blobs after COMMIT, each unless a copy wrote it

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { deleteFinishedOutboxRows } from '../../db/outbox.js';
 import { pruneHttpSessions } from '../../db/http-sessions.js';
-import { deleteClosedRateLimitWindows } from '../../db/rate-limits.js';
+import { deleteExpiredRateLimits } from '../../db/rate-limits.js';
 import type { JobName, MaintenanceTask } from '../queues/contracts.js';
 import type { ProcessorDeps } from './deps.js';
 import { collectDurableBlobs } from './durable-blobs.js';
@@ -16,7 +16,7 @@ export type MaintenanceBatch = (deps: ProcessorDeps, limit: number) => Promise<n
 export const MAINTENANCE_BATCHES: { [T in MaintenanceTask]: MaintenanceBatch } = {
   'outbox-retention': (deps, limit) => deleteFinishedOutboxRows(deps.knex, deps.config.maintenance.outboxRetentionDays, limit),
   'expired-logins': (deps, limit) => pruneHttpSessions(deps.knex, limit),
-  'closed-login-windows': (deps, limit) => deleteClosedRateLimitWindows(deps.knex, deps.config.loginRateLimit.windowMs, limit),
+  'closed-login-windows': (deps, limit) => deleteExpiredRateLimits(deps.knex, limit),
   'durable-blobs': (deps, limit) => collectDurableBlobs(deps, limit),
 };
 

@@ -301,7 +301,7 @@ async function finishSnapshot(deps: ProcessorDeps, snapshotId: number, thumbnail
 
 /**
  * snapshots:create. Copies every media item (and the thumbnail) into the community container with
- * bounded parallelism, each stored once under its sha256 (DESIGN §3; bytes already stored are not
+ * bounded parallelism, each stored once under its sha256 (docs/architecture.md §5; bytes already stored are not
  * uploaded again), recording the reference, blob name, URL, type, size and sha256;
  * `pending → copying → ready`, or `failed` naming the item once retries are exhausted. Items already
  * copied are skipped, so a rerun resumes. If the snapshot is removed meanwhile, it ends: what it

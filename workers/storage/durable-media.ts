@@ -45,7 +45,7 @@ export type ClaimBlobs = (sha256: string) => Promise<DurableBlobRow | undefined>
 export type UploadGate = <T>(upload: () => Promise<T>) => Promise<T>;
 
 /**
- * Stores the content once under its hash (DESIGN §3): when `durable_blobs` has the hash, nothing is
+ * Stores the content once under its hash (docs/architecture.md §5): when `durable_blobs` has the hash, nothing is
  * uploaded; else it is uploaded (`uploaded` > 0). A recorded row means its blob is there: the
  * collector deletes rows before blobs, and never a blob written again after it was marked, so
  * there is no need to ask the storage. The upload runs through `gate`, so a caller that bounds
