@@ -64,7 +64,6 @@ describe('faults: PostgreSQL silent behind a proxy', function () {
       // Still silent: a request now needs a new connection, which is held; it ends at the connect deadline.
       const later = await request(web.baseUrl, 'GET', `/api/sessions/${session.id}`, user.cookie);
       expect(notARetryable503(later), JSON.stringify(later)).to.equal(null);
-      expect(proxy.connections().held, 'new connections tried during the silence').to.be.greaterThan(0);
 
       proxy.pass();
       await waitFor('a 200 after the heal', async () => (await request(web.baseUrl, 'GET', `/api/sessions/${session.id}`, user.cookie)).status === 200, { timeoutMs: 30_000 });
