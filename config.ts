@@ -123,6 +123,29 @@ export interface Config {
   workerMetricsPort: number;
   /** Address the metrics listeners (web and worker) bind to: loopback unless an operator opens it. */
   metricsHost: string;
+  /**
+   * The deadline of every call to a dependency: past it the call is ended and the connection it used
+   * is destroyed, so a peer that goes silent holds no request and no job slot (docs/architecture.md).
+   */
+  bounds: Bounds;
+  /** Where `npm run dev`'s Azurite keeps its blobs (`DEV_AZURITE_LOCATION`): a folder, or null for memory. */
+  devAzuriteLocation: string | null;
+}
+
+/** The per-call deadlines of {@link Config.bounds}, in milliseconds. */
+export interface Bounds {
+  /** One blob storage operation (upload, download, delete, list, properties), its retries included. */
+  storageMs: number;
+  /** One PostgreSQL statement as the client waits for it; the connection is destroyed past it. */
+  databaseQueryMs: number;
+  /** PostgreSQL's own `statement_timeout` on the web's connections (0: none). */
+  databaseStatementMs: number;
+  /** Opening one PostgreSQL connection. */
+  databaseConnectMs: number;
+  /** One non-blocking Redis command (producers, the workers' command connections). */
+  redisCommandMs: number;
+  /** The API rate limit's Redis lookup; past it the per-process count answers. */
+  rateLimitMs: number;
 }
 
 /** A configuration problem; the message names the variable. */
@@ -382,7 +405,33 @@ export function loadConfig(env: Env = process.env): Config {
     metricsPort: int(env, 'METRICS_PORT', 0, 0, 65535),
     workerMetricsPort: int(env, 'WORKER_METRICS_PORT', 0, 0, 65535),
     metricsHost: str(env, 'METRICS_HOST', '127.0.0.1'),
+    bounds: readBounds(env),
+    devAzuriteLocation: devAzuriteLocation(env),
   };
+}
+
+function readBounds(env: Env): Bounds {
+  const databaseStatementMs = int(env, 'DATABASE_STATEMENT_TIMEOUT_MS', 5_000, 0, 3_600_000);
+  const databaseQueryMs = int(env, 'DATABASE_QUERY_TIMEOUT_MS', 10_000, 100, 3_600_000);
+  // The server's own timeout must end a slow statement first: it cancels the statement and keeps the
+  // connection, where the client's deadline has to destroy it.
+  if (databaseStatementMs > 0 && databaseQueryMs <= databaseStatementMs) {
+    throw new ConfigError('DATABASE_QUERY_TIMEOUT_MS', `must be above DATABASE_STATEMENT_TIMEOUT_MS (${databaseStatementMs}), got ${databaseQueryMs}`);
+  }
+  return {
+    storageMs: int(env, 'STORAGE_TIMEOUT_MS', 30_000, 100, 3_600_000),
+    databaseQueryMs,
+    databaseStatementMs,
+    databaseConnectMs: int(env, 'DATABASE_CONNECT_TIMEOUT_MS', 5_000, 100, 600_000),
+    redisCommandMs: int(env, 'REDIS_COMMAND_TIMEOUT_MS', 5_000, 100, 600_000),
+    rateLimitMs: int(env, 'API_RATE_LIMIT_TIMEOUT_MS', 500, 10, 60_000),
+  };
+}
+
+/** `DEV_AZURITE_LOCATION`: `.data/azurite` by default (relative to the repository), `memory` for none. */
+function devAzuriteLocation(env: Env): string | null {
+  const raw = str(env, 'DEV_AZURITE_LOCATION', '.data/azurite');
+  return raw === 'memory' ? null : raw;
 }
 
 /** The config with secrets masked, fit for a start-up log line. */

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import knexPackage, { type Knex } from 'knex';
 import pg from 'pg';
+import type { Config } from '../config.js';
 
 export type { Knex };
 
@@ -87,20 +88,107 @@ export async function preparedQuery<R extends pg.QueryResultRow>(db: Knex, name:
   }
 }
 
+/** The deadlines of one process's PostgreSQL connections (see {@link databaseBounds}). */
+export interface DatabaseBounds {
+  /** How long the client waits for one statement; past it the statement fails and its connection is destroyed. */
+  queryTimeoutMs: number;
+  /** How long opening a connection may take. */
+  connectTimeoutMs: number;
+  /** PostgreSQL's `statement_timeout` for the connection's session; 0 or absent: none. */
+  statementTimeoutMs?: number;
+}
+
+/**
+ * The bounds a process's pool runs with: every process gets the client-side deadlines; the web's
+ * connections also get PostgreSQL's `statement_timeout`, so a slow statement is cancelled by the
+ * server (the connection survives) before the client's deadline would have to destroy it. Workers
+ * and scripts run longer statements on purpose (batched maintenance, operator passes) and rely on
+ * the client-side deadline alone.
+ */
+export function databaseBounds(config: Pick<Config, 'bounds'>, role: 'web' | 'worker' | 'script'): DatabaseBounds {
+  const { databaseQueryMs, databaseConnectMs, databaseStatementMs } = config.bounds;
+  return { queryTimeoutMs: databaseQueryMs, connectTimeoutMs: databaseConnectMs, ...(role === 'web' ? { statementTimeoutMs: databaseStatementMs } : {}) };
+}
+
 export interface KnexOptions {
   databaseUrl: string;
   /** Upper bound of pooled connections for this process. */
   poolMax?: number;
   /** Sent as `application_name`, so `pg_stat_activity` tells which process holds a connection. */
   applicationName?: string;
+  /** Deadlines (absent: none, for the bench's and the tests' own pools, which seed large tables). */
+  bounds?: DatabaseBounds;
+}
+
+/** The message node-postgres fails a statement with at its `query_timeout`. */
+const QUERY_TIMEOUT_MESSAGE = 'Query read timeout';
+
+/**
+ * TCP keepalive on every connection, probing after this long idle: a peer that vanished is noticed by
+ * the operating system even on a connection no statement is waiting on.
+ */
+const KEEPALIVE_IDLE_MS = 10_000;
+
+/**
+ * node-postgres settings for one connection, shared by knex's pool and the relay's LISTEN connection:
+ * keepalive always, and the deadlines when given.
+ */
+export function pgConnectionSettings(options: Omit<KnexOptions, 'poolMax'>): pg.ClientConfig {
+  const bounds = options.bounds;
+  return {
+    connectionString: options.databaseUrl,
+    application_name: options.applicationName ?? 'showrunner',
+    keepAlive: true,
+    keepAliveInitialDelayMillis: KEEPALIVE_IDLE_MS,
+    ...(bounds ? { query_timeout: bounds.queryTimeoutMs, connectionTimeoutMillis: bounds.connectTimeoutMs } : {}),
+    ...(bounds?.statementTimeoutMs ? { statement_timeout: bounds.statementTimeoutMs } : {}),
+  };
+}
+
+type QueryFunction = (...args: unknown[]) => unknown;
+
+/**
+ * node-postgres ends the caller's wait at `query_timeout` but keeps the connection, with the statement
+ * still running (or its reply lost on a silent network) and the protocol mid-reply: knex would give
+ * it back to the pool, and the next caller's statement would queue behind a reply that never comes.
+ * Here a timed-out statement destroys its connection's socket instead: the client ends, knex marks it
+ * disposed and drops it at its next acquire, and the pool opens a fresh one.
+ */
+export function destroyOnQueryTimeout(client: pg.Client): void {
+  const socket = (client as unknown as { connection: { stream: { destroy(): void } } }).connection;
+  const destroyIfTimedOut = (err: unknown): void => {
+    if (err instanceof Error && err.message === QUERY_TIMEOUT_MESSAGE) socket.stream.destroy();
+  };
+  const query = (client.query as QueryFunction).bind(client);
+  (client as unknown as { query: QueryFunction }).query = (...args: unknown[]) => {
+    const callback = args.at(-1);
+    if (typeof callback === 'function') {
+      args[args.length - 1] = (err: unknown, result: unknown) => {
+        destroyIfTimedOut(err);
+        (callback as (err: unknown, result: unknown) => void)(err, result);
+      };
+      return query(...args);
+    }
+    const result = query(...args);
+    // A second reader of the promise: the caller still gets the rejection.
+    if (result instanceof Promise) result.then(undefined, destroyIfTimedOut);
+    return result;
+  };
 }
 
 /** Knex settings shared by the processes and by `knexfile.ts` (the knex CLI). */
 export function knexConfig(options: KnexOptions): Knex.Config {
   return {
     client: 'pg',
-    connection: { connectionString: options.databaseUrl, application_name: options.applicationName ?? 'showrunner' },
-    pool: { min: 0, max: options.poolMax ?? 10 },
+    connection: pgConnectionSettings(options) as Knex.PgConnectionConfig,
+    pool: {
+      min: 0,
+      max: options.poolMax ?? 10,
+      afterCreate: (connection: pg.Client, done: (err: Error | null, connection: pg.Client) => void) => {
+        destroyOnQueryTimeout(connection);
+        done(null, connection);
+      },
+    },
     acquireConnectionTimeout: 10_000,
     migrations: { migrationSource: new MigrationFiles(), tableName: 'knex_migrations' },
   };

@@ -8,6 +8,7 @@ import { loginPart } from './bench/login.js';
 import { patchLoad, rawTransactionLoad, seedSessions } from './bench/patch.js';
 import { scalePart } from './bench/scale.js';
 import { saveToLibrary } from './bench/save.js';
+import { soakPart } from './bench/soak.js';
 import { renderCpuTable, renderTable, summarise, type CpuRow, type Figure } from './bench/stats.js';
 import { parseCli, runScript, UsageError } from './lib/cli.js';
 
@@ -46,14 +47,16 @@ The web runs WEB_CONCURRENCY processes (default here: one per core, as you would
 A second table shows the CPU each process spent per operation.
   --quick   one short repetition of each (about 4–5 minutes: scale still seeds its year of data)
   --only <f>  run one part: patch, jobstart, thumbnails, snapshots, save, scale, completion,
-              housekeeping or login (for profiling)
+              housekeeping, login (for profiling), or soak: 30 minutes of mixed load (3 with --quick),
+              reporting RSS per minute, p99 per 5-minute window and the queues' drain time; the
+              full run does not include it
   --json    the results as JSON on stdout (the table goes to stderr)
   --help    this help
 Exits 1 if any request or job fails.`;
 
 runScript(async () => {
   const args = parseCli(HELP, { quick: { type: 'boolean' }, json: { type: 'boolean' }, only: { type: 'string' } });
-  const parts = ['patch', 'jobstart', 'thumbnails', 'snapshots', 'save', 'scale', 'completion', 'housekeeping', 'login'];
+  const parts = ['patch', 'jobstart', 'thumbnails', 'snapshots', 'save', 'scale', 'completion', 'housekeeping', 'login', 'soak'];
   if (args.only && !parts.includes(args.only)) throw new UsageError(`--only takes one of ${parts.join(', ')}`);
   const runs = (part: string): boolean => !args.only || args.only === part;
   const quick = args.quick ?? false;
@@ -66,7 +69,7 @@ runScript(async () => {
   const bench: Bench = await startBench(log);
   const figures: Figure[] = [];
   const cpuRows: CpuRow[] = [];
-  let scaleReport: string | undefined;
+  let partReport: string | undefined;
   try {
     const range = runs('patch') || runs('housekeeping') ? await seedSessions(bench) : { first: 0, last: 0 };
     if (runs('patch')) {
@@ -267,6 +270,11 @@ runScript(async () => {
       figures.push({ name: 'share 200 stored media', unit: 's', values: figuresOf.map((f) => f.shareStoredSeconds), better: 'lower' });
     }
 
+    if (args.only === 'soak') {
+      const soak = await soakPart(bench, { minutes: quick ? 3 : 30, windowMinutes: quick ? 1 : 5, connections: 16, log });
+      figures.push(...soak.figures);
+      partReport = soak.report;
+    }
     // The web's supervisor holds little; the figure is its largest serving process.
     const webRss = peakRssMb(bench.web.child.pid);
     figures.push({ name: `web peak RSS (largest of ${webRss.length} processes)`, unit: 'MB', values: [Math.max(...webRss)], better: 'lower' });
@@ -286,7 +294,7 @@ runScript(async () => {
     if (runs('scale')) {
       const scale = await scalePart(bench, { quick, log });
       figures.push(...scale.figures);
-      scaleReport = scale.report;
+      partReport = scale.report;
     }
   } finally {
     log('cleaning up');
@@ -299,7 +307,7 @@ runScript(async () => {
     `Showrunner bench (${quick ? 'quick' : 'full'}, ${reps} repetition(s)) on ${machine}, ${new Date().toISOString()}, ` +
     `${((Date.now() - started) / 1000).toFixed(0)} s; WEB_CONCURRENCY=${bench.env.WEB_CONCURRENCY}, WORKER_CONCURRENCY=${bench.config.workerConcurrency}`;
   const cpuTable = `Where the CPU went (ms per operation, median; "machine" is everything busy on the box):\n\n${renderCpuTable(cpuRows)}`;
-  const table = `${header}\n\n${renderTable(rows)}\n\n${cpuTable}${scaleReport ? `\n\n${scaleReport}` : ''}`;
+  const table = `${header}\n\n${renderTable(rows)}\n\n${cpuTable}${partReport ? `\n\n${partReport}` : ''}`;
   if (args.json) {
     process.stderr.write(`${table}\n`);
     const cpu = cpuRows.map((r) => ({ run: r.run, per: r.perOp, ms: r.shares }));

@@ -11,8 +11,9 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const HELP = `Usage: npm run dev
 
 Runs Showrunner for development in one terminal: migrations (with a demo user), the web process
-and the worker process, plus an in-memory Azurite when no blob storage answers at
-AZURE_STORAGE_CONNECTION_STRING. Ctrl-C (or SIGTERM) stops everything gracefully; a second one forces.
+and the worker process, plus an Azurite when no blob storage answers at
+AZURE_STORAGE_CONNECTION_STRING, its blobs kept in DEV_AZURITE_LOCATION (.data/azurite by default).
+Ctrl-C (or SIGTERM) stops everything gracefully; a second one forces.
 Exits non-zero when a process did not stop cleanly.`;
 
 /** The host and port of the connection string's blob endpoint (Azurite's default when absent). */
@@ -93,8 +94,10 @@ async function main(): Promise<void> {
   const config = loadConfig(env);
   if (!(await blobStorageAnswers(config.azureStorageConnectionString))) {
     const { host, port } = blobEndpoint(config.azureStorageConnectionString);
-    console.log(`dev: no blob storage at ${host}:${port}; starting Azurite there (in memory)`);
-    azurite = await startAzurite({ host, port, silent: true });
+    // On disk by default: the development database persists, and thumbnails it names must too.
+    const location = config.devAzuriteLocation === null ? undefined : path.resolve(root, config.devAzuriteLocation);
+    console.log(`dev: no blob storage at ${host}:${port}; starting Azurite there (${location ? `blobs kept in ${location}` : 'in memory'})`);
+    azurite = await startAzurite({ host, port, silent: true, ...(location ? { location } : {}) });
   }
   const migrate = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'scripts/migrate.ts')], { cwd: root, env, stdio: 'inherit' });
   const code = await new Promise<number | null>((resolve) => migrate.on('exit', resolve));

@@ -36,7 +36,7 @@ runScript(async () => {
       console.log('dry run: nothing changed');
       return 0;
     }
-    const blobs = BlobStore.fromConnectionString(ctx.config.azureStorageConnectionString, ctx.config.blobContainers);
+    const blobs = BlobStore.fromConnectionString(ctx.config.azureStorageConnectionString, ctx.config.blobContainers, { timeoutMs: ctx.config.bounds.storageMs });
     const bar = progress('moving media', items);
     let failed = 0;
     try {

@@ -1,7 +1,7 @@
 import cluster from 'node:cluster';
 import http from 'node:http';
 import { describeConfig, type Config } from '../config.js';
-import { createKnex } from '../db/knex.js';
+import { createKnex, databaseBounds } from '../db/knex.js';
 import { assertMigrationsCurrent } from '../db/migrate.js';
 import { createLogger } from '../logger.js';
 import { onShutdownSignal, runMain } from '../lifecycle.js';
@@ -13,13 +13,17 @@ import { superviseWebProcesses } from './web-cluster.js';
 
 async function main(config: Config): Promise<void> {
   const logger = createLogger(config, 'web');
-  const knex = createKnex({ databaseUrl: config.databaseUrl, applicationName: 'showrunner-web', poolMax: config.databasePoolMax });
+  const knex = createKnex({ databaseUrl: config.databaseUrl, applicationName: 'showrunner-web', poolMax: config.databasePoolMax, bounds: databaseBounds(config, 'web') });
   await assertMigrationsCurrent(knex);
 
   const jobs = createJobClient(config, knex, logger, 'showrunner-web');
-  const blobs = BlobStore.fromConnectionString(config.azureStorageConnectionString, config.blobContainers);
-  // The API rate limit's counters: a connection of its own that fails fast, so a request never waits on Redis.
-  const rateLimitRedis = config.apiRateLimit.points > 0 ? createRedis(config.redisUrl, 'request', 'showrunner-web-rate-limit') : undefined;
+  const blobs = BlobStore.fromConnectionString(config.azureStorageConnectionString, config.blobContainers, { timeoutMs: config.bounds.storageMs });
+  // The API rate limit's counters: a connection of its own that fails fast, so a request never waits
+  // on Redis longer than API_RATE_LIMIT_TIMEOUT_MS (then the per-process count answers).
+  const rateLimitRedis =
+    config.apiRateLimit.points > 0
+      ? createRedis(config.redisUrl, 'request', 'showrunner-web-rate-limit', { commandTimeoutMs: config.bounds.rateLimitMs, deadSocketMs: config.bounds.redisCommandMs })
+      : undefined;
   const metrics = createWebMetrics({ knex, queues: jobs.producer });
   const app = createApp({
     config,

@@ -1,12 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { expect } from 'chai';
 import { DEMO_USER } from '../db/seeds/demo-user.js';
 import { azuriteConnectionString } from '../scripts/lib/azurite.js';
 import { childrenOf, freePort, startServiceProcess, type ServiceProcess } from '../scripts/lib/child-process.js';
 import { deleteQueueKeys } from '../scripts/lib/queue-keys.js';
+import { BlobStore } from '../workers/storage/blob-storage.js';
 import { ownTestDatabase } from './helpers/database.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -69,6 +72,8 @@ describe('npm run dev', function () {
       QUEUE_PREFIX: `srtest-${randomBytes(5).toString('hex')}`,
       PORT: String(await freePort()),
       AZURE_STORAGE_CONNECTION_STRING: azuriteConnectionString('127.0.0.1', await freePort()),
+      // Tests keep Azurite's blobs in memory, never in the repository's .data/.
+      DEV_AZURITE_LOCATION: 'memory',
       ...extra,
     };
     // In a process group of its own, as in a terminal: Ctrl-C there reaches dev and its processes alike.
@@ -103,6 +108,27 @@ describe('npm run dev', function () {
     process.kill(-proc.child.pid!, 'SIGTERM');
     expect(await proc.exited, proc.output().slice(-3000)).to.equal(0);
     await expectOneGracefulStop(dev!);
+  });
+
+  it('keeps its blobs across a restart in DEV_AZURITE_LOCATION (the development database persists, so must what it names)', async () => {
+    const location = mkdtempSync(path.join(os.tmpdir(), 'showrunner-dev-azurite-'));
+    try {
+      const first = await startDev({ DEV_AZURITE_LOCATION: location });
+      const store = BlobStore.fromConnectionString(first.env.AZURE_STORAGE_CONNECTION_STRING!, { thumbnails: 'thumbnails', snapshots: 'community' });
+      await store.ensureContainers();
+      await store.upload('thumbnails', 'kept/across-restarts.webp', Buffer.from('still here'), 'image/webp');
+      first.proc.signal('SIGTERM');
+      expect(await first.proc.exited, first.proc.output().slice(-3000)).to.equal(0);
+      await expectOneGracefulStop(first);
+
+      const second = await startDev({ ...first.env, DEV_AZURITE_LOCATION: location, PORT: String(await freePort()) });
+      expect((await store.download('thumbnails', 'kept/across-restarts.webp')).toString()).to.equal('still here');
+      second.proc.signal('SIGTERM');
+      expect(await second.proc.exited, second.proc.output().slice(-3000)).to.equal(0);
+      await expectOneGracefulStop(second);
+    } finally {
+      rmSync(location, { recursive: true, force: true });
+    }
   });
 
   it('SIGTERM to dev alone: it asks web and worker to stop, and each stops gracefully', async () => {

@@ -1,63 +1,10 @@
-import http from 'node:http';
 import { expect } from 'chai';
 import { registerUser, type TestUser } from './helpers/app.js';
 import { createSession } from './helpers/flows.js';
+import { notARetryable503, request } from './helpers/raw-request.js';
 import { startJobStack, type JobStack } from './helpers/job-stack.js';
 import { startWebProcess, type WebProcess } from './helpers/web-process.js';
 import { waitFor } from './helpers/wait.js';
-
-interface Answer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Record<string, unknown>;
-}
-
-/**
- * Why `answer` is not the 503 a client can act on (the SERVICE_UNAVAILABLE envelope, a message that
- * says to retry, and a `Retry-After` of a whole number of seconds, at least one), or null when it is.
- */
-function notARetryable503(answer: Answer): string | null {
-  const retryAfter = answer.headers['retry-after'];
-  const { message, ...rest } = answer.body;
-  if (answer.status !== 503) return `status ${answer.status}`;
-  if (typeof retryAfter !== 'string' || !/^[1-9][0-9]*$/.test(retryAfter)) return `Retry-After ${JSON.stringify(retryAfter)}`;
-  if (JSON.stringify(rest) !== JSON.stringify({ error: 'Service Unavailable', code: 'SERVICE_UNAVAILABLE' })) return `envelope ${JSON.stringify(answer.body)}`;
-  if (typeof message !== 'string' || !/temporarily unavailable.*retry/i.test(message)) return `message ${JSON.stringify(message)}`;
-  return null;
-}
-
-/** One request on a fresh connection, its JSON answer. */
-function request(baseUrl: string, method: string, path: string, cookie: string, body?: unknown): Promise<Answer> {
-  const { port } = new URL(baseUrl);
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port,
-        method,
-        path,
-        agent: false,
-        headers: { cookie, ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}) },
-      },
-      (res) => {
-        let text = '';
-        res.on('data', (d: Buffer) => (text += d.toString()));
-        res.on('end', () => {
-          let parsed: Record<string, unknown> = {};
-          try {
-            parsed = JSON.parse(text) as Record<string, unknown>;
-          } catch {
-            parsed = { unparsed: text.slice(0, 200) };
-          }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parsed });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
 
 /**
  * The web process's Postgres connections are terminated (`pg_terminate_backend`) under load: the

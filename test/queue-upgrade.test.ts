@@ -22,7 +22,7 @@ describe('upgrade: jobs under the old shared queue keys', function () {
   before(async () => {
     redis = await startRedisServer();
     stack = await startJobStack({ redisUrl: redis.url, fastPath: false });
-    connection = createRedis(redis.url, 'producer', 'showrunner-test-legacy');
+    connection = createRedis(redis.url, 'producer', 'showrunner-test-legacy', { commandTimeoutMs: 5_000 });
   });
   after(async () => {
     connection?.disconnect();

@@ -12,7 +12,6 @@ import type { Logger } from '../logger.js';
 import { OutboxDispatcher } from './outbox/dispatcher.js';
 import { FastDispatch } from './outbox/fast-path.js';
 import { JobProducer } from './queues/producer.js';
-import { retryPolicyOf } from './queues/retry-policy.js';
 
 export {
   JOB_STATES,
@@ -55,7 +54,7 @@ export interface JobClient {
 
 /** Builds the producer and the outbox dispatch for one process (`connectionName` shows in Redis's CLIENT LIST). */
 export function createJobClient(config: Config, knex: Knex, logger: Logger, connectionName: string): JobClient {
-  const producer = new JobProducer({ redisUrl: config.redisUrl, queuePrefix: config.queuePrefix, ...retryPolicyOf(config) }, connectionName);
+  const producer = JobProducer.fromConfig(config, connectionName);
   const dispatcher = new OutboxDispatcher(knex, producer, logger, { maxBackoffMs: config.outbox.maxBackoffMs });
   const fast = new FastDispatch(dispatcher, logger);
   return {

@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { describeConfig, type Config } from '../config.js';
-import { createKnex } from '../db/knex.js';
+import { createKnex, databaseBounds } from '../db/knex.js';
 import { assertMigrationsCurrent } from '../db/migrate.js';
 import { coerceError, createLogger } from '../logger.js';
 import { onShutdownSignal, runMain } from '../lifecycle.js';
@@ -11,7 +11,6 @@ import { masters } from './queues/connection.js';
 import { moveLegacyJobs } from './queues/legacy-keys.js';
 import { scheduleMaintenance } from './queues/maintenance-schedule.js';
 import { JobProducer } from './queues/producer.js';
-import { retryPolicyOf } from './queues/retry-policy.js';
 import { WorkerMetrics } from './metrics.js';
 import { startWorkers } from './runtime.js';
 import { BlobStore } from './storage/blob-storage.js';
@@ -38,12 +37,12 @@ async function main(config: Config): Promise<void> {
   const logger = createLogger(config, 'worker');
   // Every thumbnail has a different source: libvips's operation cache only holds memory here.
   sharp.cache(false);
-  const knex = createKnex({ databaseUrl: config.databaseUrl, applicationName: 'showrunner-worker', poolMax: config.workerConcurrency * 3 + 4 });
+  const knex = createKnex({ databaseUrl: config.databaseUrl, applicationName: 'showrunner-worker', poolMax: config.workerConcurrency * 3 + 4, bounds: databaseBounds(config, 'worker') });
   await assertMigrationsCurrent(knex);
-  const blobs = BlobStore.fromConnectionString(config.azureStorageConnectionString, config.blobContainers);
+  const blobs = BlobStore.fromConnectionString(config.azureStorageConnectionString, config.blobContainers, { timeoutMs: config.bounds.storageMs });
   await blobs.ensureContainers();
 
-  const producer = new JobProducer({ redisUrl: config.redisUrl, queuePrefix: config.queuePrefix, ...retryPolicyOf(config) }, 'showrunner-relay');
+  const producer = JobProducer.fromConfig(config, 'showrunner-relay');
   await checkEvictionPolicy(producer, logger);
   // Before taking jobs: what an older version left under the shared `{QUEUE_PREFIX}` keys moves to the per-queue ones.
   await moveLegacyJobs(producer, config.queuePrefix, logger).catch((e: unknown) =>
@@ -52,6 +51,7 @@ async function main(config: Config): Promise<void> {
   const dispatcher = new OutboxDispatcher(knex, producer, logger, { maxBackoffMs: config.outbox.maxBackoffMs });
   const relay = new OutboxRelay(dispatcher, logger, {
     databaseUrl: config.databaseUrl,
+    databaseBounds: databaseBounds(config, 'worker'),
     pollIntervalMs: config.outbox.pollIntervalMs,
     batchSize: config.outbox.batchSize,
   });

@@ -111,7 +111,7 @@ export function startWorkers(deps: ProcessorDeps, options: WorkerSetOptions): Wo
   const connections: RedisClient[] = [];
   const stopping = new AbortController();
   const workers = QUEUE_NAMES.map((queue) => {
-    const connection = createRedis(options.redisUrl, 'worker', `showrunner-worker-${queue}`);
+    const connection = createRedis(options.redisUrl, 'worker', `showrunner-worker-${queue}`, { commandTimeoutMs: deps.config.bounds.redisCommandMs });
     connections.push(connection);
     const worker = new Worker(queue, processorFor(queue, deps, stopping.signal), {
       connection,

@@ -13,7 +13,6 @@ import { createKnex, type Knex } from '../../db/knex.js';
 import { migrateLatest } from '../../db/migrate.js';
 import { createUser } from '../../db/users.js';
 import { JobProducer } from '../../workers/queues/producer.js';
-import { retryPolicyOf } from '../../workers/queues/retry-policy.js';
 import { BlobStore } from '../../workers/storage/blob-storage.js';
 import { startAzurite, type AzuriteHandle } from '../lib/azurite.js';
 import { childrenOf, freePort, startServiceProcess, type ServiceProcess } from '../lib/child-process.js';
@@ -194,7 +193,7 @@ export async function startBench(log: (line: string) => void): Promise<Bench> {
   const config = loadConfig({ ...process.env, ...env });
   const blobs = BlobStore.fromConnectionString(config.azureStorageConnectionString, config.blobContainers);
   await blobs.ensureContainers();
-  const producer = new JobProducer({ redisUrl: config.redisUrl, queuePrefix: config.queuePrefix, ...retryPolicyOf(config) }, 'showrunner-bench');
+  const producer = JobProducer.fromConfig(config, 'showrunner-bench');
 
   // BENCH_PROFILE=<dir> writes V8 CPU profiles of both processes there (open them in Chrome DevTools).
   const profile = (name: string): string[] =>

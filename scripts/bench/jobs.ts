@@ -96,10 +96,10 @@ export async function jobStart(bench: Bench, samples: number): Promise<JobStartS
 export async function rawJobStart(bench: Bench, samples: number): Promise<LatencySample> {
   const name = `rawstart`;
   const prefix = queueKeyPrefix(bench.config.queuePrefix, name);
-  const queue = new Queue(name, { connection: createRedis(bench.config.redisUrl, 'producer', 'bench-raw-q'), prefix });
+  const queue = new Queue(name, { connection: createRedis(bench.config.redisUrl, 'producer', 'bench-raw-q', { commandTimeoutMs: bench.config.bounds.redisCommandMs }), prefix });
   const activated = new Map<string, number>();
   const worker = new Worker(name, async (job) => void activated.set(job.id!, Date.now()), {
-    connection: createRedis(bench.config.redisUrl, 'worker', 'bench-raw-w'),
+    connection: createRedis(bench.config.redisUrl, 'worker', 'bench-raw-w', { commandTimeoutMs: bench.config.bounds.redisCommandMs }),
     prefix,
   });
   await worker.waitUntilReady();

@@ -2,7 +2,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import cliProgress from 'cli-progress';
 import { pino } from 'pino';
 import { loadConfig, type Config } from '../../config.js';
-import { createKnex, type Knex } from '../../db/knex.js';
+import { createKnex, databaseBounds, type Knex } from '../../db/knex.js';
 import { coerceError } from '../../logger.js';
 import { createJobClient, outboxJobId, type JobClient, type JobProducer, type OutboxDispatcher, type QueueName } from '../../workers/index.js';
 
@@ -46,7 +46,7 @@ export interface ScriptContext {
 
 export function scriptContext(name: string): ScriptContext {
   const config = loadConfig();
-  const knex = createKnex({ databaseUrl: config.databaseUrl, poolMax: 4, applicationName: `showrunner-${name}` });
+  const knex = createKnex({ databaseUrl: config.databaseUrl, poolMax: 4, applicationName: `showrunner-${name}`, bounds: databaseBounds(config, 'script') });
   const logger = pino({ level: 'silent' });
   let jobs: JobClient | undefined;
   const client = (): JobClient => (jobs ??= createJobClient(config, knex, logger, `showrunner-${name}`));

@@ -9,7 +9,8 @@ import { createRedis, masters } from '../../workers/queues/connection.js';
  * answer within `readyMs` (a test took it away) is left as it is.
  */
 export async function deleteQueueKeys(redisUrl: string, prefix: string, readyMs = 2_000): Promise<number> {
-  const redis = createRedis(redisUrl, 'producer', 'showrunner-key-cleanup');
+  // Generous: a cleanup may SCAN and delete many keys, and nothing waits on it but the caller.
+  const redis = createRedis(redisUrl, 'producer', 'showrunner-key-cleanup', { commandTimeoutMs: 30_000 });
   try {
     const deadline = Date.now() + readyMs;
     while (redis.status !== 'ready' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));

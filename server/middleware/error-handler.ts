@@ -2,15 +2,17 @@ import type { Middleware } from 'koa';
 import { coerceError, type Logger } from '../../logger.js';
 import { ApiError, serviceUnavailable, STATUS_CATEGORIES, type ErrorStatus } from '../errors.js';
 
-// Connection-level failures (Postgres restarting, a terminated backend, a pool that cannot connect):
+// Connection-level failures (Postgres restarting, a terminated backend, a pool that cannot connect)
+// and statements past their deadline (57014: `statement_timeout`; node-postgres's `query_timeout`):
 // the request did not complete and may be retried, so they answer 503 rather than 500.
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08003', '08006', '53300']);
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57014', '57P01', '57P02', '57P03', '08000', '08003', '08006', '53300']);
 
 function isUnavailable(err: Error & { code?: unknown }): boolean {
   if (typeof err.code === 'string' && UNAVAILABLE_CODES.has(err.code)) return true;
   // node-postgres reports a query on a client whose connection already failed (a terminated backend
-  // is noticed by the idle client, then knex's COMMIT or ROLLBACK runs on it) without any code.
-  return /Connection terminated|Client has encountered a connection error|Client was closed and is not queryable|Knex: Timeout acquiring a connection|connection is closed/i.test(
+  // is noticed by the idle client, then knex's COMMIT or ROLLBACK runs on it) without any code, and
+  // so its deadlines: a statement's (`Query read timeout`) and a new connection's (`timeout expired`).
+  return /Query read timeout|^timeout expired$|Connection terminated|Client has encountered a connection error|Client was closed and is not queryable|Knex: Timeout acquiring a connection|connection is closed/i.test(
     err.message,
   );
 }

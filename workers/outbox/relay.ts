@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { pgConnectionSettings, type DatabaseBounds } from '../../db/knex.js';
 import { listenForOutboxRows } from '../../db/outbox.js';
 import { coerceError, type Logger } from '../../logger.js';
 import type { OutboxDispatcher } from './dispatcher.js';
@@ -12,6 +13,8 @@ const NOTIFY_COALESCE_MS = 200;
 
 export interface RelayOptions {
   databaseUrl: string;
+  /** The LISTEN connection's deadlines, as the pool's. */
+  databaseBounds: DatabaseBounds;
   /** Safety-net poll, for rows whose NOTIFY was missed or whose backoff has passed. */
   pollIntervalMs: number;
   batchSize: number;
@@ -103,7 +106,7 @@ export class OutboxRelay {
   /** A dedicated connection for LISTEN, re-established after it drops. */
   private async listen(): Promise<void> {
     if (this.stopped) return;
-    const client = new pg.Client({ connectionString: this.options.databaseUrl, application_name: 'showrunner-relay' });
+    const client = new pg.Client(pgConnectionSettings({ databaseUrl: this.options.databaseUrl, applicationName: 'showrunner-relay', bounds: this.options.databaseBounds }));
     client.on('notification', () => this.onNotification());
     client.on('error', (err) => {
       this.logger.warn({ err }, 'relay LISTEN connection lost; reconnecting');

@@ -1,13 +1,17 @@
 import { Queue } from 'bullmq';
+import type { Config } from '../../config.js';
 import { QUEUE_NAMES, queueKeyPrefix, type QueueName } from './contracts.js';
-import { createRedis, type RedisClient } from './connection.js';
+import { createRedis, type RedisBounds, type RedisClient } from './connection.js';
 import { jobOptions, type JobOptionsConfig } from './options.js';
+import { retryPolicyOf } from './retry-policy.js';
 
 export interface ProducerConfig extends JobOptionsConfig {
   /** `REDIS_URL`: one Redis, or a Redis Cluster (`redis-cluster://…`). */
   redisUrl: string;
   /** Base of the per-queue hash-tagged prefixes (`QUEUE_PREFIX`; see {@link queueKeyPrefix}). */
   queuePrefix: string;
+  /** Its connection's deadlines; `addAll` gives up after the command timeout too. */
+  redisBounds: RedisBounds;
 }
 
 export interface JobToAdd {
@@ -21,12 +25,22 @@ export interface JobToAdd {
 export class JobProducer {
   readonly redis: RedisClient;
   readonly queues: Record<QueueName, Queue>;
+  private readonly addTimeoutMs: number;
+
+  /** The producer a process builds from its configuration. */
+  static fromConfig(config: Config, connectionName: string): JobProducer {
+    return new JobProducer(
+      { redisUrl: config.redisUrl, queuePrefix: config.queuePrefix, ...retryPolicyOf(config), redisBounds: { commandTimeoutMs: config.bounds.redisCommandMs } },
+      connectionName,
+    );
+  }
 
   constructor(
     config: ProducerConfig,
     connectionName = 'showrunner-producer',
   ) {
-    this.redis = createRedis(config.redisUrl, 'producer', connectionName);
+    this.redis = createRedis(config.redisUrl, 'producer', connectionName, config.redisBounds);
+    this.addTimeoutMs = config.redisBounds.commandTimeoutMs;
     const entries = QUEUE_NAMES.map((name) => [
       name,
       new Queue(name, {
@@ -54,9 +68,10 @@ export class JobProducer {
 
   /**
    * Adds jobs grouped per queue with one round trip each; a job id already known to BullMQ is ignored.
-   * Rejects within `timeoutMs`: while Redis is unreachable BullMQ would otherwise wait for it.
+   * Rejects within `timeoutMs` (the connection's command timeout): while Redis is unreachable BullMQ
+   * would otherwise wait for it.
    */
-  async addAll(jobs: JobToAdd[], timeoutMs = 3_000): Promise<void> {
+  async addAll(jobs: JobToAdd[], timeoutMs = this.addTimeoutMs): Promise<void> {
     const byQueue = new Map<QueueName, JobToAdd[]>();
     for (const job of jobs) byQueue.set(job.queue, [...(byQueue.get(job.queue) ?? []), job]);
     const work = (async () => {

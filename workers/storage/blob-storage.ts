@@ -12,8 +12,11 @@ export interface BlobInfo {
 export interface BlobStoreOptions {
   /** Attempts per operation, the first included (default 3). */
   maxTries?: number;
-  /** Time allowed for one attempt (default 30000). */
-  tryTimeoutMs?: number;
+  /**
+   * Deadline of one whole operation, its attempts included (default 30000, `STORAGE_TIMEOUT_MS`):
+   * past it the request is aborted and its socket destroyed, and the operation fails saying so.
+   */
+  timeoutMs?: number;
   /** First delay between attempts, doubling (default 500; capped by `maxRetryDelayMs`, default 5000). */
   retryDelayMs?: number;
   maxRetryDelayMs?: number;
@@ -27,9 +30,14 @@ export class BlobStorageError extends Error {
   readonly statusCode?: number;
   readonly code?: string;
 
-  constructor(operation: string, cause: unknown) {
+  constructor(operation: string, cause: unknown, timedOutAfterMs?: number) {
     const detail = describeFailure(cause);
-    super(`blob storage: ${operation} failed: ${detail.text}`, { cause });
+    super(
+      timedOutAfterMs === undefined
+        ? `blob storage: ${operation} failed: ${detail.text}`
+        : `blob storage: ${operation} timed out after ${timedOutAfterMs / 1000} s`,
+      { cause },
+    );
     if (detail.statusCode !== undefined) this.statusCode = detail.statusCode;
     if (detail.code !== undefined) this.code = detail.code;
   }
@@ -62,6 +70,7 @@ export class BlobStore {
     private readonly probe: BlobServiceClient,
     readonly containers: { thumbnails: string; snapshots: string },
     private readonly pingTimeoutMs: number,
+    private readonly timeoutMs: number,
   ) {}
 
   /** A store for the connection string's account (`AZURE_STORAGE_CONNECTION_STRING`). */
@@ -70,21 +79,23 @@ export class BlobStore {
     containers: { thumbnails: string; snapshots: string },
     options: BlobStoreOptions = {},
   ): BlobStore {
+    const timeoutMs = options.timeoutMs ?? 30_000;
     const service = BlobServiceClient.fromConnectionString(connectionString, {
       retryOptions: {
         retryPolicyType: StorageRetryPolicyType.EXPONENTIAL,
         maxTries: options.maxTries ?? 3,
-        tryTimeoutInMs: options.tryTimeoutMs ?? 30_000,
+        // The SDK only sends this to the service as its `timeout` query parameter (whole seconds): the
+        // service's own processing budget, which no client timer enforces. A silent network or server
+        // never answers it; the deadline in `run` is what ends such a call.
+        tryTimeoutInMs: Math.max(1_000, timeoutMs),
         retryDelayInMs: options.retryDelayMs ?? 500,
         maxRetryDelayInMs: options.maxRetryDelayMs ?? 5_000,
       },
     });
     const pingTimeoutMs = options.pingTimeoutMs ?? 2_000;
     // Readiness wants a quick yes or no, not the SDK's retries.
-    const probe = BlobServiceClient.fromConnectionString(connectionString, {
-      retryOptions: { maxTries: 1, tryTimeoutInMs: pingTimeoutMs },
-    });
-    return new BlobStore(service, probe, { ...containers }, pingTimeoutMs);
+    const probe = BlobServiceClient.fromConnectionString(connectionString, { retryOptions: { maxTries: 1 } });
+    return new BlobStore(service, probe, { ...containers }, pingTimeoutMs, timeoutMs);
   }
 
   private readonly containerClients = new Map<string, ContainerClient>();
@@ -96,11 +107,17 @@ export class BlobStore {
     return client;
   }
 
-  private async run<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs one operation under its deadline. The SDK's HTTP client destroys the request's socket when
+   * the signal aborts (so a connection that went silent is never reused), and its retry policy does
+   * not retry an abort: the operation fails at once, and the job's own retry opens a fresh connection.
+   */
+  private async run<T>(operation: string, fn: (abortSignal: AbortSignal) => Promise<T>, timeoutMs = this.timeoutMs): Promise<T> {
+    const deadline = AbortSignal.timeout(timeoutMs);
     try {
-      return await fn();
+      return await fn(deadline);
     } catch (e) {
-      throw new BlobStorageError(operation, e);
+      throw new BlobStorageError(operation, e, deadline.aborted ? timeoutMs : undefined);
     }
   }
 
@@ -112,9 +129,9 @@ export class BlobStore {
     const names = [...new Set([this.containers.thumbnails, this.containers.snapshots])];
     await Promise.all(
       names.map((name) =>
-        this.run(`create container ${name}`, async () => {
+        this.run(`create container ${name}`, async (abortSignal) => {
           try {
-            await this.container(name).createIfNotExists({ access: 'blob' });
+            await this.container(name).createIfNotExists({ access: 'blob', abortSignal });
           } catch (e) {
             if (isRestError(e) && (e.code === 'PublicAccessNotPermitted' || (e.details as { errorCode?: string } | undefined)?.errorCode === 'PublicAccessNotPermitted')) {
               throw new Error('the storage account forbids public blob access, which durable blob URLs need (allow it on the account)', { cause: e });
@@ -133,12 +150,12 @@ export class BlobStore {
    */
   async upload(container: string, name: string, body: Buffer | readonly Buffer[], contentType: string): Promise<{ url: string }> {
     const blob = this.container(container).getBlockBlobClient(name);
-    const options = { blobHTTPHeaders: { blobContentType: contentType } };
-    await this.run(`upload ${container}/${name}`, () =>
-      Buffer.isBuffer(body)
+    await this.run(`upload ${container}/${name}`, (abortSignal) => {
+      const options = { blobHTTPHeaders: { blobContentType: contentType }, abortSignal };
+      return Buffer.isBuffer(body)
         ? blob.upload(body, body.length, options)
-        : blob.upload(() => Readable.from(body, { objectMode: false }), body.reduce((n, c) => n + c.length, 0), options),
-    );
+        : blob.upload(() => Readable.from(body, { objectMode: false }), body.reduce((n, c) => n + c.length, 0), options);
+    });
     return { url: this.url(container, name) };
   }
 
@@ -148,7 +165,7 @@ export class BlobStore {
    */
   async uploadFile(container: string, name: string, file: string, contentType: string): Promise<{ url: string }> {
     const blob = this.container(container).getBlockBlobClient(name);
-    await this.run(`upload ${container}/${name}`, () => blob.uploadFile(file, { blobHTTPHeaders: { blobContentType: contentType } }));
+    await this.run(`upload ${container}/${name}`, (abortSignal) => blob.uploadFile(file, { blobHTTPHeaders: { blobContentType: contentType }, abortSignal }));
     return { url: this.url(container, name) };
   }
 
@@ -164,9 +181,9 @@ export class BlobStore {
 
   /** Every blob whose name starts with `prefix`, in name order. */
   async list(container: string, prefix: string): Promise<BlobInfo[]> {
-    return this.run(`list ${container}/${prefix}*`, async () => {
+    return this.run(`list ${container}/${prefix}*`, async (abortSignal) => {
       const found: BlobInfo[] = [];
-      for await (const item of this.container(container).listBlobsFlat({ prefix })) {
+      for await (const item of this.container(container).listBlobsFlat({ prefix, abortSignal })) {
         const contentType = item.properties.contentType;
         found.push({ name: item.name, size: item.properties.contentLength ?? 0, ...(contentType ? { contentType } : {}) });
       }
@@ -175,7 +192,7 @@ export class BlobStore {
   }
 
   async download(container: string, name: string): Promise<Buffer> {
-    return this.run(`download ${container}/${name}`, () => this.container(container).getBlockBlobClient(name).downloadToBuffer());
+    return this.run(`download ${container}/${name}`, (abortSignal) => this.container(container).getBlockBlobClient(name).downloadToBuffer(0, undefined, { abortSignal }));
   }
 
   /**
@@ -195,7 +212,7 @@ export class BlobStore {
   }
 
   async exists(container: string, name: string): Promise<boolean> {
-    return this.run(`check ${container}/${name}`, () => this.container(container).getBlockBlobClient(name).exists());
+    return this.run(`check ${container}/${name}`, (abortSignal) => this.container(container).getBlockBlobClient(name).exists({ abortSignal }));
   }
 
   /**
@@ -205,12 +222,12 @@ export class BlobStore {
    * `written-since`.
    */
   async deleteBlob(container: string, name: string, options: { unlessWrittenSince?: Date } = {}): Promise<'deleted' | 'missing' | 'written-since'> {
-    return this.run(`delete ${container}/${name}`, async () => {
+    return this.run(`delete ${container}/${name}`, async (abortSignal) => {
       try {
         const since = options.unlessWrittenSince;
         const result = await this.container(container)
           .getBlockBlobClient(name)
-          .deleteIfExists({ deleteSnapshots: 'include', ...(since ? { conditions: { ifUnmodifiedSince: since } } : {}) });
+          .deleteIfExists({ deleteSnapshots: 'include', abortSignal, ...(since ? { conditions: { ifUnmodifiedSince: since } } : {}) });
         return result.succeeded ? 'deleted' : 'missing';
       } catch (e) {
         if (options.unlessWrittenSince && isRestError(e) && e.statusCode === 412) return 'written-since';
@@ -237,6 +254,6 @@ export class BlobStore {
 
   /** One quick request to the account (no retries); throws {@link BlobStorageError} when it does not answer. */
   async ping(): Promise<void> {
-    await this.run('ping', () => this.probe.getProperties({ abortSignal: AbortSignal.timeout(this.pingTimeoutMs) }));
+    await this.run('ping', (abortSignal) => this.probe.getProperties({ abortSignal }), this.pingTimeoutMs);
   }
 }
