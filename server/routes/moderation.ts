@@ -7,7 +7,7 @@ import type { ModerateBody, Schemas } from '../schemas.js';
 import { moderationAuditPageToApi, moderationResultToApi, snapshotRemovedToApi } from '../serializers.js';
 import { liftModeration, normaliseReason, removeSnapshot, setHidden } from '../services/moderation.js';
 import type { Validator } from '../validation.js';
-import { parseId, parsePage } from './params.js';
+import { pageWindow, parseId, queryOf } from './params.js';
 
 export interface ModerationRoutesDeps {
   knex: Knex;
@@ -52,7 +52,7 @@ export function moderationRoutes(deps: ModerationRoutesDeps): Router {
   });
 
   api.get('/api/admin/audit', async (ctx) => {
-    const { page, pageSize, offset } = parsePage(ctx.query, { defaultSize: 50, maxSize: 200 });
+    const { page, pageSize, offset } = pageWindow(queryOf(ctx, 'GET /api/admin/audit'));
     const { rows, total } = await listModerationAudit(deps.knex, { limit: pageSize, offset });
     ctx.body = moderationAuditPageToApi(rows, total, page, pageSize);
   });
