@@ -2,7 +2,6 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
-import { committedOutboxId } from '../db/outbox.js';
 import { createTestApp, registerUser, type TestApp, type TestUser } from './helpers/app.js';
 import { ownTestDatabase } from './helpers/database.js';
 import { createSession } from './helpers/flows.js';
@@ -235,7 +234,7 @@ describe('faults: hostile PATCH bodies', function () {
   const perRequest = new AsyncLocalStorage<{ outboxIds: number[] }>();
 
   before(async () => {
-    t = createTestApp({ knex: db.knex, deps: { afterCommit: (rows) => perRequest.getStore()?.outboxIds.push(...rows.map(committedOutboxId)) } });
+    t = createTestApp({ knex: db.knex, deps: { afterCommit: (rows) => perRequest.getStore()?.outboxIds.push(...rows.map((r) => r.id)) } });
     const callback = t.app.callback();
     server = http.createServer((req, res) => {
       const store = stores.get(String(req.headers['x-fuzz-request']));

@@ -1,5 +1,6 @@
 import type Router from '@koa/router';
 import type { Knex } from '../../db/knex.js';
+import type { WrittenOutboxJob } from '../../db/outbox.js';
 import { countSnapshotsByStatus, listSnapshotsPage } from '../../db/snapshots.js';
 import { findSession } from '../../db/sessions.js';
 import { JOB_STATES, QUEUE_NAMES, isQueueName, outboxStatus, regenerateThumbnails, rerunSnapshots, type JobProducer } from '../../workers/index.js';
@@ -11,7 +12,7 @@ import { pageWindow, parseId, queryOf } from './params.js';
 export interface AdminRoutesDeps {
   knex: Knex;
   queues?: JobProducer;
-  afterCommit: (outboxIds: number[]) => void;
+  afterCommit: (written: readonly WrittenOutboxJob[]) => void;
 }
 
 /** `/api/admin/*`: what operators need to see and put right, without touching the database by hand. */
@@ -47,7 +48,7 @@ export function adminRoutes(deps: AdminRoutesDeps): Router {
     const id = parseId(ctx.params.id, 'id');
     const [rerun] = await rerunSnapshots(deps.knex, [id]);
     if (!rerun) throw notFound(`Snapshot ${id} not found`);
-    deps.afterCommit([rerun.outboxId]);
+    deps.afterCommit([rerun.outbox]);
     ctx.status = 202;
     ctx.body = snapshotRerunToApi(id, rerun.outboxId);
   });
@@ -61,7 +62,7 @@ export function adminRoutes(deps: AdminRoutesDeps): Router {
       throw conflict(`Session ${id} has a custom thumbnail chosen by its owner; add ?force=true to replace it`, 'CUSTOM_THUMBNAIL');
     }
     const [regen] = await regenerateThumbnails(deps.knex, [id]);
-    deps.afterCommit([regen!.outboxId]);
+    deps.afterCommit([regen!.outbox]);
     ctx.status = 202;
     ctx.body = thumbnailAcceptedToApi(id, regen!);
   });

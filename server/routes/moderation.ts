@@ -1,5 +1,6 @@
 import type Router from '@koa/router';
 import type { Knex } from '../../db/knex.js';
+import type { WrittenOutboxJob } from '../../db/outbox.js';
 import { listModerationAudit } from '../../db/moderation.js';
 import { jsonBody } from '../middleware/json-body.js';
 import { createRouter } from '../routing.js';
@@ -14,7 +15,7 @@ export interface ModerationRoutesDeps {
   validator: Validator;
   schemas: Schemas;
   bodyLimitBytes: number;
-  afterCommit: (outboxIds: number[]) => void;
+  afterCommit: (written: readonly WrittenOutboxJob[]) => void;
 }
 
 /**
@@ -40,8 +41,8 @@ export function moderationRoutes(deps: ModerationRoutesDeps): Router {
     const id = parseId(ctx.params.id, 'id');
     const reason = reasonOf(ctx.request.body);
     const result = await removeSnapshot(deps.knex, ctx.state.user!, id, reason);
-    deps.afterCommit(result.outboxIds);
-    ctx.body = snapshotRemovedToApi(result, result.outboxIds[0]!);
+    deps.afterCommit(result.outbox);
+    ctx.body = snapshotRemovedToApi(result, result.outbox[0]!.id);
   });
 
   // A removal (or a hide that outlived its snapshot) stays with the session until this lifts it.

@@ -2,7 +2,7 @@ import type Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { findCategoryBySlug } from '../../db/categories.js';
 import type { Knex } from '../../db/knex.js';
-import type { CommittedOutboxRow } from '../../db/outbox.js';
+import type { WrittenOutboxJob } from '../../db/outbox.js';
 import { findSession, listSessionMedia, listSessions, snapshotsForSessions } from '../../db/sessions.js';
 import { findSnapshotBySession } from '../../db/snapshots.js';
 import { notFound } from '../errors.js';
@@ -24,7 +24,7 @@ export interface SessionRoutesDeps {
   /** The rule a thumbnail URL on our own storage must meet. */
   thumbnailUrls: ThumbnailUrlPolicy;
   /** Called after COMMIT with the outbox rows the transaction wrote. */
-  afterCommit: (committed: readonly CommittedOutboxRow[]) => void;
+  afterCommit: (committed: readonly WrittenOutboxJob[]) => void;
   /** The API-wide rate limit, when on. */
   rateLimit?: Middleware;
 }
