@@ -107,8 +107,9 @@ export function buildSchemas(captionThemes: string[]) {
 export type Schemas = ReturnType<typeof buildSchemas>;
 export type SessionBody = FromSchema<Schemas['patchSession']>;
 export type CreateSessionBody = FromSchema<Schemas['createSession']>;
-export type RegisterBody = FromSchema<Schemas['register']>;
 export type ModerateBody = FromSchema<Schemas['moderate']>;
+
+const SNAPSHOT_STATUS = enumOf(SNAPSHOT_STATUSES);
 
 // ---- Query strings: validated like bodies (validateQuery coerces each value from text), and the
 // OpenAPI document's query parameters are generated from these.
@@ -156,10 +157,10 @@ export const QUERY_SCHEMAS = {
     categorySlug: text(120),
     ...paging(100, 20),
   }),
-  'GET /api/admin/snapshots': query({ status: enumOf(SNAPSHOT_STATUSES), ...paging(200, 50) }),
+  'GET /api/admin/snapshots': query({ status: SNAPSHOT_STATUS, ...paging(200, 50) }),
   'POST /api/admin/sessions/:id/thumbnail': query({ force: { type: 'boolean', default: false, description: "Replace a custom thumbnail its owner chose" } }),
   'GET /api/admin/audit': query(paging(200, 50)),
-  'GET /admin/community': query({ status: enumOf(SNAPSHOT_STATUSES), hidden: bool, ...paging(25, 25) }),
+  'GET /admin/community': query({ status: SNAPSHOT_STATUS, hidden: bool, ...paging(25, 25) }),
 };
 
 export type QueryRoute = keyof typeof QUERY_SCHEMAS;
@@ -167,7 +168,6 @@ export type QueryOf<R extends QueryRoute> = FromSchema<(typeof QUERY_SCHEMAS)[R]
 
 // ---- Responses: each serializer returns its schema's type, so a field the schema lacks does not compile.
 
-export const SNAPSHOT_STATUS = enumOf(SNAPSHOT_STATUSES);
 export const QUEUE_NAME = enumOf(QUEUE_NAMES);
 
 const SESSION = object({
@@ -373,7 +373,6 @@ export type ApiThumbnailAccepted = FromSchema<Responses['ThumbnailAccepted']>;
 export type ApiRetryFailedAccepted = FromSchema<Responses['RetryFailedAccepted']>;
 export type ApiModerationResult = FromSchema<Responses['ModerationResult']>;
 export type ApiSnapshotRemoved = FromSchema<Responses['SnapshotRemoved']>;
-export type ApiModerationAuditEntry = FromSchema<Responses['ModerationAuditEntry']>;
 export type ApiModerationAuditPage = FromSchema<Responses['ModerationAuditPage']>;
 export type ApiShareLink = FromSchema<Responses['ShareLink']>;
 export type ApiSharePreview = FromSchema<Responses['SharePreview']>;
