@@ -4,6 +4,7 @@ import type supertest from 'supertest';
 import { registerUser, type TestUser } from './helpers/app.js';
 import { createSession, patch, serveImages } from './helpers/flows.js';
 import { startJobStack, type JobStack } from './helpers/job-stack.js';
+import { holdRowLock } from './helpers/row-lock.js';
 import { waitFor } from './helpers/wait.js';
 import { collectDurableBlobs } from '../workers/processors/durable-blobs.js';
 
@@ -167,32 +168,21 @@ describe('save to library: POST /api/community/sessions/:id/save (worker process
    * then serves them in the order they queued. Returns the save's answer.
    */
   async function race(snapshotId: number, sessionId: number, saver: TestUser, creator: TestUser, saveFirst: boolean): Promise<supertest.Response> {
-    const trx = await stack.knex.transaction();
+    const lock = await holdRowLock(stack.knex, 'community_snapshots', snapshotId);
     try {
-      await trx.raw('SELECT 1 FROM community_snapshots WHERE id = ? FOR UPDATE', [snapshotId]);
-      const { holder } = ((await trx.raw('SELECT pg_backend_pid() AS holder')) as { rows: { holder: number }[] }).rows[0]!;
-      // Backends waiting on the holder, directly or behind another waiter.
-      const queued = async (): Promise<number> =>
-        ((await stack.knex.raw(
-          `WITH RECURSIVE behind(pid) AS (
-             SELECT pid FROM pg_stat_activity WHERE ?::int = ANY(pg_blocking_pids(pid))
-             UNION SELECT a.pid FROM pg_stat_activity a JOIN behind b ON b.pid = ANY(pg_blocking_pids(a.pid)))
-           SELECT count(*)::int AS n FROM behind`,
-          [holder],
-        )) as { rows: { n: number }[] }).rows[0]!.n;
       // supertest sends a request once it is awaited (then), not when it is built.
       const saving = () => save(saver, snapshotId).then((r) => r);
       const unsharing = () => stack.t.http().patch(`/api/sessions/${sessionId}`).set('Cookie', creator.cookie).send({ shareToCommunity: false }).then((r) => r);
       const first = saveFirst ? saving() : unsharing();
-      await waitFor('the first request to queue on the snapshot', async () => (await queued()) === 1, { intervalMs: 5 });
+      await waitFor('the first request to queue on the snapshot', async () => (await lock.queued()) === 1, { intervalMs: 5 });
       const second = saveFirst ? unsharing() : saving();
-      await waitFor('the second request to queue behind it', async () => (await queued()) === 2, { intervalMs: 5 });
-      await trx.commit();
+      await waitFor('the second request to queue behind it', async () => (await lock.queued()) === 2, { intervalMs: 5 });
+      await lock.release();
       const [saved, unshared] = saveFirst ? [await first, await second] : [await second, await first];
       expect(unshared.status, unshared.text).to.equal(200);
       return saved;
     } finally {
-      if (!trx.isCompleted()) await trx.rollback();
+      await lock.release();
     }
   }
 
