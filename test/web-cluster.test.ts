@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import { ensureDatabase, dropDatabase } from '../db/database.js';
 import { childrenOf, freePort, startServiceProcess } from '../scripts/lib/child-process.js';
 import { startJobStack, type JobStack } from './helpers/job-stack.js';
-import { startWebProcess, type WebProcess } from './helpers/web-process.js';
+import { servedBy, startWebProcess, type WebProcess } from './helpers/web-process.js';
 import { waitFor } from './helpers/wait.js';
 
 const alive = (pid: number): boolean => {
@@ -27,12 +27,6 @@ function getOnNewConnection(baseUrl: string, path: string, headers: Record<strin
     });
     req.on('error', reject);
   });
-}
-
-/** The pid of the web process that logged the latest request, with this `X-Request-Id`, once it has. */
-function servedBy(web: WebProcess, requestId: string): number | undefined {
-  const line = web.output().slice(-20_000).split('\n').find((l) => l.includes(`"requestId":"${requestId}"`) && l.includes('"msg":"request"'));
-  return line === undefined ? undefined : (JSON.parse(line) as { pid: number }).pid;
 }
 
 /** The value of one sample line (`name{labels} value`) of a Prometheus text, or undefined. */
