@@ -4,6 +4,7 @@
  */
 
 export type NodeEnv = 'development' | 'test' | 'production';
+export type QueueBackend = 'redis' | 'postgres';
 
 export interface Config {
   nodeEnv: NodeEnv;
@@ -20,6 +21,11 @@ export interface Config {
    * own, `{showrunner:<queue>}` (workers/queues/contracts.ts `queueKeyPrefix`), so queues spread over shards.
    */
   queuePrefix: string;
+  /**
+   * Where the jobs live (`QUEUE_BACKEND`): `redis` (the default; REDIS_URL) or `postgres` (BullMQ's
+   * PostgreSQL backend, in the `bullmq` schema of DATABASE_URL's database; docs/operations.md).
+   */
+  queueBackend: QueueBackend;
   azureStorageConnectionString: string;
   blobContainers: { thumbnails: string; snapshots: string };
   /** Newest first: the first signs new cookies, every one verifies (key rotation). */
@@ -308,6 +314,9 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('QUEUE_PREFIX', 'use 1-64 characters from A-Z a-z 0-9 : _ -');
   }
 
+  const queueBackend = str(env, 'QUEUE_BACKEND', 'redis');
+  if (queueBackend !== 'redis' && queueBackend !== 'postgres') throw new ConfigError('QUEUE_BACKEND', `expected redis or postgres, got "${queueBackend}"`);
+
   const connectionString = str(env, 'AZURE_STORAGE_CONNECTION_STRING', AZURITE_DEV_CONNECTION_STRING);
   if (!/AccountName=|BlobEndpoint=|UseDevelopmentStorage=true/i.test(connectionString)) {
     throw new ConfigError('AZURE_STORAGE_CONNECTION_STRING', 'is not an Azure Storage connection string');
@@ -348,6 +357,7 @@ export function loadConfig(env: Env = process.env): Config {
     databasePoolMax: int(env, 'DATABASE_POOL_MAX', 10, 1, 1000),
     redisUrl,
     queuePrefix: prefix,
+    queueBackend,
     azureStorageConnectionString: connectionString,
     blobContainers: {
       thumbnails: containerName(env, 'BLOB_CONTAINER_THUMBNAILS', 'thumbnails'),

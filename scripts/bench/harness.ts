@@ -203,7 +203,7 @@ export async function startBench(log: (line: string) => void): Promise<Bench> {
   const removeAll = async (worker = started.worker): Promise<void> => {
     await Promise.allSettled([started.web?.stop(), worker?.stop()]);
     await producer.close();
-    await deleteQueueKeys(config.redisUrl, config.queuePrefix);
+    if (config.queueBackend === 'redis') await deleteQueueKeys(config.redisUrl, config.queuePrefix);
     await Promise.allSettled([azurite.stop(), media.close()]);
     await knex.destroy();
     await dropDatabase(databaseUrl);
