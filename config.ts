@@ -136,6 +136,8 @@ export interface Config {
   bounds: Bounds;
   /** Where `npm run dev`'s Azurite keeps its blobs (`DEV_AZURITE_LOCATION`): a folder, or null for memory. */
   devAzuriteLocation: string | null;
+  /** Where the PostgreSQL that `npm run dev` starts when none answers keeps its data (`DEV_POSTGRES_LOCATION`). */
+  devPostgresLocation: string;
 }
 
 /** The per-call deadlines of {@link Config.bounds}, in milliseconds. */
@@ -417,6 +419,7 @@ export function loadConfig(env: Env = process.env): Config {
     metricsHost: str(env, 'METRICS_HOST', '127.0.0.1'),
     bounds: readBounds(env),
     devAzuriteLocation: devAzuriteLocation(env),
+    devPostgresLocation: str(env, 'DEV_POSTGRES_LOCATION', '.data/postgres'),
   };
 }
 
