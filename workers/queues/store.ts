@@ -23,7 +23,8 @@ export type QueueStore = { kind: 'redis'; redis: RedisClient } | { kind: 'postgr
 export function createQueuePool(config: Pick<Config, 'databaseUrl' | 'bounds'>, name: string, max: number): pg.Pool {
   const settings = pgConnectionSettings({
     databaseUrl: config.databaseUrl,
-    applicationName: name,
+    // `<name>-queues` in pg_stat_activity; a Worker renames its LISTEN connection to its queue's name.
+    applicationName: `${name}-queues`,
     bounds: { queryTimeoutMs: config.bounds.databaseQueryMs, connectTimeoutMs: config.bounds.databaseConnectMs },
   });
   const pool = new pg.Pool({ ...settings, options: `-c search_path=${QUEUE_SCHEMA}`, max, idleTimeoutMillis: 30_000 });
