@@ -2,6 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
+import { pingPostgres } from '../../db/database.js';
 import { freePort } from './child-process.js';
 
 /**
@@ -118,7 +119,7 @@ async function accepts(port: number): Promise<boolean> {
   client.on('error', () => undefined);
   try {
     await client.connect();
-    await client.query('SELECT 1');
+    await pingPostgres(client);
     return true;
   } catch {
     return false;

@@ -1,6 +1,7 @@
 import { Queue, Worker, createPostgresBackend, type BackendFactory, type Processor, type RedisQueueBackend, type QueueOptions, type WorkerOptions } from 'bullmq';
 import pg from 'pg';
 import type { Config } from '../../config.js';
+import { pingPostgres } from '../../db/database.js';
 import { destroyOnQueryTimeout, pgConnectionSettings } from '../../db/knex.js';
 import { QUEUE_SCHEMA } from '../../db/queue-schema.js';
 import type { RedisClient } from './connection.js';
@@ -62,7 +63,7 @@ export function storeIsReady(store: QueueStore): boolean {
 
 /** One round trip to the store: the readiness check. */
 export async function pingStore(store: QueueStore): Promise<void> {
-  if (store.kind === 'postgres') await store.pool.query('SELECT 1');
+  if (store.kind === 'postgres') await pingPostgres(store.pool);
   else await store.redis.ping();
 }
 
