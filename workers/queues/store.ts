@@ -1,9 +1,6 @@
 import { Queue, Worker, createPostgresBackend, type BackendFactory, type Processor, type RedisQueueBackend, type QueueOptions, type WorkerOptions } from 'bullmq';
-import pg from 'pg';
-import type { Config } from '../../config.js';
 import { pingPostgres } from '../../db/database.js';
-import { destroyOnQueryTimeout, pgConnectionSettings } from '../../db/knex.js';
-import { QUEUE_SCHEMA } from '../../db/queue-schema.js';
+import { createQueuePool, type pg } from '../../db/queue-schema.js';
 import type { RedisClient } from './connection.js';
 import { queueKeyPrefix } from './contracts.js';
 
@@ -14,26 +11,6 @@ import { queueKeyPrefix } from './contracts.js';
  * and per Worker (docs/operations.md, "PostgreSQL as the job store", counts the connections).
  */
 export type QueueStore = { kind: 'redis'; redis: RedisClient } | { kind: 'postgres'; pool: pg.Pool };
-
-/**
- * The PostgreSQL pool of a process's queues. Each BullMQ Worker checks one connection out of it for
- * good (its LISTEN connection), so a worker process's pool is `queues + slots`. Connections carry the
- * `bullmq` search_path (BullMQ's SQL names no schema), keepalive, and the process's deadlines; a
- * statement past its deadline destroys its connection, as knex's pools do (db/knex.ts).
- */
-export function createQueuePool(config: Pick<Config, 'databaseUrl' | 'bounds'>, name: string, max: number): pg.Pool {
-  const settings = pgConnectionSettings({
-    databaseUrl: config.databaseUrl,
-    // `<name>-queues` in pg_stat_activity; a Worker renames its LISTEN connection to its queue's name.
-    applicationName: `${name}-queues`,
-    bounds: { queryTimeoutMs: config.bounds.databaseQueryMs, connectTimeoutMs: config.bounds.databaseConnectMs },
-  });
-  const pool = new pg.Pool({ ...settings, options: `-c search_path=${QUEUE_SCHEMA}`, max, idleTimeoutMillis: 30_000 });
-  pool.on('connect', (client) => destroyOnQueryTimeout(client));
-  // An idle connection that drops (a restart, pg_terminate_backend) is replaced at the next checkout.
-  pool.on('error', () => undefined);
-  return pool;
-}
 
 /**
  * A BullMQ Queue of `queue` on the store: on Redis with its hash-tagged key prefix; on PostgreSQL on
@@ -76,3 +53,5 @@ export async function closeStore(store: QueueStore): Promise<void> {
   if (store.kind === 'postgres') await store.pool.end().catch(() => undefined);
   else store.redis.disconnect();
 }
+
+export { createQueuePool };
