@@ -5,6 +5,7 @@
  */
 
 export type NodeEnv = 'development' | 'test' | 'production';
+export type QueueBackend = 'redis' | 'postgres';
 
 export interface Config {
   nodeEnv: NodeEnv;
@@ -21,6 +22,11 @@ export interface Config {
    * own, `{showrunner:<queue>}` (workers/queues/contracts.ts `queueKeyPrefix`), so queues spread over shards.
    */
   queuePrefix: string;
+  /**
+   * Where the jobs live (`QUEUE_BACKEND`): `redis` (the default; REDIS_URL) or `postgres` (BullMQ's
+   * PostgreSQL backend, in the `bullmq` schema of DATABASE_URL's database; docs/operations.md).
+   */
+  queueBackend: QueueBackend;
   azureStorageConnectionString: string;
   blobContainers: { thumbnails: string; snapshots: string };
   /** Newest first: the first signs new cookies, every one verifies (key rotation). */
@@ -131,6 +137,8 @@ export interface Config {
   bounds: Bounds;
   /** Where `npm run dev`'s Azurite keeps its blobs (`DEV_AZURITE_LOCATION`): a folder, or null for memory. */
   devAzuriteLocation: string | null;
+  /** Where the PostgreSQL that `npm run dev` starts when none answers keeps its data (`DEV_POSTGRES_LOCATION`). */
+  devPostgresLocation: string;
 }
 
 /** The per-call deadlines of {@link Config.bounds}, in milliseconds. */
@@ -321,6 +329,9 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('QUEUE_PREFIX', 'use 1-64 characters from A-Z a-z 0-9 : _ -');
   }
 
+  const queueBackend = str(env, 'QUEUE_BACKEND', 'redis');
+  if (queueBackend !== 'redis' && queueBackend !== 'postgres') throw new ConfigError('QUEUE_BACKEND', `expected redis or postgres, got "${queueBackend}"`);
+
   const connectionString = str(env, 'AZURE_STORAGE_CONNECTION_STRING', AZURITE_DEV_CONNECTION_STRING);
   if (!/AccountName=|BlobEndpoint=|UseDevelopmentStorage=true/i.test(connectionString)) {
     throw new ConfigError('AZURE_STORAGE_CONNECTION_STRING', 'is not an Azure Storage connection string');
@@ -361,6 +372,7 @@ export function loadConfig(env: Env = process.env): Config {
     databasePoolMax: int(env, 'DATABASE_POOL_MAX', 10, 1, 1000),
     redisUrl,
     queuePrefix: prefix,
+    queueBackend,
     azureStorageConnectionString: connectionString,
     blobContainers: {
       thumbnails: containerName(env, 'BLOB_CONTAINER_THUMBNAILS', 'thumbnails'),
@@ -420,6 +432,7 @@ export function loadConfig(env: Env = process.env): Config {
     metricsHost: str(env, 'METRICS_HOST', '127.0.0.1'),
     bounds: readBounds(env),
     devAzuriteLocation: devAzuriteLocation(env),
+    devPostgresLocation: str(env, 'DEV_POSTGRES_LOCATION', '.data/postgres'),
   };
 }
 

@@ -1,4 +1,4 @@
-import { RateLimiterPostgres } from 'rate-limiter-flexible';
+import { RateLimiterPostgres, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Knex } from './knex.js';
 
 /**
@@ -15,7 +15,7 @@ const TABLE = 'rate_limits';
  */
 export function postgresRateLimiter(
   knex: Knex,
-  options: { keyPrefix: string; points: number; durationSeconds: number; blockDurationSeconds?: number },
+  options: { keyPrefix: string; points: number; durationSeconds: number; blockDurationSeconds?: number; insuranceLimiter?: RateLimiterAbstract },
 ): RateLimiterPostgres {
   return new RateLimiterPostgres({
     storeClient: knex,
@@ -27,6 +27,7 @@ export function postgresRateLimiter(
     points: options.points,
     duration: options.durationSeconds,
     ...(options.blockDurationSeconds ? { blockDuration: options.blockDurationSeconds } : {}),
+    ...(options.insuranceLimiter ? { insuranceLimiter: options.insuranceLimiter } : {}),
   });
 }
 

@@ -48,3 +48,8 @@ export async function dropDatabase(databaseUrl: string): Promise<void> {
     await client.end();
   }
 }
+
+/** One round trip on a pool or a connection of node-postgres (readiness checks). */
+export async function pingPostgres(queryable: Pick<pg.Pool, 'query'> | Pick<pg.Client, 'query'>): Promise<void> {
+  await queryable.query('SELECT 1');
+}

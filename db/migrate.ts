@@ -1,4 +1,5 @@
 import type { Knex, MigrationFile } from './knex.js';
+import { migrateQueueSchema } from './queue-schema.js';
 import { seedCategories } from './seeds/categories.js';
 
 /**
@@ -20,10 +21,14 @@ export async function pendingMigrations(knex: Knex): Promise<string[]> {
   return pending.map((m) => m.name);
 }
 
-/** Applies every pending migration, then the reference data every environment needs. */
+/**
+ * Applies every pending migration and BullMQ's own (its `bullmq` schema, for `QUEUE_BACKEND=postgres`),
+ * then the reference data every environment needs.
+ */
 export async function migrateLatest(knex: Knex): Promise<string[]> {
   await normaliseMigrationNames(knex);
   const [, applied] = (await knex.migrate.latest()) as [number, string[]];
+  await migrateQueueSchema(knex);
   await seedCategories(knex);
   return applied;
 }

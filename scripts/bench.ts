@@ -9,6 +9,7 @@ import { patchLoad, rawTransactionLoad, seedSessions } from './bench/patch.js';
 import { scalePart } from './bench/scale.js';
 import { saveToLibrary } from './bench/save.js';
 import { soakPart } from './bench/soak.js';
+import { storesPart } from './bench/stores.js';
 import { renderCpuTable, renderTable, summarise, type CpuRow, type Figure } from './bench/stats.js';
 import { parseCli, runScript, UsageError } from './lib/cli.js';
 
@@ -49,14 +50,15 @@ A second table shows the CPU each process spent per operation.
   --only <f>  run one part: patch, jobstart, thumbnails, snapshots, save, scale, completion,
               housekeeping, login (for profiling), or soak: 30 minutes of mixed load (3 with --quick),
               reporting RSS per minute, p99 per 5-minute window and the queues' drain time; the
-              full run does not include it
+              full run does not include it; or stores: job start p99, thumbnails/s and no-op
+              jobs/s on Redis, a Redis Cluster and PostgreSQL (QUEUE_BACKEND), side by side
   --json    the results as JSON on stdout (the table goes to stderr)
   --help    this help
 Exits 1 if any request or job fails.`;
 
 runScript(async () => {
   const args = parseCli(HELP, { quick: { type: 'boolean' }, json: { type: 'boolean' }, only: { type: 'string' } });
-  const parts = ['patch', 'jobstart', 'thumbnails', 'snapshots', 'save', 'scale', 'completion', 'housekeeping', 'login', 'soak'];
+  const parts = ['patch', 'jobstart', 'thumbnails', 'snapshots', 'save', 'scale', 'completion', 'housekeeping', 'login', 'soak', 'stores'];
   if (args.only && !parts.includes(args.only)) throw new UsageError(`--only takes one of ${parts.join(', ')}`);
   const runs = (part: string): boolean => !args.only || args.only === part;
   const quick = args.quick ?? false;
@@ -270,6 +272,7 @@ runScript(async () => {
       figures.push({ name: 'share 200 stored media', unit: 's', values: figuresOf.map((f) => f.shareStoredSeconds), better: 'lower' });
     }
 
+    if (args.only === 'stores') figures.push(...(await storesPart(bench, { quick, reps, log })));
     if (args.only === 'soak') {
       const soak = await soakPart(bench, { minutes: quick ? 3 : 30, windowMinutes: quick ? 1 : 5, connections: 16, log });
       figures.push(...soak.figures);

@@ -4,15 +4,19 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig, STOP_WITH_PARENT_ENV } from '../config.js';
 import { SHUTDOWN_MESSAGE } from '../lifecycle.js';
 import { coerceError } from '../logger.js';
-import { blobStorageAnswers, startAzurite, type AzuriteHandle } from './lib/azurite.js';
+import { blobStorageAnswers, portAnswers, startAzurite, type AzuriteHandle } from './lib/azurite.js';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from './lib/embedded-postgres.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 const HELP = `Usage: npm run dev
 
 Runs Showrunner for development in one terminal: migrations (with a demo user), the web process
-and the worker process, plus an Azurite when no blob storage answers at
-AZURE_STORAGE_CONNECTION_STRING, its blobs kept in DEV_AZURITE_LOCATION (.data/azurite by default).
+and the worker process, plus what is missing, so Node alone is enough:
+  - DATABASE_URL unset and no PostgreSQL at 127.0.0.1:5432: an embedded PostgreSQL 18 on a free port,
+    its data in DEV_POSTGRES_LOCATION (.data/postgres by default; as root it runs as the OS user postgres);
+  - REDIS_URL and QUEUE_BACKEND unset and no Redis at 127.0.0.1:6379: the jobs in PostgreSQL (QUEUE_BACKEND=postgres);
+  - no blob storage at AZURE_STORAGE_CONNECTION_STRING: an Azurite, its blobs in DEV_AZURITE_LOCATION (.data/azurite).
 Ctrl-C (or SIGTERM) stops everything gracefully; a second one forces.
 Exits non-zero when a process did not stop cleanly.`;
 
@@ -62,6 +66,7 @@ let stopping = false;
 let signals = 0;
 const services: Service[] = [];
 let azurite: AzuriteHandle | undefined;
+let postgres: Promise<EmbeddedPostgres | undefined> | undefined;
 
 /** Stops every service and Azurite, then exits: non-zero when asked to or when a service did not stop cleanly. */
 async function shutdown(code: number): Promise<void> {
@@ -72,6 +77,8 @@ async function shutdown(code: number): Promise<void> {
   const unclean = ends.filter(({ end }) => end !== 0);
   if (unclean.length > 0) console.error(`dev: did not stop cleanly: ${unclean.map(({ name, end }) => `${name} (${end})`).join(', ')}`);
   await azurite?.stop();
+  // Last: web and worker were using it until they stopped.
+  await (await postgres?.catch(() => undefined))?.stop();
   process.exit(unclean.length > 0 ? 1 : code);
 }
 
@@ -90,8 +97,29 @@ async function main(): Promise<void> {
   }
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const env = { ...process.env, NODE_ENV: process.env.NODE_ENV ?? 'development' };
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: process.env.NODE_ENV ?? 'development' };
   const config = loadConfig(env);
+  if (env.DATABASE_URL === undefined || env.DATABASE_URL.trim() === '') {
+    const target = new URL(config.databaseUrl);
+    if (!(await portAnswers(target.hostname, Number(target.port || 5432), 1_500))) {
+      const dataDir = path.resolve(root, config.devPostgresLocation);
+      postgres = startEmbeddedPostgres(dataDir, { onOrphan: (pid) => console.log(`dev: stopped the embedded PostgreSQL (pid ${pid}) a previous run left running`) });
+      const server = await postgres;
+      if (!server) return;
+      env.DATABASE_URL = server.url(target.pathname.slice(1));
+      console.log(
+        `dev: no PostgreSQL at ${target.host}; started an embedded PostgreSQL 18 at ${env.DATABASE_URL} (data in ${path.relative(root, dataDir) || dataDir}); set DATABASE_URL to use a server of your own`,
+      );
+    }
+  }
+  if ((env.REDIS_URL ?? '').trim() === '' && (env.QUEUE_BACKEND ?? '').trim() === '') {
+    const target = new URL(config.redisUrl);
+    if (!(await portAnswers(target.hostname, Number(target.port || 6379), 1_500))) {
+      env.QUEUE_BACKEND = 'postgres';
+      console.log(`dev: no Redis at ${target.host}; the jobs go to PostgreSQL (QUEUE_BACKEND=postgres); set REDIS_URL to use a Redis`);
+    }
+  }
+  if (stopping) return;
   if (!(await blobStorageAnswers(config.azureStorageConnectionString))) {
     const { host, port } = blobEndpoint(config.azureStorageConnectionString);
     // On disk by default: the development database persists, and thumbnails it names must too.

@@ -3,6 +3,7 @@ import type { Config } from '../config.js';
 import type { Knex } from '../db/knex.js';
 import type { WrittenOutboxJob } from '../db/outbox.js';
 import type { Logger } from '../logger.js';
+import { postgresRateLimiter } from '../db/rate-limits.js';
 import { ThumbnailUrlPolicy, type BlobStore, type JobProducer, type RedisClient } from '../workers/index.js';
 import './state.js';
 import { AuthLimits } from './auth-limits.js';
@@ -81,6 +82,10 @@ export function createApp(deps: AppDeps): Koa {
     windowSeconds: config.apiRateLimit.windowSeconds,
     keyPrefix: `${config.queuePrefix}:api-rate`,
     ...(deps.rateLimitRedis ? { redis: deps.rateLimitRedis } : {}),
+    // No Redis on QUEUE_BACKEND=postgres: the counters go where the login limits' are.
+    ...(config.queueBackend === 'postgres'
+      ? { postgres: (insuranceLimiter) => postgresRateLimiter(knex, { keyPrefix: `${config.queuePrefix}:api-rate`, points: config.apiRateLimit.points, durationSeconds: config.apiRateLimit.windowSeconds, insuranceLimiter }) }
+      : {}),
   });
   const limited = rateLimit ? { rateLimit } : {};
   const body = { validator, schemas, bodyLimitBytes: config.bodyLimitBytes };

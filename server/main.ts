@@ -21,7 +21,7 @@ async function main(config: Config): Promise<void> {
   // The API rate limit's counters: a connection of its own that fails fast, so a request never waits
   // on Redis longer than API_RATE_LIMIT_TIMEOUT_MS (then the per-process count answers).
   const rateLimitRedis =
-    config.apiRateLimit.points > 0
+    config.apiRateLimit.points > 0 && config.queueBackend === 'redis'
       ? createRedis(config.redisUrl, 'request', 'showrunner-web-rate-limit', { commandTimeoutMs: config.bounds.rateLimitMs, deadSocketMs: config.bounds.redisCommandMs })
       : undefined;
   const metrics = createWebMetrics({ knex, queues: jobs.producer });

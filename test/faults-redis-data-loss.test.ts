@@ -6,7 +6,8 @@ import type { OutboxRow } from '../db/types.js';
 import { registerUser } from './helpers/app.js';
 import { createSession, patch } from './helpers/flows.js';
 import { startJobStack, type JobStack } from './helpers/job-stack.js';
-import { flushAll, forEachRedis, type OwnedRedis } from './helpers/redis-kinds.js';
+import { POSTGRES_STORE_ENV, flushAll, forEachRedis, type OwnedRedis } from './helpers/redis-kinds.js';
+import { QUEUE_NAMES } from '../workers/queues/contracts.js';
 import { freePort } from './helpers/redis-server.js';
 import { maxOutboxId } from './helpers/session-state.js';
 import { expectDurableSnapshotBlobs } from './helpers/durable-blobs.js';
@@ -263,5 +264,56 @@ describe('upgrade: rows dispatched before the completion record', function () {
     } finally {
       await knex.destroy();
     }
+  });
+});
+
+/**
+ * Terminates every connection of the stack's database that serves the queues (QUEUE_BACKEND=postgres):
+ * the Workers' LISTEN connections (named after their queue) and the queue pools (`…-queues`).
+ */
+async function terminateQueueConnections(stack: JobStack, terminate = true): Promise<number> {
+  const { rows } = await stack.knex.raw<{ rows: { pid: number }[] }>(
+    `SELECT pid${terminate ? ', pg_terminate_backend(pid)' : ''} FROM pg_stat_activity
+      WHERE datname = current_database() AND pid <> pg_backend_pid() AND (application_name = ANY(?) OR application_name LIKE '%-queues')`,
+    [[...QUEUE_NAMES]],
+  );
+  return rows.length;
+}
+
+/**
+ * The twin of the Redis loss on the PostgreSQL job store: there the jobs cannot vanish on their own,
+ * but the store's connections can (a failover, a pooler restart, an operator's pg_terminate_backend).
+ */
+describe('faults: the PostgreSQL job store loses its connections mid-run [PostgreSQL store]', function () {
+  this.timeout(120_000);
+  let stack: JobStack;
+
+  before(async () => {
+    stack = await startJobStack({ env: { ...RECONCILE_ENV, SNAPSHOT_COPY_PARALLELISM: '2', ...POSTGRES_STORE_ENV } });
+  });
+  after(async () => {
+    await stopWorkers(stack);
+    await stack?.close();
+  });
+
+  it('every queue connection terminated while jobs wait and run, and again while they finish: every job completes, every effect exactly once', async () => {
+    const mark = await maxOutboxId(stack.knex);
+    const held = await heldListing(stack, 'pgcut');
+    await stack.startWorker();
+    const sessions = await patchSessions(stack, 'pgcut', 20, 3);
+    await waitFor('every row dispatched and some jobs running', async () => (await allDispatchedAfter(stack, mark)) && (await activeJobs(stack)) > 0, {
+      timeoutMs: 30_000,
+    });
+    // At least the worker's four LISTEN connections, and whatever its pool and the producers hold.
+    expect(await terminateQueueConnections(stack), 'queue connections terminated').to.be.at.least(QUEUE_NAMES.length);
+    held.open();
+    await waitFor('some jobs to finish after the cut', async () => (await outboxRowsAfter(stack, mark)).some((r) => r.finished_at !== null));
+    await waitFor('the LISTEN connections to be rebuilt', async () => (await terminateQueueConnections(stack, false)) >= QUEUE_NAMES.length);
+    expect(await terminateQueueConnections(stack), 'the rebuilt connections, terminated again').to.be.at.least(QUEUE_NAMES.length);
+
+    const rows = await allFinished(stack, mark);
+    expect(rows.filter((r) => r.final_state !== 'completed').map((r) => [r.id, r.final_state, r.last_error])).to.deep.equal([]);
+    expect(rows.filter((r) => r.redispatches > 1).map((r) => r.id), 'dispatched again at most once').to.deep.equal([]);
+    await expectEffectsOnce(stack, sessions);
   });
 });

@@ -7,7 +7,7 @@ import { retrySchedule } from './helpers/retry-schedule.js';
 import { promote, registerUser } from './helpers/app.js';
 import { createSession, outboxFor } from './helpers/flows.js';
 import { type JobStack } from './helpers/job-stack.js';
-import { forEachRedis } from './helpers/redis-kinds.js';
+import { forEachStore } from './helpers/redis-kinds.js';
 import { waitFor } from './helpers/wait.js';
 
 /**
@@ -15,7 +15,7 @@ import { waitFor } from './helpers/wait.js';
  * horizon; a permanent failure fails on its first attempt. The waits are minutes long here and the
  * test promotes each delayed retry itself, so it reads every wait BullMQ chose without waiting for one.
  */
-forEachRedis((redis) => describe(`jobs: retries over the horizon (worker process)${redis.suffix}`, function () {
+forEachStore((redis) => describe(`jobs: retries over the horizon (worker process)${redis.suffix}`, function () {
   this.timeout(120_000);
   let stack: JobStack;
 

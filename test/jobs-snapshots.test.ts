@@ -4,14 +4,14 @@ import { registerUser, type TestUser } from './helpers/app.js';
 import { createSession, outboxFor, patch, serveImages } from './helpers/flows.js';
 import { expectDurableSnapshotBlobs } from './helpers/durable-blobs.js';
 import { type JobStack } from './helpers/job-stack.js';
-import { forEachRedis } from './helpers/redis-kinds.js';
+import { forEachStore } from './helpers/redis-kinds.js';
 import { waitFor } from './helpers/wait.js';
 import { collectDurableBlobs } from '../workers/processors/durable-blobs.js';
 import { createSnapshot } from '../workers/processors/snapshots.js';
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
-forEachRedis((redis) => describe(`jobs: community snapshots (worker process, Azurite)${redis.suffix}`, function () {
+forEachStore((redis) => describe(`jobs: community snapshots (worker process, Azurite)${redis.suffix}`, function () {
   this.timeout(60_000);
   let stack: JobStack;
 

@@ -4,10 +4,10 @@ import { registerUser } from './helpers/app.js';
 import { allDispatched, createSession, outboxFor, patch, serveImages } from './helpers/flows.js';
 import { resolutionPath } from './helpers/fixture-server.js';
 import type { JobStack } from './helpers/job-stack.js';
-import { forEachRedis } from './helpers/redis-kinds.js';
+import { forEachStore } from './helpers/redis-kinds.js';
 import { waitFor } from './helpers/wait.js';
 
-forEachRedis((redis) => describe(`jobs: media sync and thumbnails (worker process)${redis.suffix}`, function () {
+forEachStore((redis) => describe(`jobs: media sync and thumbnails (worker process)${redis.suffix}`, function () {
   this.timeout(60_000);
   let stack: JobStack;
 

@@ -12,7 +12,8 @@ import { moveLegacyJobs } from './queues/legacy-keys.js';
 import { scheduleMaintenance } from './queues/maintenance-schedule.js';
 import { JobProducer } from './queues/producer.js';
 import { WorkerMetrics } from './metrics.js';
-import { startWorkers } from './runtime.js';
+import { startWorkers, workerQueuePool } from './runtime.js';
+import { closeStore } from './queues/store.js';
 import { BlobStore } from './storage/blob-storage.js';
 
 /** Evicted keys are lost jobs: BullMQ needs `maxmemory-policy noeviction`. */
@@ -42,12 +43,17 @@ async function main(config: Config): Promise<void> {
   const blobs = BlobStore.fromConnectionString(config.azureStorageConnectionString, config.blobContainers, { timeoutMs: config.bounds.storageMs });
   await blobs.ensureContainers();
 
-  const producer = JobProducer.fromConfig(config, 'showrunner-relay');
-  await checkEvictionPolicy(producer, logger);
-  // Before taking jobs: what an older version left under the shared `{QUEUE_PREFIX}` keys moves to the per-queue ones.
-  await moveLegacyJobs(producer, config.queuePrefix, logger).catch((e: unknown) =>
-    logger.error({ err: coerceError(e) }, 'could not move jobs from the old queue keys; the next worker start tries again'),
-  );
+  // On PostgreSQL one queue pool serves the relay's producer and every Worker of this process.
+  const queueStore = config.queueBackend === 'postgres' ? workerQueuePool(config) : undefined;
+  const producer = JobProducer.fromConfig(config, 'showrunner-relay', queueStore);
+  // Both are about Redis keys: PostgreSQL evicts nothing, and its queues never had the old keys.
+  if (config.queueBackend === 'redis') {
+    await checkEvictionPolicy(producer, logger);
+    // Before taking jobs: what an older version left under the shared `{QUEUE_PREFIX}` keys moves to the per-queue ones.
+    await moveLegacyJobs(producer, config.queuePrefix, logger).catch((e: unknown) =>
+      logger.error({ err: coerceError(e) }, 'could not move jobs from the old queue keys; the next worker start tries again'),
+    );
+  }
   const dispatcher = new OutboxDispatcher(knex, producer, logger, { maxBackoffMs: config.outbox.maxBackoffMs });
   const relay = new OutboxRelay(dispatcher, logger, {
     databaseUrl: config.databaseUrl,
@@ -60,6 +66,7 @@ async function main(config: Config): Promise<void> {
     redisUrl: config.redisUrl,
     queuePrefix: config.queuePrefix,
     concurrency: config.workerConcurrency,
+    ...(queueStore ? { store: queueStore } : {}),
     onJobFinished: (queue, outcome, ms) => metrics.record(queue, outcome, ms),
   });
   const metricsPort = config.workerMetricsPort > 0 ? await metrics.listen(config.workerMetricsPort, config.metricsHost) : null;
@@ -86,6 +93,7 @@ async function main(config: Config): Promise<void> {
     await workers.close(config.shutdownGraceMs);
     await metrics.close();
     await producer.close();
+    if (queueStore) await closeStore(queueStore);
     await knex.destroy();
   }, config.shutdownGraceMs + SHUTDOWN_CLOSE_MS);
 }

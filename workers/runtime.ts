@@ -1,10 +1,13 @@
-import { MetricsTime, WaitingError, Worker, type Job } from 'bullmq';
+import { MetricsTime, WaitingError, type Job, type Worker } from 'bullmq';
+import type { Config } from '../config.js';
 import { recordOutboxFinished } from '../db/outbox.js';
 import { coerceError, type Logger } from '../logger.js';
 import { classify, isLastAttempt, jobLogger, type JobCompletion, type ProcessorDeps } from './processors/deps.js';
 import { handlerFor, type UntypedHandler } from './processors/index.js';
-import { QUEUE_NAMES, parseOutboxJobId, queueKeyPrefix, type QueueName } from './queues/contracts.js';
-import { createRedis, type RedisClient } from './queues/connection.js';
+import { QUEUE_NAMES, parseOutboxJobId, type QueueName } from './queues/contracts.js';
+import { createRedis } from './queues/connection.js';
+import { PRODUCER_POOL_MAX } from './queues/producer.js';
+import { closeStore, createQueuePool, openWorker, type QueueStore } from './queues/store.js';
 import { CAPPED_EXPONENTIAL, cappedBackoffStrategy, retryDelayMs, retryPolicyOf } from './queues/retry-policy.js';
 
 export interface WorkerSetOptions {
@@ -12,6 +15,8 @@ export interface WorkerSetOptions {
   /** Base of the per-queue hash-tagged prefixes (`QUEUE_PREFIX`). */
   queuePrefix: string;
   concurrency: number;
+  /** On PostgreSQL: the process's one queue pool ({@link workerQueuePool}), which the Workers share and leave open. */
+  store?: QueueStore;
   /** Observers for metrics: called once per finished job. */
   onJobFinished?: (queue: QueueName, outcome: 'completed' | 'failed', durationMs: number) => void;
 }
@@ -106,19 +111,35 @@ function processorFor(queue: QueueName, deps: ProcessorDeps, stopping: AbortSign
   };
 }
 
-/** One BullMQ Worker per queue, each on its own blocking connection. */
+/**
+ * A worker process's one PostgreSQL queue pool, shared by its Workers and its producer (the relay's):
+ * each Worker holds one connection for good (its LISTEN), the jobs' statements get `concurrency` + 2,
+ * and the producer its few (docs/operations.md counts them).
+ */
+export function workerQueuePool(config: Config): QueueStore {
+  return { kind: 'postgres', pool: createQueuePool(config, 'showrunner-worker', QUEUE_NAMES.length + config.workerConcurrency + 2 + PRODUCER_POOL_MAX) };
+}
+
+/** The store of each queue's Worker: on Redis a connection per queue (each Worker duplicates it for its blocking fetch). */
+function workerStores(deps: ProcessorDeps, options: WorkerSetOptions): (queue: QueueName) => QueueStore {
+  const shared = options.store ?? (deps.config.queueBackend === 'postgres' ? workerQueuePool(deps.config) : undefined);
+  if (shared) return () => shared;
+  return (queue) => ({ kind: 'redis', redis: createRedis(options.redisUrl, 'worker', `showrunner-worker-${queue}`, { commandTimeoutMs: deps.config.bounds.redisCommandMs }) });
+}
+
+/** One BullMQ Worker per queue, on Redis each on its own blocking connection, on PostgreSQL on one shared pool. */
 export function startWorkers(deps: ProcessorDeps, options: WorkerSetOptions): WorkerSet {
-  const connections: RedisClient[] = [];
+  const stores = new Set<QueueStore>();
+  const storeOf = workerStores(deps, options);
   const stopping = new AbortController();
   const workers = QUEUE_NAMES.map((queue) => {
-    const connection = createRedis(options.redisUrl, 'worker', `showrunner-worker-${queue}`, { commandTimeoutMs: deps.config.bounds.redisCommandMs });
-    connections.push(connection);
-    const worker = new Worker(queue, processorFor(queue, deps, stopping.signal), {
-      connection,
-      prefix: queueKeyPrefix(options.queuePrefix, queue),
+    const store = storeOf(queue);
+    stores.add(store);
+    const worker = openWorker(store, options.queuePrefix, queue, processorFor(queue, deps, stopping.signal), {
       concurrency: options.concurrency,
       // A job whose worker died (SIGKILL, OOM, lost host) is found by the others' stalled check once
-      // its lock lapses, so both follow JOB_LOCK_DURATION_MS.
+      // its lock lapses, so both follow JOB_LOCK_DURATION_MS (on PostgreSQL too, where BullMQ's
+      // own default check is every 30 s).
       lockDuration: deps.config.jobs.lockDurationMs,
       stalledInterval: deps.config.jobs.lockDurationMs,
       // BullMQ's default (1) fails a job the second time its worker dies; crashes are what the
@@ -160,7 +181,8 @@ export function startWorkers(deps: ProcessorDeps, options: WorkerSetOptions): Wo
         stopping.abort(new Error('worker shutting down'));
         await closing;
       }
-      for (const c of connections) c.disconnect();
+      // A store the caller gave is the caller's to close (its producer still uses it).
+      await Promise.all([...stores].filter((st) => st !== options.store).map(closeStore));
       return inTime;
     },
   };

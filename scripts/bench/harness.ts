@@ -199,11 +199,11 @@ export async function startBench(log: (line: string) => void): Promise<Bench> {
   const profile = (name: string): string[] =>
     process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}/${name}`] : [];
   const started: { web?: ServiceProcess; worker?: ServiceProcess } = {};
-  /** Removes what the bench made; `worker`: the one running now (a part may have restarted it, scripts/bench/completion.ts). */
-  const removeAll = async (worker = started.worker): Promise<void> => {
-    await Promise.allSettled([started.web?.stop(), worker?.stop()]);
-    await producer.close();
-    await deleteQueueKeys(config.redisUrl, config.queuePrefix);
+  /** Removes what the bench made; `now`: the processes and producer running now (a part may have replaced them, scripts/bench/completion.ts, stores.ts). */
+  const removeAll = async (now: { worker?: ServiceProcess; web?: ServiceProcess; producer?: JobProducer } = {}): Promise<void> => {
+    await Promise.allSettled([started.web?.stop(), now.web?.stop(), (now.worker ?? started.worker)?.stop()]);
+    await Promise.allSettled([producer.close(), now.producer && now.producer !== producer ? now.producer.close() : undefined]);
+    if (config.queueBackend === 'redis') await deleteQueueKeys(config.redisUrl, config.queuePrefix);
     await Promise.allSettled([azurite.stop(), media.close()]);
     await knex.destroy();
     await dropDatabase(databaseUrl);
@@ -236,7 +236,7 @@ export async function startBench(log: (line: string) => void): Promise<Bench> {
       webUrl,
       user: { id: created!.id, email: created!.email, password, cookie },
       async close(this: Bench) {
-        await removeAll(this.worker);
+        await removeAll({ worker: this.worker, web: this.web, producer: this.producer });
       },
     };
   } catch (e) {

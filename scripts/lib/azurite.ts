@@ -81,7 +81,7 @@ function exited(child: ChildProcess): Promise<void> {
 }
 
 /** True when something accepts a TCP connection at host:port within `timeoutMs`. */
-function portAnswers(host: string, port: number, timeoutMs: number): Promise<boolean> {
+export function portAnswers(host: string, port: number, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ host, port });
     const done = (ok: boolean): void => {

@@ -7,6 +7,8 @@ import { createRedis, masters } from '../../workers/queues/connection.js';
  * queue, worker and producer of that prefix has closed: BullMQ writes its queues' `meta` keys again
  * as they close, so an obliterate before that still leaves keys behind. A Redis that does not
  * answer within `readyMs` (a test took it away) is left as it is.
+ * On `QUEUE_BACKEND=postgres` there are no keys to delete: the queues are rows in the `bullmq` schema
+ * of the run's own database, which goes with that database; callers skip this there.
  */
 export async function deleteQueueKeys(redisUrl: string, prefix: string, readyMs = 2_000): Promise<number> {
   // Generous: a cleanup may SCAN and delete many keys, and nothing waits on it but the caller.

@@ -9,6 +9,11 @@ export interface ApiRateLimitOptions {
   windowSeconds: number;
   /** Where the counters live, shared by every web process; absent: this process's memory only. */
   redis?: RedisClient;
+  /**
+   * Or, on `QUEUE_BACKEND=postgres` (no Redis), the counters in PostgreSQL (`db/rate-limits.ts`),
+   * built with the given in-memory limiter as its stand-in when a statement fails.
+   */
+  postgres?: (insurance: RateLimiterAbstract) => RateLimiterAbstract;
   /** Prefix of the Redis keys (and of the in-memory ones). */
   keyPrefix: string;
 }
@@ -31,7 +36,7 @@ export function apiRateLimit(options: ApiRateLimitOptions): Middleware | undefin
     ? // rejectIfRedisNotReady: while the connection is down the memory limiter answers at once,
       // rather than each request waiting for a command that cannot be sent.
       new RateLimiterRedis({ ...shape, storeClient: options.redis, rejectIfRedisNotReady: true, insuranceLimiter: memory })
-    : memory;
+    : (options.postgres?.(memory) ?? memory);
 
   return async (ctx, next) => {
     const key = ctx.state.user ? `user:${ctx.state.user.id}` : `ip:${ctx.ip}`;

@@ -45,7 +45,8 @@ export function healthRoutes(deps: HealthDeps): Router {
   router.get('/readyz', async (ctx) => {
     const checks = await Promise.all([
       check(ctx, 'postgres', () => pingDatabase(deps.knex)),
-      ...(deps.queues ? [check(ctx, 'redis', () => deps.queues!.redis.ping())] : []),
+      // The job store: `redis`, or on QUEUE_BACKEND=postgres `queues` (the queue pool, on the same database).
+      ...(deps.queues ? [check(ctx, deps.queues.store.kind === 'redis' ? 'redis' : 'queues', () => deps.queues!.ping())] : []),
       ...(deps.blobs ? [check(ctx, 'blobStorage', () => deps.blobs!.ping())] : []),
     ]);
     const down = checks.filter((c) => !c.ok).map((c) => c.name);

@@ -1,3 +1,4 @@
+import { prepareFreshMachine, type FreshMachine } from './fresh-machine.js';
 import { closeTestKnex, dropWorkerDatabases, prepareTestDatabase, prepareWorkerDatabase } from './database.js';
 import { stopSharedAzurite } from './job-stack.js';
 import { destroySharedRedisCluster } from './redis-cluster.js';
@@ -8,13 +9,18 @@ import { destroySharedRedisCluster } from './redis-cluster.js';
  * them, go at the end, and so do a parallel run's worker databases. (A parallel run's workers start
  * their own cluster and Azurite; those end with the worker process, see their exit hooks.)
  */
+let machine: FreshMachine | undefined;
+
 export async function mochaGlobalSetup(): Promise<void> {
+  // What a fresh machine lacks (PostgreSQL, redis-server, Chromium) first: test/helpers/fresh-machine.ts.
+  machine = await prepareFreshMachine();
   await prepareTestDatabase();
 }
 
 export async function mochaGlobalTeardown(): Promise<void> {
   await Promise.all([closeTestKnex(), destroySharedRedisCluster(), stopSharedAzurite()]);
   await dropWorkerDatabases();
+  await machine?.stop();
 }
 
 /** Root hooks, run in every process that runs test files (before each file in a parallel run). */

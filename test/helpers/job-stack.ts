@@ -165,7 +165,7 @@ export async function startJobStack(options: JobStackOptions = {}): Promise<JobS
       await fast.drain();
       // Leave nothing of this stack's prefix behind in Redis.
       await producer.close();
-      await deleteQueueKeys(config.redisUrl, config.queuePrefix).catch(() => undefined);
+      if (config.queueBackend === 'redis') await deleteQueueKeys(config.redisUrl, config.queuePrefix).catch(() => undefined);
       if (storageDir) {
         await Promise.all([azurite.stop(), fixture.close()]);
         rmSync(storageDir, { recursive: true, force: true });

@@ -50,6 +50,30 @@ export function forEachRedis(declare: (redis: TestRedis) => void): void {
   for (const redis of [single, cluster]) declare(redis);
 }
 
+/** The job store as QUEUE_BACKEND=postgres: the queues in the stack's own database, no Redis at all. */
+export interface TestPostgresStore {
+  kind: 'postgres';
+  suffix: string;
+  jobStack(options?: Omit<JobStackOptions, 'redisUrl'>): Promise<JobStack>;
+}
+
+/** The web, the workers and the test's own producer of a stack all take it from this environment. */
+export const POSTGRES_STORE_ENV = { QUEUE_BACKEND: 'postgres' } as const;
+
+const postgres: TestPostgresStore = {
+  kind: 'postgres',
+  suffix: ' [PostgreSQL store]',
+  jobStack: (options = {}) => startJobStack({ ...options, env: { ...options.env, ...POSTGRES_STORE_ENV } }),
+};
+
+/**
+ * Declares a suite once per job store: one Redis, a Redis Cluster and PostgreSQL (`QUEUE_BACKEND`).
+ * For suites that need only `jobStack`; `--grep '\[PostgreSQL store\]'` runs the PostgreSQL third.
+ */
+export function forEachStore(declare: (store: TestRedis | TestPostgresStore) => void): void {
+  for (const store of [single, cluster, postgres]) declare(store);
+}
+
 /** FLUSHALL on every master: on a cluster a plain `flushall()` reaches one node only. */
 export async function flushAll(redis: RedisClient): Promise<void> {
   await Promise.all(masters(redis).map((node) => node.flushall()));
