@@ -3,7 +3,7 @@ import type { Config } from '../config.js';
 import type { Knex } from '../db/knex.js';
 import type { WrittenOutboxJob } from '../db/outbox.js';
 import type { Logger } from '../logger.js';
-import { postgresRateLimiter } from '../db/rate-limits.js';
+import { postgresRateLimiter } from '../db/limit-counters.js';
 import { ThumbnailUrlPolicy, type BlobStore, type JobProducer, type RedisClient } from '../workers/index.js';
 import './state.js';
 import { AuthLimits } from './auth-limits.js';

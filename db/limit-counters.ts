@@ -2,8 +2,9 @@ import { RateLimiterPostgres, type RateLimiterAbstract } from 'rate-limiter-flex
 import type { Knex } from './knex.js';
 
 /**
- * The counters of the login and registration limits (server/auth-limits.ts; the API-wide limit
- * counts in Redis instead). Their table kept the name it was created with, `rate_limits`.
+ * The counters of every limit kept in PostgreSQL: the login and registration limits
+ * (server/auth-limits.ts), and the API-wide limit when the job store is PostgreSQL (with Redis it
+ * counts in Redis). Their table kept the name it was created with, `rate_limits`.
  */
 const TABLE = 'rate_limits';
 
