@@ -112,7 +112,9 @@ export const thumbnailLatencyPart: BenchPart = {
     "PATCH subreddits changes at a steady 50 % of the measured thumbnail capacity: p50/p99 from the PATCH's answer to the thumbnail readable through GET /api/sessions/:id, and the medians of its queue wait and job run",
   baseline: "the raw pipeline of one thumbnail, one at a time: the listing fetched and parsed, the preview downloaded, rendered with the job's settings, uploaded",
   async run(ctx) {
-    const { bench, quick, reps, log } = ctx;
+    const { bench, quick, log } = ctx;
+    // Three repetitions at most: each is a steady load of its own, and p99 comes from its hundreds of samples.
+    const reps = Math.min(ctx.reps, 3);
     const capacity = ctx.shared.thumbnailsPerSec ?? (await thumbnails(bench, quick ? 24 : 60)).perSec;
     const perSec = capacity / 2;
     const seconds = quick ? 10 : 20;
