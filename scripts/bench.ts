@@ -5,6 +5,7 @@ import type { PartContext } from './bench/part.js';
 import { PARTS } from './bench/parts/index.js';
 import { seedSessions, type SessionRange } from './bench/patch-load.js';
 import { renderCpuTable, renderTable, summarise, type CpuRow, type Figure } from './bench/stats.js';
+import { coerceError } from '../logger.js';
 import { parseCli, runScript, UsageError } from './lib/cli.js';
 
 const wrap = (text: string, indent: string): string =>
@@ -36,7 +37,7 @@ A second table shows the CPU each process spent per operation.
               a full run's JSON into docs/performance.md's table
   --help      this help
 BENCH_PROFILE=<dir> writes V8 CPU profiles of the web and worker there.
-Exits 1 if any request or job fails.`;
+Exits 1 if any request or job fails (the other parts still run, and their figures are printed).`;
 
 runScript(async () => {
   const args = parseCli(HELP, { quick: { type: 'boolean' }, json: { type: 'boolean' }, only: { type: 'string' } });
@@ -63,16 +64,22 @@ runScript(async () => {
     sessions: () => (range ??= seedSessions(bench).then((r) => (log('seeded 10,000 sessions'), r))),
     shared: {},
   };
+  const failed: string[] = [];
   try {
     for (const part of parts) {
       log(`part ${part.name}`);
-      await settleDatabase(bench, log);
-      const result = await part.run(ctx);
-      figures.push(...result.figures);
-      // Each part's figures as it ends: a later part that fails does not take them with it.
-      if (result.figures.length > 0) log(`${part.name}:\n${renderTable(result.figures.map(summarise))}`);
-      cpuRows.push(...(result.cpu ?? []));
-      if (result.report) reports.push(result.report);
+      try {
+        await settleDatabase(bench, log);
+        const result = await part.run(ctx);
+        figures.push(...result.figures);
+        if (result.figures.length > 0) log(`${part.name}:\n${renderTable(result.figures.map(summarise))}`);
+        cpuRows.push(...(result.cpu ?? []));
+        if (result.report) reports.push(result.report);
+      } catch (e) {
+        // The other parts' figures still count; the run exits 1 and names the part that failed.
+        failed.push(`${part.name}: ${coerceError(e).message}`);
+        log(`part ${part.name} FAILED: ${coerceError(e).stack ?? ''}`);
+      }
     }
   } finally {
     log('cleaning up');
@@ -91,9 +98,13 @@ runScript(async () => {
     process.stderr.write(`${table}\n`);
     const cpu = cpuRows.map((r) => ({ run: r.run, per: r.perOp, ms: r.shares }));
     const run = { machine, quick, commit: headCommit(), repetitions: ctx.reps, parts: parts.map((p) => p.name), seconds, at: new Date().toISOString(), webConcurrency: bench.env.WEB_CONCURRENCY, workerConcurrency: bench.config.workerConcurrency };
-    console.log(JSON.stringify({ ...run, figures: rows, cpu }, null, 2));
+    console.log(JSON.stringify({ ...run, figures: rows, cpu, ...(failed.length ? { failed } : {}) }, null, 2));
   } else {
     console.log(table);
+  }
+  if (failed.length > 0) {
+    console.error(`bench: ${failed.length} part(s) failed:\n${failed.map((f) => `  ${f}`).join('\n')}`);
+    return 1;
   }
   return 0;
 });

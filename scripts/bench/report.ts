@@ -13,6 +13,8 @@ export interface BenchRun {
   workerConcurrency: number;
   figures: Summary[];
   cpu: { run: string; per: string; ms: Record<string, number>[] }[];
+  /** Parts that failed, with why (their figures are missing). */
+  failed?: string[];
 }
 
 export const REPORT_START = '<!-- bench-report:start -->';
@@ -38,7 +40,8 @@ export function renderReport(run: BenchRun): string {
     `${run.commit ? `, at commit \`${run.commit}\`` : ''}, ${run.at.slice(0, 16).replace('T', ' ')} UTC, ${Math.round(run.seconds / 60)} min; ` +
     `WEB_CONCURRENCY=${run.webConcurrency}, WORKER_CONCURRENCY=${run.workerConcurrency}.`;
   const cpu = renderCpuTable(run.cpu.map((r) => ({ run: r.run, perOp: r.per, shares: r.ms })));
-  return [about, renderTable(run.figures), 'Where the CPU went (ms per operation, median; "machine" is everything busy on the box):', cpu].join('\n\n');
+  const failed = run.failed?.length ? [`Parts that failed in this run (no figures): ${run.failed.join('; ')}.`] : [];
+  return [about, ...failed, renderTable(run.figures), 'Where the CPU went (ms per operation, median; "machine" is everything busy on the box):', cpu].join('\n\n');
 }
 
 /** `doc` with everything between the report markers replaced by `report`; throws when a marker is missing. */
