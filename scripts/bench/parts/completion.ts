@@ -45,5 +45,6 @@ export const completionPart: BenchPart = {
   name: 'completion',
   measures: 'what the outbox completion record costs: job start p99 and thumbnails/s with the production worker (records on)',
   baseline: "the same with the bench's worker without records (its own entry point), restarted in turn",
-  run: async (ctx) => ({ figures: await completionFigures(ctx.bench, ctx) }),
+  // Three repetitions at most: each restarts the worker twice.
+  run: async (ctx) => ({ figures: await completionFigures(ctx.bench, { ...ctx, reps: Math.min(ctx.reps, 3) }) }),
 };

@@ -28,7 +28,7 @@ export const databaseLatencyPart: BenchPart = {
       compiled: true,
     });
     const url = `http://127.0.0.1:${port}`;
-    const seconds = quick ? 8 : 20;
+    const seconds = quick ? 8 : 15;
     const figures: Figure[] = [];
     try {
       for (const kind of ['field edit', 'writes jobs'] as PatchKind[]) {
