@@ -203,7 +203,7 @@ export async function startBench(log: (line: string) => void): Promise<Bench> {
   const profile = (name: string): string[] =>
     process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}/${name}`] : [];
   const started: { web?: ServiceProcess; worker?: ServiceProcess } = {};
-  /** Removes what the bench made; `worker`: the one running now (a part may have restarted it, scripts/bench/completion.ts). */
+  /** Removes what the bench made; `worker`: the one running now (a part may have restarted it, scripts/bench/parts/completion.ts). */
   const removeAll = async (worker = started.worker): Promise<void> => {
     await Promise.allSettled([started.web?.stop(), worker?.stop()]);
     await producer.close();
