@@ -1,6 +1,7 @@
 /**
  * The one place the environment is read. Every process calls {@link loadConfig} once at start
- * and passes the result down; nothing else reads `process.env`.
+ * and passes the result down; nothing else reads `process.env`. The one variable outside the
+ * configuration, {@link STOP_WITH_PARENT_ENV}, is read here too ({@link stopsWithParent}).
  */
 
 export type NodeEnv = 'development' | 'test' | 'production';
@@ -271,6 +272,18 @@ function containerName(env: Env, name: string, fallback: string): string {
  * Reads and validates the configuration. Throws {@link ConfigError} naming the first bad variable;
  * the caller (a process entry point) decides to exit.
  */
+/**
+ * Set to "1" by a parent that starts this process with an IPC channel (`npm run dev`) to say: when
+ * the channel closes, I am gone, stop gracefully rather than run on unsupervised. Not an operator's
+ * setting (so not in the configuration table): a parent sets it for its child.
+ */
+export const STOP_WITH_PARENT_ENV = 'SHOWRUNNER_STOP_WITH_PARENT';
+
+/** Whether the parent asked this process to stop with it ({@link STOP_WITH_PARENT_ENV}); read before the configuration is. */
+export function stopsWithParent(env: Env = process.env): boolean {
+  return env[STOP_WITH_PARENT_ENV] === '1';
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const nodeEnvRaw = str(env, 'NODE_ENV', 'development');
   if (!['development', 'test', 'production'].includes(nodeEnvRaw)) {

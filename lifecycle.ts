@@ -1,5 +1,5 @@
 import cluster from 'node:cluster';
-import { loadConfig, type Config } from './config.js';
+import { loadConfig, stopsWithParent, type Config } from './config.js';
 import type { Logger } from './logger.js';
 import { coerceError } from './logger.js';
 
@@ -15,12 +15,6 @@ export function exitOnStartupError(error: Error): never {
  * stop a second signal gives (`npm run dev` sends that on its own second signal).
  */
 export const SHUTDOWN_MESSAGE = 'showrunner:shutdown';
-
-/**
- * Set to "1" by a parent that starts this process with an IPC channel (`npm run dev`) to say: when
- * the channel closes, I am gone, stop gracefully rather than run on unsupervised.
- */
-export const STOP_WITH_PARENT_ENV = 'SHOWRUNNER_STOP_WITH_PARENT';
 
 type StopReason = NodeJS.Signals | 'supervisor' | 'parent gone';
 type StopRequest = (reason: StopReason, force: boolean) => void;
@@ -43,7 +37,7 @@ function listenToParent(): void {
     if (m?.type === SHUTDOWN_MESSAGE) request('supervisor', m.force === true);
   });
   // A web supervisor's processes are left to node:cluster, which ends them with their supervisor.
-  if (process.env[STOP_WITH_PARENT_ENV] !== '1' || cluster.isWorker) return;
+  if (!stopsWithParent() || cluster.isWorker) return;
   if (process.connected) process.once('disconnect', () => request('parent gone', false));
   else request('parent gone', false);
 }
@@ -52,7 +46,7 @@ function listenToParent(): void {
  * Runs `shutdown` on the first SIGTERM or SIGINT (or {@link SHUTDOWN_MESSAGE} from a supervisor),
  * then exits; a second signal forces an exit at once. The message never forces unless it says so:
  * Ctrl-C reaches a supervisor and its processes alike, and the supervisor passes the request on as
- * well. Under a parent that set {@link STOP_WITH_PARENT_ENV}, losing the parent is a graceful stop too.
+ * well. Under a parent that set `STOP_WITH_PARENT_ENV` (config.ts), losing the parent is a graceful stop too.
  * With `deadlineMs`, a stop that has not finished by then (a connection that never closes) ends in
  * an exit 1 that says so, rather than a process that hangs until something kills it.
  */

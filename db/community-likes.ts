@@ -33,9 +33,3 @@ export async function setLike(knex: Knex, userId: string, snapshotId: number, li
     return { liked, likeCount: row!.like_count };
   });
 }
-
-/** How many likes the table holds for a snapshot (the count `like_count` must equal). */
-export async function countLikes(knex: Knex, snapshotId: number): Promise<number> {
-  const row = (await knex('community_likes').where({ snapshot_id: snapshotId }).count<{ n: string }[]>({ n: '*' }).first()) as { n: string } | undefined;
-  return Number(row?.n ?? 0);
-}

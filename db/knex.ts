@@ -75,13 +75,15 @@ interface ConnectionSource {
  * on the connection knex would use: the transaction's inside one, else one from knex's pool, given
  * back afterwards. For the few statements every request runs: knex's own path (its runner, the
  * binding rewrite, four events per query) cost about as much CPU per statement as node-postgres
- * itself. `text` numbers its parameters ($1, $2 …).
+ * itself. `text` numbers its parameters ($1, $2 …). Each named statement stays prepared on every
+ * connection that ran it, so names must come from a bounded set; `null` runs it unnamed.
  */
-export async function preparedQuery<R extends pg.QueryResultRow>(db: Knex, name: string, text: string, values: unknown[]): Promise<R[]> {
+export async function preparedQuery<R extends pg.QueryResultRow>(db: Knex, name: string | null, text: string, values: unknown[]): Promise<R[]> {
   const source = db.client as ConnectionSource;
   const connection = await source.acquireConnection();
   try {
-    return (await connection.query<R>({ name: prepared(name).name, text, values })).rows;
+    // No name: the same path, but an unnamed statement, which the connection does not keep.
+    return (await connection.query<R>(name === null ? { text, values } : { name: prepared(name).name, text, values })).rows;
   } finally {
     // Inside a transaction this gives nothing back: the transaction keeps its connection.
     await source.releaseConnection(connection);

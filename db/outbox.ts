@@ -13,32 +13,21 @@ export async function listenForOutboxRows(client: { query(sql: string): Promise<
   await client.query('LISTEN job_outbox');
 }
 
-/** A job as a transaction wrote it to the outbox: everything the fast path needs to add it without reading the row back. */
+/**
+ * A job as a transaction wrote it to the outbox, with its row id: the one form a committed
+ * transaction hands to the after-COMMIT dispatch, which adds it without reading the row back.
+ */
 export interface WrittenOutboxJob extends OutboxJob {
   id: number;
 }
 
-/**
- * What a committed transaction hands to the after-COMMIT dispatch: the jobs it wrote, or bare row
- * ids (callers that only kept the ids; those rows are read back and locked before they are added).
- */
-export type CommittedOutboxRow = WrittenOutboxJob | number;
-
-/** The row id of a committed outbox entry, whichever form it came in. */
-export const committedOutboxId = (row: CommittedOutboxRow): number => (typeof row === 'number' ? row : row.id);
-
-/** Writes the jobs inside the caller's transaction; returns them with their new row ids, in order. */
+/** The one writer of outbox rows: writes the jobs inside the caller's transaction; returns them with their new row ids, in order. */
 export async function writeOutboxJobs(trx: Knex.Transaction, jobs: OutboxJob[]): Promise<WrittenOutboxJob[]> {
   if (jobs.length === 0) return [];
   const rows: { id: number }[] = await trx('job_outbox')
     .insert(jobs.map((j) => ({ queue: j.queue, job_name: j.name, payload: j.payload })))
     .returning('id');
   return jobs.map((j, i) => ({ ...j, id: rows[i]!.id }));
-}
-
-/** Writes the jobs inside the caller's transaction; returns the new row ids. */
-export async function insertOutboxJobs(trx: Knex.Transaction, jobs: OutboxJob[]): Promise<number[]> {
-  return (await writeOutboxJobs(trx, jobs)).map((j) => j.id);
 }
 
 /** Which undispatched rows to claim: the ones a transaction just wrote, or the oldest that are due. */

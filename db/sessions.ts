@@ -97,24 +97,33 @@ export function updateSessionIfUnchanged(knex: Knex, current: SessionRow, rowVer
 }
 
 async function writeSession(db: Knex, current: SessionRow, changes: SessionChanges, rowVersion: string | null): Promise<SessionRow | undefined> {
-  const columns = Object.keys(changes) as (keyof SessionChanges)[];
-  // The SQL depends only on which columns change, in this order, and on whether it is guarded.
+  // Sorted: the SQL depends only on which columns change, and on whether it is guarded.
+  const columns = (Object.keys(changes) as (keyof SessionChanges)[]).sort();
   const key = `${rowVersion === null ? '' : 'if-unchanged:'}${columns.join(',')}`;
   let sql = updateStatements.get(key);
+  const kept = sql !== undefined;
   if (sql === undefined) {
     // Column names come from SessionChanges' keys (the plan's), never from a request.
     const set = columns.map((c, i) => `"${c}" = $${i + 2}, `).join('');
     const guard = rowVersion === null ? '' : ` AND xmin = $${columns.length + 2}::text::xid`;
     sql = `UPDATE sessions SET ${set}version = version + 1, updated_at = greatest(now(), updated_at + interval '1 millisecond') WHERE id = $1${guard} RETURNING version, updated_at`;
-    updateStatements.set(key, sql);
+    if (updateStatements.size < MAX_PREPARED_SESSION_UPDATES) updateStatements.set(key, sql);
   }
   const values: unknown[] = [current.id, ...columns.map((c) => changes[c])];
   if (rowVersion !== null) values.push(rowVersion);
-  const [written] = await preparedQuery<Pick<SessionRow, 'version' | 'updated_at'>>(db, `session-update:${key}`, sql, values);
+  const name = kept || updateStatements.has(key) ? `session-update:${key}` : null;
+  const [written] = await preparedQuery<Pick<SessionRow, 'version' | 'updated_at'>>(db, name, sql, values);
   return written && { ...current, ...changes, version: written.version, updated_at: written.updated_at };
 }
 
-/** The UPDATE of each changed-column list, guarded or not (a few dozen at most: one per combination clients send). */
+/**
+ * How many changed-column sets get a prepared UPDATE of their own: clients choose which fields a
+ * PATCH sends, so the sets are many in principle but few in practice (the common ones come first
+ * and stay). A set past the bound runs as an unnamed statement, kept by no connection.
+ */
+export const MAX_PREPARED_SESSION_UPDATES = 64;
+
+/** The UPDATE of each changed-column set, guarded or not, up to {@link MAX_PREPARED_SESSION_UPDATES}. */
 const updateStatements = new Map<string, string>();
 
 export async function deleteSessionRow(trx: Knex.Transaction, id: number): Promise<void> {

@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig } from '../config.js';
-import { SHUTDOWN_MESSAGE, STOP_WITH_PARENT_ENV } from '../lifecycle.js';
+import { loadConfig, STOP_WITH_PARENT_ENV } from '../config.js';
+import { SHUTDOWN_MESSAGE } from '../lifecycle.js';
 import { coerceError } from '../logger.js';
 import { blobStorageAnswers, startAzurite, type AzuriteHandle } from './lib/azurite.js';
 

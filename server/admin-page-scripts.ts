@@ -1,3 +1,5 @@
+import { ADMIN_ROLES } from '../db/types.js';
+
 /**
  * The operator pages' scripts, served as files (`routes/admin-pages.ts`) so the pages' CSP can
  * refuse every inline script (`middleware/security-headers.ts`). Plain browser JavaScript.
@@ -16,7 +18,7 @@ document.getElementById('login').addEventListener('submit', async (event) => {
   });
   if (!res.ok) { error.textContent = (await res.json().catch(() => ({}))).message || 'Login failed'; return; }
   const user = await res.json();
-  if (user.role !== 'admin' && user.role !== 'super_admin') { error.textContent = 'This account is not an administrator.'; return; }
+  if (!${JSON.stringify(ADMIN_ROLES)}.includes(user.role)) { error.textContent = 'This account is not an administrator.'; return; }
   const next = new URLSearchParams(location.search).get('next');
   location.href = next && next.startsWith('/admin/') && !next.startsWith('/admin//') ? next : ${JSON.stringify(dashboardPath)};
 });

@@ -1,7 +1,7 @@
 import Koa from 'koa';
 import type { Config } from '../config.js';
 import type { Knex } from '../db/knex.js';
-import type { CommittedOutboxRow } from '../db/outbox.js';
+import type { WrittenOutboxJob } from '../db/outbox.js';
 import type { Logger } from '../logger.js';
 import { ThumbnailUrlPolicy, type BlobStore, type JobProducer, type RedisClient } from '../workers/index.js';
 import './state.js';
@@ -36,7 +36,7 @@ export interface AppDeps {
   knex: Knex;
   logger: Logger;
   /** Receives the outbox rows each committed transaction wrote (the fast dispatch path). */
-  afterCommit?: (committed: readonly CommittedOutboxRow[]) => void;
+  afterCommit?: (committed: readonly WrittenOutboxJob[]) => void;
   /** The queues, for the dashboard, the admin API, readiness and metrics (absent: those report it). */
   queues?: JobProducer;
   /** Blob storage, for readiness. */

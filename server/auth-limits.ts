@@ -3,7 +3,7 @@ import type { Context } from 'koa';
 import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Config } from '../config.js';
 import type { Knex } from '../db/knex.js';
-import { postgresRateLimiter } from '../db/rate-limits.js';
+import { postgresRateLimiter } from '../db/auth-limit-counters.js';
 import { consumeOrRefuse, rateLimited, setRateLimitHeaders } from './middleware/rate-limit.js';
 
 const DAY_SECONDS = 24 * 3600;
@@ -15,7 +15,7 @@ export interface LoginAttempt {
 
 /**
  * The login and registration limits (docs/security.md), after rate-limiter-flexible's
- * login-protection pattern. Counters live in PostgreSQL (`db/rate-limits.ts`), which login needs
+ * login-protection pattern. Counters live in PostgreSQL (`db/auth-limit-counters.ts`), which login needs
  * anyway, so they are shared by every web process and auth never depends on Redis.
  *
  * Every attempt is consumed, atomically, BEFORE its password is checked: of parallel guesses only as

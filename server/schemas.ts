@@ -1,3 +1,4 @@
+import { COMMUNITY_CONTENT_TYPES, COMMUNITY_SORTS } from '../db/community.js';
 import { MODERATION_ACTIONS } from '../db/moderation.js';
 import { CATEGORY_SOURCES, COMMUNITY_MODERATIONS, MEDIA_TYPES, ROLES, SNAPSHOT_STATUSES, TRANSITIONS } from '../db/types.js';
 import { JOB_STATES, QUEUE_NAMES } from '../workers/index.js';
@@ -106,13 +107,67 @@ export function buildSchemas(captionThemes: string[]) {
 export type Schemas = ReturnType<typeof buildSchemas>;
 export type SessionBody = FromSchema<Schemas['patchSession']>;
 export type CreateSessionBody = FromSchema<Schemas['createSession']>;
-export type RegisterBody = FromSchema<Schemas['register']>;
-export type LoginBody = FromSchema<Schemas['login']>;
 export type ModerateBody = FromSchema<Schemas['moderate']>;
+
+const SNAPSHOT_STATUS = enumOf(SNAPSHOT_STATUSES);
+
+// ---- Query strings: validated like bodies (validateQuery coerces each value from text), and the
+// OpenAPI document's query parameters are generated from these.
+
+const MAX_INT = 2147483647;
+const positiveInt = { type: 'integer', minimum: 1, maximum: MAX_INT } as const;
+const text = <const N extends number>(maxLength: N, description?: string) => ({ type: 'string', maxLength, ...(description ? { description } : {}) }) as const;
+const query = <const P extends Record<string, JsonSchema>>(properties: P) => typedSchema({ type: 'object', properties });
+
+/**
+ * `page` (from 1) and `pageSize` (1 to `max`, default `size`). A page may not end past row
+ * MAX_PAGE_DEPTH (`pageWindow`, routes/params.ts: it takes both parameters, so no schema states it).
+ */
+const paging = <const M extends number, const D extends number>(max: M, size: D) =>
+  ({ page: { ...positiveInt, default: 1 }, pageSize: { type: 'integer', minimum: 1, maximum: max, default: size } }) as const;
+
+/**
+ * Without `page`/`pageSize` the list is every session up to `cap` (the reference's clients do not
+ * page); past it, and whenever paging is asked for, `X-Total-Count` and a `Link: rel="next"` say so.
+ */
+export const SESSIONS_PAGE_SIZE = { default: 100, max: 1_000, cap: 1_000 } as const;
+
+/** Each route's query string, by `METHOD /path` as the route table spells it. */
+export const QUERY_SCHEMAS = {
+  'GET /api/sessions': query({
+    categoryId: positiveInt,
+    categorySlug: text(120),
+    page: { ...positiveInt, description: 'From 1 (the default)' },
+    pageSize: {
+      type: 'integer',
+      minimum: 1,
+      maximum: SESSIONS_PAGE_SIZE.max,
+      description: `Default ${SESSIONS_PAGE_SIZE.default} when paging (page or pageSize given); without either, every session up to ${SESSIONS_PAGE_SIZE.cap}`,
+    },
+  }),
+  'GET /api/community': query({
+    sort: { ...enumOf(COMMUNITY_SORTS), default: 'new' },
+    // The feed holds sessions: the media-only values give an empty page.
+    contentType: { ...enumOf(COMMUNITY_CONTENT_TYPES), default: 'all' },
+    search: text(200, "A substring of the title or of the creator's name"),
+    subreddit: text(64, 'A substring of any of its subreddit names (a leading r/ is dropped)'),
+    creator: text(100, "A substring of the creator's first or last name"),
+    creatorId: text(64),
+    categoryId: positiveInt,
+    categorySlug: text(120),
+    ...paging(100, 20),
+  }),
+  'GET /api/admin/snapshots': query({ status: SNAPSHOT_STATUS, ...paging(200, 50) }),
+  'POST /api/admin/sessions/:id/thumbnail': query({ force: { type: 'boolean', default: false, description: "Replace a custom thumbnail its owner chose" } }),
+  'GET /api/admin/audit': query(paging(200, 50)),
+  'GET /admin/community': query({ status: SNAPSHOT_STATUS, hidden: bool, ...paging(25, 25) }),
+};
+
+export type QueryRoute = keyof typeof QUERY_SCHEMAS;
+export type QueryOf<R extends QueryRoute> = FromSchema<(typeof QUERY_SCHEMAS)[R]>;
 
 // ---- Responses: each serializer returns its schema's type, so a field the schema lacks does not compile.
 
-export const SNAPSHOT_STATUS = enumOf(SNAPSHOT_STATUSES);
 export const QUEUE_NAME = enumOf(QUEUE_NAMES);
 
 const SESSION = object({
@@ -318,7 +373,6 @@ export type ApiThumbnailAccepted = FromSchema<Responses['ThumbnailAccepted']>;
 export type ApiRetryFailedAccepted = FromSchema<Responses['RetryFailedAccepted']>;
 export type ApiModerationResult = FromSchema<Responses['ModerationResult']>;
 export type ApiSnapshotRemoved = FromSchema<Responses['SnapshotRemoved']>;
-export type ApiModerationAuditEntry = FromSchema<Responses['ModerationAuditEntry']>;
 export type ApiModerationAuditPage = FromSchema<Responses['ModerationAuditPage']>;
 export type ApiShareLink = FromSchema<Responses['ShareLink']>;
 export type ApiSharePreview = FromSchema<Responses['SharePreview']>;

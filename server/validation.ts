@@ -21,12 +21,14 @@ type Simplify<T> = { [K in keyof T]: T[K] } & {};
 type TypeNames<S> = S extends { type: infer T } ? (T extends readonly (infer U)[] ? U : T) : never;
 type ObjectOf<S> = S extends { properties: infer P }
   ? Simplify<
-      { -readonly [K in keyof P as K extends RequiredOf<S> ? K : never]: FromSchema<P[K]> } & {
-        -readonly [K in keyof P as K extends RequiredOf<S> ? never : K]?: FromSchema<P[K]>;
+      { -readonly [K in keyof P as K extends RequiredOf<S> | DefaultedOf<P> ? K : never]: FromSchema<P[K]> } & {
+        -readonly [K in keyof P as K extends RequiredOf<S> | DefaultedOf<P> ? never : K]?: FromSchema<P[K]>;
       }
     >
   : Record<string, unknown>;
 type RequiredOf<S> = S extends { required: readonly (infer R)[] } ? R : never;
+/** Properties with a `default`: ajv fills them in (`useDefaults`, query strings), so they are always there after validation. */
+type DefaultedOf<P> = { [K in keyof P]: P[K] extends { default: unknown } ? K : never }[keyof P];
 type ValueOf<S, Name> = Name extends 'null'
   ? null
   : Name extends 'string'
@@ -87,6 +89,33 @@ export class Validator {
     if (fn(data)) return data;
     throw validationError(describeErrors(fn.errors ?? [], schema));
   }
+}
+
+/**
+ * Query strings, validated by their schemas as bodies are: each value is text, so ajv coerces it to
+ * the schema's type (`page=2` is the integer 2, `force=true` the boolean), and fills in defaults.
+ * Before the schema, the rules of every query string: a parameter given empty is absent; one given
+ * twice is refused; NUL is refused (Postgres text cannot hold it: compared against a column it
+ * would fail the query, a 500). Parameters the schema does not declare are ignored.
+ */
+const queryAjv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, coerceTypes: true, useDefaults: true });
+
+/** The query's declared parameters, typed by the schema, or a 400 naming each failing parameter. */
+export function validateQuery<T>(schema: TypedSchema<T>, query: Record<string, unknown>): T {
+  const declared = Object.keys((schema.properties ?? {}) as Record<string, unknown>);
+  const data: Record<string, unknown> = {};
+  const refused: FieldError[] = [];
+  for (const name of declared) {
+    const value = query[name];
+    if (value === undefined || value === '') continue;
+    const reason = Array.isArray(value) ? 'must be given once' : typeof value === 'string' && value.includes('\u0000') ? 'must not contain the NUL character (%00)' : undefined;
+    if (reason) refused.push({ field: name, pointer: `/${escapePointer(name)}`, reason });
+    else data[name] = value;
+  }
+  if (refused.length > 0) throw validationError(refused);
+  const fn = queryAjv.compile<T>(schema);
+  if (fn(data)) return data;
+  throw validationError(describeErrors(fn.errors ?? [], schema));
 }
 
 function fieldOf(pointer: string): string {

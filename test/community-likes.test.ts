@@ -1,7 +1,13 @@
 import { expect } from 'chai';
-import { countLikes } from '../db/community-likes.js';
 import { createTestApp, registerUser, type TestApp, type TestUser } from './helpers/app.js';
 import { ownTestDatabase } from './helpers/database.js';
+import type { Knex } from '../db/knex.js';
+
+/** How many likes the table holds for a snapshot (the count `like_count` must equal). */
+async function countLikes(knex: Knex, snapshotId: number): Promise<number> {
+  const row = (await knex('community_likes').where({ snapshot_id: snapshotId }).count<{ n: string }[]>({ n: '*' }).first()) as { n: string } | undefined;
+  return Number(row?.n ?? 0);
+}
 
 interface Item {
   id: number;

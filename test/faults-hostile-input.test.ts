@@ -2,8 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
-import { committedOutboxId } from '../db/outbox.js';
-import { createTestApp, registerUser, type TestApp, type TestUser } from './helpers/app.js';
+import { createTestApp, registerUser, testConfig, type TestApp, type TestUser } from './helpers/app.js';
 import { ownTestDatabase } from './helpers/database.js';
 import { createSession } from './helpers/flows.js';
 
@@ -36,7 +35,8 @@ const j = (v: unknown): string => JSON.stringify(v);
 
 const FIELDS = ['title', 'subreddits', 'categoryId', 'intervalMin', 'intervalMax', 'transition', 'aiPrompt', 'captionTheme', 'thumbnail', 'isPublic', 'shareToCommunity', 'isFavorite', 'isManualMode'] as const;
 type Field = (typeof FIELDS)[number];
-const THEMES = ['joi', 'forced-bi', 'beta', 'cbt', 'cuckold', 'custom'];
+/** The caption themes the test app is configured with (config.ts states the default list). */
+const THEMES = testConfig().captionThemes;
 
 // Raw JSON values, written as text so they can be what JSON.stringify never writes (1e400, -0,
 // 2^53 + 1, lone surrogates, NUL).
@@ -235,7 +235,7 @@ describe('faults: hostile PATCH bodies', function () {
   const perRequest = new AsyncLocalStorage<{ outboxIds: number[] }>();
 
   before(async () => {
-    t = createTestApp({ knex: db.knex, deps: { afterCommit: (rows) => perRequest.getStore()?.outboxIds.push(...rows.map(committedOutboxId)) } });
+    t = createTestApp({ knex: db.knex, deps: { afterCommit: (rows) => perRequest.getStore()?.outboxIds.push(...rows.map((r) => r.id)) } });
     const callback = t.app.callback();
     server = http.createServer((req, res) => {
       const store = stores.get(String(req.headers['x-fuzz-request']));

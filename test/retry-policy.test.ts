@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { loadConfig } from '../config.js';
-import { attemptsWithin, retryDelayMs, retryPolicyOf, retrySchedule, type RetryPolicy } from '../workers/queues/retry-policy.js';
+import { attemptsWithin, retryDelayMs, retryPolicyOf, type RetryPolicy } from '../workers/queues/retry-policy.js';
+import { retrySchedule } from './helpers/retry-schedule.js';
 
 describe('retry policy: capped exponential backoff over a horizon', () => {
   it('doubles from the first wait, stops growing at the cap, and retries until the waits reach the horizon', () => {

@@ -6,6 +6,7 @@ import { normaliseSessionPatch, planSessionPatch, type SessionPatchContext, type
 import { Validator } from '../server/validation.js';
 import { AZURITE_DEV_CONNECTION_STRING } from '../config.js';
 import { ThumbnailUrlPolicy } from '../workers/index.js';
+import { testConfig } from './helpers/app.js';
 
 /**
  * The PATCH contract (docs/api.md §3) as the pure step sees it: a stored row and a body in, the columns
@@ -13,7 +14,8 @@ import { ThumbnailUrlPolicy } from '../workers/index.js';
  * as the route sends them.
  */
 
-const THEMES = ['joi', 'forced-bi', 'beta', 'cbt', 'cuckold', 'custom'];
+/** The caption themes the test app is configured with (config.ts states the default list). */
+const THEMES = testConfig().captionThemes;
 const schemas = buildSchemas(THEMES);
 const validator = new Validator();
 const thumbnailUrls = ThumbnailUrlPolicy.forStorage(AZURITE_DEV_CONNECTION_STRING, { thumbnails: 'thumbnails', snapshots: 'community' });

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { createTestApp, registerUser } from './helpers/app.js';
+import { createTestApp, registerUser, testConfig } from './helpers/app.js';
 import { categories, Client, expectEnvelope, expectUnchanged, failingPointers, jobsAfter, maxOutboxId, sessionRow, type Body } from './helpers/session-state.js';
 
 /** The keys of the reference API's PATCH response and the JSON types each may have. */
@@ -32,7 +32,8 @@ function jsonType(v: unknown): string {
 }
 
 const TRANSITIONS = ['fade', 'slide', 'zoom', 'flip', 'none'];
-const THEMES = ['joi', 'forced-bi', 'beta', 'cbt', 'cuckold', 'custom'];
+/** The caption themes the test app is configured with (config.ts states the default list). */
+const THEMES = testConfig().captionThemes;
 
 describe('PATCH /api/sessions/:id: the reference example and every rule', () => {
   const t = createTestApp();
@@ -199,7 +200,7 @@ describe('PATCH /api/sessions/:id: the reference example and every rule', () => 
     }
     it('rejects an unknown caption theme', async () => {
       const s = await c.create();
-      await rejected(s.id, { captionTheme: 'gothic' }, /^captionTheme must be one of: "joi", "forced-bi", "beta", "cbt", "cuckold", "custom"$/);
+      await rejected(s.id, { captionTheme: 'gothic' }, new RegExp(`^captionTheme must be one of: ${THEMES.map((theme) => `"${theme}"`).join(', ')}$`));
     });
   });
 

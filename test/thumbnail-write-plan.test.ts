@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { explainGenericPlan, type PlanNode } from '../db/plans.js';
+import type { PlanNode } from '../db/plans.js';
+import { explainGenericPlan } from './helpers/plans.js';
 import { THUMBNAIL_WRITE } from '../db/sessions.js';
 import { ownTestDatabase } from './helpers/database.js';
 

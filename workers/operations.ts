@@ -1,5 +1,6 @@
 import type { Knex } from '../db/knex.js';
-import { insertOutboxJobs, outboxBacklog, outboxInFlight, recentDispatchErrors } from '../db/outbox.js';
+import { outboxBacklog, outboxInFlight, recentDispatchErrors } from '../db/outbox.js';
+import { writeOutboxJobs, type WrittenOutboxJob } from '../db/outbox.js';
 import { advanceThumbnailGenerations } from '../db/sessions.js';
 import { lockSnapshotsForRerun } from '../db/snapshots.js';
 import { jobs } from './queues/contracts.js';
@@ -14,6 +15,9 @@ export { selectThumbnailSessions, type ThumbnailSelection } from '../db/sessions
 
 export interface Rerun {
   snapshotId: number;
+  /** The job as written, for the after-COMMIT dispatch. */
+  outbox: WrittenOutboxJob;
+  /** `outbox.id`, which the scripts follow. */
   outboxId: number;
 }
 
@@ -26,14 +30,17 @@ export async function rerunSnapshots(knex: Knex, snapshotIds: number[]): Promise
   if (snapshotIds.length === 0) return [];
   return knex.transaction(async (trx) => {
     const rows = await lockSnapshotsForRerun(trx, snapshotIds);
-    const ids = await insertOutboxJobs(trx, rows.map((r) => jobs.createSnapshot(r.id, r.session_id)));
-    return rows.map((r, i) => ({ snapshotId: r.id, outboxId: ids[i]! }));
+    const written = await writeOutboxJobs(trx, rows.map((r) => jobs.createSnapshot(r.id, r.session_id)));
+    return rows.map((r, i) => ({ snapshotId: r.id, outbox: written[i]!, outboxId: written[i]!.id }));
   });
 }
 
 export interface Regeneration {
   sessionId: number;
   generation: number;
+  /** The job as written, for the after-COMMIT dispatch. */
+  outbox: WrittenOutboxJob;
+  /** `outbox.id`, which the scripts follow. */
   outboxId: number;
 }
 
@@ -42,8 +49,8 @@ export async function regenerateThumbnails(knex: Knex, sessionIds: number[]): Pr
   if (sessionIds.length === 0) return [];
   return knex.transaction(async (trx) => {
     const rows = await advanceThumbnailGenerations(trx, sessionIds);
-    const ids = await insertOutboxJobs(trx, rows.map((r) => jobs.generateThumbnail(r.id, r.thumbnail_generation)));
-    return rows.map((r, i) => ({ sessionId: r.id, generation: r.thumbnail_generation, outboxId: ids[i]! }));
+    const written = await writeOutboxJobs(trx, rows.map((r) => jobs.generateThumbnail(r.id, r.thumbnail_generation)));
+    return rows.map((r, i) => ({ sessionId: r.id, generation: r.thumbnail_generation, outbox: written[i]!, outboxId: written[i]!.id }));
   });
 }
 

@@ -2,17 +2,13 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type { Knex } from '../../db/knex.js';
 import { listModerationAudit, listSnapshotsForModeration } from '../../db/moderation.js';
-import { SNAPSHOT_STATUSES, type SnapshotStatus } from '../../db/types.js';
 import { loginScript, MODERATION_SCRIPT } from '../admin-page-scripts.js';
 import { DASHBOARD_PATH } from '../dashboard.js';
-import { fieldError } from '../errors.js';
 import { ADMIN_LOGIN_PATH } from '../middleware/guards.js';
 import { PAGE_CONTENT_SECURITY_POLICY } from '../middleware/security-headers.js';
 import { loginPageHtml, MODERATION_PAGE_PATH, MODERATION_SCRIPT_PATH, moderationPageHtml } from '../moderation-page.js';
 import { createRouter } from '../routing.js';
-import { parsePage, parseStringParam } from './params.js';
-
-const isSnapshotStatus = (s: string): s is SnapshotStatus => (SNAPSHOT_STATUSES as readonly string[]).includes(s);
+import { pageWindow, queryOf } from './params.js';
 
 const NAV = [
   { text: 'Queues', url: DASHBOARD_PATH },
@@ -48,12 +44,8 @@ export function adminPageRoutes(deps: { knex: Knex; readOnly: boolean }): Router
   admin.get(MODERATION_SCRIPT_PATH, (ctx) => script(ctx, MODERATION_SCRIPT));
 
   admin.get(MODERATION_PAGE_PATH, async (ctx) => {
-    const status = parseStringParam(ctx.query.status, 'status') || undefined;
-    if (status !== undefined && !isSnapshotStatus(status)) throw fieldError('status', `must be one of: ${SNAPSHOT_STATUSES.join(', ')}`);
-    const hiddenRaw = parseStringParam(ctx.query.hidden, 'hidden') || undefined;
-    if (hiddenRaw !== undefined && hiddenRaw !== 'true' && hiddenRaw !== 'false') throw fieldError('hidden', 'must be "true" or "false"');
-    const hidden = hiddenRaw === undefined ? undefined : hiddenRaw === 'true';
-    const { page, pageSize, offset } = parsePage(ctx.query, { defaultSize: 25, maxSize: 25 });
+    const { status, hidden, ...paging } = queryOf(ctx, 'GET /admin/community');
+    const { page, pageSize, offset } = pageWindow(paging);
     const [snapshots, audit] = await Promise.all([
       listSnapshotsForModeration(deps.knex, { ...(status ? { status } : {}), ...(hidden !== undefined ? { hidden } : {}), limit: pageSize, offset }),
       listModerationAudit(deps.knex, { limit: 10, offset: 0 }),

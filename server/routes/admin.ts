@@ -1,20 +1,18 @@
 import type Router from '@koa/router';
 import type { Knex } from '../../db/knex.js';
+import type { WrittenOutboxJob } from '../../db/outbox.js';
 import { countSnapshotsByStatus, listSnapshotsPage } from '../../db/snapshots.js';
 import { findSession } from '../../db/sessions.js';
-import { SNAPSHOT_STATUSES, type SnapshotStatus } from '../../db/types.js';
 import { JOB_STATES, QUEUE_NAMES, isQueueName, outboxStatus, regenerateThumbnails, rerunSnapshots, type JobProducer } from '../../workers/index.js';
-import { conflict, fieldError, notFound, serviceUnavailable } from '../errors.js';
+import { conflict, notFound, serviceUnavailable } from '../errors.js';
 import { createRouter } from '../routing.js';
 import { adminOverviewToApi, adminSnapshotPageToApi, retryFailedToApi, snapshotRerunToApi, thumbnailAcceptedToApi } from '../serializers.js';
-import { parseId, parsePage, parseStringParam } from './params.js';
-
-const isSnapshotStatus = (s: string): s is SnapshotStatus => (SNAPSHOT_STATUSES as readonly string[]).includes(s);
+import { pageWindow, parseId, queryOf } from './params.js';
 
 export interface AdminRoutesDeps {
   knex: Knex;
   queues?: JobProducer;
-  afterCommit: (outboxIds: number[]) => void;
+  afterCommit: (written: readonly WrittenOutboxJob[]) => void;
 }
 
 /** `/api/admin/*`: what operators need to see and put right, without touching the database by hand. */
@@ -40,11 +38,8 @@ export function adminRoutes(deps: AdminRoutesDeps): Router {
   });
 
   router.get('/api/admin/snapshots', async (ctx) => {
-    const status = parseStringParam(ctx.query.status, 'status');
-    if (status !== undefined && !isSnapshotStatus(status)) {
-      throw fieldError('status', `must be one of: ${SNAPSHOT_STATUSES.join(', ')}`);
-    }
-    const { page, pageSize, offset } = parsePage(ctx.query, { defaultSize: 50, maxSize: 200 });
+    const { status, ...paging } = queryOf(ctx, 'GET /api/admin/snapshots');
+    const { page, pageSize, offset } = pageWindow(paging);
     const { rows, total } = await listSnapshotsPage(deps.knex, { ...(status ? { status } : {}), limit: pageSize, offset });
     ctx.body = adminSnapshotPageToApi(rows, total, page, pageSize);
   });
@@ -53,20 +48,21 @@ export function adminRoutes(deps: AdminRoutesDeps): Router {
     const id = parseId(ctx.params.id, 'id');
     const [rerun] = await rerunSnapshots(deps.knex, [id]);
     if (!rerun) throw notFound(`Snapshot ${id} not found`);
-    deps.afterCommit([rerun.outboxId]);
+    deps.afterCommit([rerun.outbox]);
     ctx.status = 202;
     ctx.body = snapshotRerunToApi(id, rerun.outboxId);
   });
 
   router.post('/api/admin/sessions/:id/thumbnail', async (ctx) => {
     const id = parseId(ctx.params.id, 'id');
+    const { force } = queryOf(ctx, 'POST /api/admin/sessions/:id/thumbnail');
     const session = await findSession(deps.knex, id);
     if (!session) throw notFound(`Session ${id} not found`);
-    if (session.thumbnail_source === 'custom' && ctx.query.force !== 'true') {
+    if (session.thumbnail_source === 'custom' && !force) {
       throw conflict(`Session ${id} has a custom thumbnail chosen by its owner; add ?force=true to replace it`, 'CUSTOM_THUMBNAIL');
     }
     const [regen] = await regenerateThumbnails(deps.knex, [id]);
-    deps.afterCommit([regen!.outboxId]);
+    deps.afterCommit([regen!.outbox]);
     ctx.status = 202;
     ctx.body = thumbnailAcceptedToApi(id, regen!);
   });

@@ -1,5 +1,6 @@
 import type Router from '@koa/router';
 import type { Knex } from '../../db/knex.js';
+import type { WrittenOutboxJob } from '../../db/outbox.js';
 import { listModerationAudit } from '../../db/moderation.js';
 import { jsonBody } from '../middleware/json-body.js';
 import { createRouter } from '../routing.js';
@@ -7,14 +8,14 @@ import type { ModerateBody, Schemas } from '../schemas.js';
 import { moderationAuditPageToApi, moderationResultToApi, snapshotRemovedToApi } from '../serializers.js';
 import { liftModeration, normaliseReason, removeSnapshot, setHidden } from '../services/moderation.js';
 import type { Validator } from '../validation.js';
-import { parseId, parsePage } from './params.js';
+import { pageWindow, parseId, queryOf } from './params.js';
 
 export interface ModerationRoutesDeps {
   knex: Knex;
   validator: Validator;
   schemas: Schemas;
   bodyLimitBytes: number;
-  afterCommit: (outboxIds: number[]) => void;
+  afterCommit: (written: readonly WrittenOutboxJob[]) => void;
 }
 
 /**
@@ -40,8 +41,8 @@ export function moderationRoutes(deps: ModerationRoutesDeps): Router {
     const id = parseId(ctx.params.id, 'id');
     const reason = reasonOf(ctx.request.body);
     const result = await removeSnapshot(deps.knex, ctx.state.user!, id, reason);
-    deps.afterCommit(result.outboxIds);
-    ctx.body = snapshotRemovedToApi(result, result.outboxIds[0]!);
+    deps.afterCommit(result.outbox);
+    ctx.body = snapshotRemovedToApi(result, result.outbox[0]!.id);
   });
 
   // A removal (or a hide that outlived its snapshot) stays with the session until this lifts it.
@@ -52,7 +53,7 @@ export function moderationRoutes(deps: ModerationRoutesDeps): Router {
   });
 
   api.get('/api/admin/audit', async (ctx) => {
-    const { page, pageSize, offset } = parsePage(ctx.query, { defaultSize: 50, maxSize: 200 });
+    const { page, pageSize, offset } = pageWindow(queryOf(ctx, 'GET /api/admin/audit'));
     const { rows, total } = await listModerationAudit(deps.knex, { limit: pageSize, offset });
     ctx.body = moderationAuditPageToApi(rows, total, page, pageSize);
   });

@@ -1,8 +1,11 @@
+import type { Context } from 'koa';
 import { ApiError, fieldError } from '../errors.js';
+import { QUERY_SCHEMAS, type QueryOf, type QueryRoute } from '../schemas.js';
+import { validateQuery, type JsonSchema, type TypedSchema } from '../validation.js';
 
 const MAX_INT = 2147483647;
 
-/** A positive 32-bit integer from a path or query parameter, or a 400 naming it. */
+/** A positive 32-bit integer from a path parameter, or a 400 naming it. */
 export function parseId(value: string | undefined, name: string): number {
   if (value === undefined || !/^\d{1,10}$/.test(value) || Number(value) < 1 || Number(value) > MAX_INT) {
     throw fieldError(name, 'must be a positive integer');
@@ -10,31 +13,11 @@ export function parseId(value: string | undefined, name: string): number {
   return Number(value);
 }
 
-/** An optional integer query parameter within [min, max]. */
-export function parseIntParam(value: unknown, name: string, fallback: number, min: number, max: number): number {
-  if (value === undefined || value === '') return fallback;
-  if (typeof value !== 'string' || !/^\d{1,10}$/.test(value) || Number(value) < min || Number(value) > max) {
-    throw fieldError(name, `must be an integer from ${min} to ${max}`);
-  }
-  return Number(value);
-}
-
-/** An optional single-valued string query parameter. */
-export function parseStringParam(value: unknown, name: string, maxLength = 200): string | undefined {
-  if (value === undefined || value === '') return undefined;
-  if (typeof value !== 'string') throw fieldError(name, 'must be given once');
-  if (value.length > maxLength) throw fieldError(name, `must be at most ${maxLength} characters`);
-  // Postgres text cannot hold U+0000: compared against a column it fails the query (a 500, not a 400).
-  if (value.includes('\u0000')) throw fieldError(name, 'must not contain the NUL character (%00)');
-  return value;
-}
-
-/** An optional query parameter that must be one of a constant list of values. */
-export function parseEnumParam<const V extends string>(value: unknown, name: string, allowed: readonly V[]): V | undefined {
-  const given = parseStringParam(value, name);
-  if (given === undefined) return undefined;
-  if (!(allowed as readonly string[]).includes(given)) throw fieldError(name, `must be one of: ${allowed.map((v) => JSON.stringify(v)).join(', ')}`);
-  return given as V;
+/** The route's query string through its schema (server/schemas.ts), or a 400 naming each bad parameter. */
+export function queryOf<R extends QueryRoute>(ctx: Context, route: R): QueryOf<R> {
+  // Indexed by a type parameter, the schema is a union to the compiler; its own entry is the one asked for.
+  const schema: JsonSchema = QUERY_SCHEMAS[route];
+  return validateQuery(schema as TypedSchema<QueryOf<R>>, ctx.query);
 }
 
 /**
@@ -44,12 +27,11 @@ export function parseEnumParam<const V extends string>(value: unknown, name: str
 export const MAX_PAGE_DEPTH = 10_000;
 
 /**
- * `page` (from 1) and `pageSize` (1 to `maxSize`, else `defaultSize`) from a query, with the row
- * offset they mean. A page ending past {@link MAX_PAGE_DEPTH} rows is a 400 `PAGE_TOO_DEEP`.
+ * The row offset of `page` (from 1) of `pageSize` rows. A page ending past {@link MAX_PAGE_DEPTH}
+ * rows is a 400 `PAGE_TOO_DEEP` naming `page`.
  */
-export function parsePage(query: Record<string, unknown>, sizes: { defaultSize: number; maxSize: number }): { page: number; pageSize: number; offset: number } {
-  const page = parseIntParam(query.page, 'page', 1, 1, MAX_INT);
-  const pageSize = parseIntParam(query.pageSize, 'pageSize', sizes.defaultSize, 1, sizes.maxSize);
+export function pageWindow<P extends { page: number; pageSize: number }>(paging: P): P & { offset: number } {
+  const { page, pageSize } = paging;
   if (page * pageSize > MAX_PAGE_DEPTH) {
     throw new ApiError(400, `page ${page} of ${pageSize} would end past row ${MAX_PAGE_DEPTH}, the deepest a page may reach; narrow the filters instead`, {
       code: 'PAGE_TOO_DEEP',
@@ -57,5 +39,5 @@ export function parsePage(query: Record<string, unknown>, sizes: { defaultSize: 
       details: { fields: [{ field: 'page', pointer: '/page', reason: `page × pageSize must be at most ${MAX_PAGE_DEPTH}` }] },
     });
   }
-  return { page, pageSize, offset: (page - 1) * pageSize };
+  return { ...paging, offset: (page - 1) * pageSize };
 }

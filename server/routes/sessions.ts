@@ -2,18 +2,18 @@ import type Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { findCategoryBySlug } from '../../db/categories.js';
 import type { Knex } from '../../db/knex.js';
-import type { CommittedOutboxRow } from '../../db/outbox.js';
+import type { WrittenOutboxJob } from '../../db/outbox.js';
 import { findSession, listSessionMedia, listSessions, snapshotsForSessions } from '../../db/sessions.js';
 import { findSnapshotBySession } from '../../db/snapshots.js';
 import { notFound } from '../errors.js';
 import { jsonBody } from '../middleware/json-body.js';
 import { createRouter } from '../routing.js';
-import type { CreateSessionBody, Schemas, SessionBody } from '../schemas.js';
+import { SESSIONS_PAGE_SIZE, type CreateSessionBody, type Schemas, type SessionBody } from '../schemas.js';
 import { mediaToApi, sessionEtag, sessionToApi } from '../serializers.js';
 import { createSession, deleteSession, patchSession, type SessionServiceDeps } from '../services/sessions.js';
 import type { Validator } from '../validation.js';
 import type { ThumbnailUrlPolicy } from '../../workers/index.js';
-import { MAX_PAGE_DEPTH, parseId, parsePage, parseStringParam } from './params.js';
+import { MAX_PAGE_DEPTH, pageWindow, parseId, queryOf } from './params.js';
 
 export interface SessionRoutesDeps {
   knex: Knex;
@@ -24,16 +24,10 @@ export interface SessionRoutesDeps {
   /** The rule a thumbnail URL on our own storage must meet. */
   thumbnailUrls: ThumbnailUrlPolicy;
   /** Called after COMMIT with the outbox rows the transaction wrote. */
-  afterCommit: (committed: readonly CommittedOutboxRow[]) => void;
+  afterCommit: (committed: readonly WrittenOutboxJob[]) => void;
   /** The API-wide rate limit, when on. */
   rateLimit?: Middleware;
 }
-
-/**
- * Without `page`/`pageSize` the list is every session up to `cap` (the reference's clients do not
- * page); past it, and whenever paging is asked for, `X-Total-Count` and a `Link: rel="next"` say so.
- */
-export const SESSIONS_PAGE_SIZE = { default: 100, max: 1_000, cap: 1_000 };
 
 export function sessionRoutes(deps: SessionRoutesDeps): Router {
   const router = createRouter({ access: 'user', ...(deps.rateLimit ? { rateLimit: deps.rateLimit } : {}) });
@@ -41,10 +35,11 @@ export function sessionRoutes(deps: SessionRoutesDeps): Router {
   const body = jsonBody(deps.bodyLimitBytes);
 
   router.get('/api/sessions', async (ctx) => {
-    const paged = ctx.query.page !== undefined || ctx.query.pageSize !== undefined;
-    const { page, pageSize, offset } = parsePage(ctx.query, { defaultSize: paged ? SESSIONS_PAGE_SIZE.default : SESSIONS_PAGE_SIZE.cap, maxSize: SESSIONS_PAGE_SIZE.max });
-    let categoryId = ctx.query.categoryId === undefined ? undefined : parseId(parseStringParam(ctx.query.categoryId, 'categoryId'), 'categoryId');
-    const slug = parseStringParam(ctx.query.categorySlug, 'categorySlug', 120);
+    const query = queryOf(ctx, 'GET /api/sessions');
+    const paged = query.page !== undefined || query.pageSize !== undefined;
+    const { page, pageSize, offset } = pageWindow({ page: query.page ?? 1, pageSize: query.pageSize ?? (paged ? SESSIONS_PAGE_SIZE.default : SESSIONS_PAGE_SIZE.cap) });
+    let categoryId = query.categoryId;
+    const slug = query.categorySlug;
     if (slug !== undefined) {
       const category = await findCategoryBySlug(deps.knex, slug);
       // An unknown slug matches nothing, like an unknown id.

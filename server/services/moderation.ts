@@ -1,6 +1,6 @@
 import type { Knex } from '../../db/knex.js';
 import { deleteSnapshotById, insertModerationAudit, latestModeratedSnapshot, setSessionModeration, setSnapshotHidden, type ModerationAction } from '../../db/moderation.js';
-import { insertOutboxJobs } from '../../db/outbox.js';
+import { writeOutboxJobs, type WrittenOutboxJob } from '../../db/outbox.js';
 import { lockSession, updateSession } from '../../db/sessions.js';
 import { findSnapshot } from '../../db/snapshots.js';
 import type { UserRow } from '../../db/types.js';
@@ -24,8 +24,8 @@ export interface ModerationResult {
   sessionId: number;
   auditId: number;
   isHidden: boolean;
-  /** The purge job's outbox row (a removal), to dispatch after COMMIT. */
-  outboxIds: number[];
+  /** The purge job (a removal), to dispatch after COMMIT. */
+  outbox: WrittenOutboxJob[];
 }
 
 /**
@@ -53,7 +53,7 @@ export async function setHidden(knex: Knex, admin: UserRow, snapshotId: number, 
       snapshot_title: row.title,
       reason,
     });
-    return { action, snapshotId: row.id, sessionId: row.session_id, auditId, isHidden: row.is_hidden, outboxIds: [] };
+    return { action, snapshotId: row.id, sessionId: row.session_id, auditId, isHidden: row.is_hidden, outbox: [] };
   });
 }
 
@@ -76,7 +76,7 @@ export async function removeSnapshot(knex: Knex, admin: UserRow, snapshotId: num
     if (locked.session.share_to_community) await updateSession(trx, locked.session, { share_to_community: false });
     // Sharing again is refused until an admin lifts this ({@link liftModeration}).
     await setSessionModeration(trx, snapshot.session_id, { status: 'removed', reason });
-    const outboxIds = await insertOutboxJobs(trx, [jobs.purgeSnapshot(snapshotId)]);
+    const outbox = await writeOutboxJobs(trx, [jobs.purgeSnapshot(snapshotId)]);
     const auditId = await insertModerationAudit(trx, {
       admin_id: admin.id,
       action: 'remove',
@@ -85,7 +85,7 @@ export async function removeSnapshot(knex: Knex, admin: UserRow, snapshotId: num
       snapshot_title: snapshot.title,
       reason,
     });
-    return { action: 'remove', snapshotId, sessionId: snapshot.session_id, auditId, isHidden: snapshot.is_hidden, outboxIds };
+    return { action: 'remove', snapshotId, sessionId: snapshot.session_id, auditId, isHidden: snapshot.is_hidden, outbox };
   });
 }
 
@@ -112,6 +112,6 @@ export async function liftModeration(knex: Knex, admin: UserRow, sessionId: numb
       snapshot_title: session.title,
       reason,
     });
-    return { action: 'lift', snapshotId: moderatedSnapshot, sessionId, auditId, isHidden: shown?.is_hidden ?? false, outboxIds: [] };
+    return { action: 'lift', snapshotId: moderatedSnapshot, sessionId, auditId, isHidden: shown?.is_hidden ?? false, outbox: [] };
   });
 }

@@ -1,4 +1,4 @@
-import { committedOutboxId, type CommittedOutboxRow, type WrittenOutboxJob } from '../../db/outbox.js';
+import type { WrittenOutboxJob } from '../../db/outbox.js';
 import { coerceError, type Logger } from '../../logger.js';
 import type { OutboxDispatcher } from './dispatcher.js';
 
@@ -9,7 +9,7 @@ import type { OutboxDispatcher } from './dispatcher.js';
  * Jobs the transaction hands over are added to their queues from memory, without reading their
  * rows back; the rows are marked dispatched afterwards, one UPDATE per tick for every row added
  * since. A row the relay gets to before its mark is added again under the same job id, which is
- * still one job. Bare ids (callers that kept only those) are claimed and dispatched as before.
+ * still one job.
  */
 export class FastDispatch {
   private readonly inFlight = new Set<Promise<void>>();
@@ -21,12 +21,9 @@ export class FastDispatch {
     private readonly logger: Logger,
   ) {}
 
-  submit(committed: readonly CommittedOutboxRow[]): void {
-    if (committed.length === 0) return;
-    const written = committed.filter((r): r is WrittenOutboxJob => typeof r !== 'number');
-    const ids = committed.filter((r): r is number => typeof r === 'number');
-    if (written.length > 0) this.track(this.dispatcher.addWritten(written).then((added) => this.mark(added)), written);
-    if (ids.length > 0) this.track(this.dispatcher.dispatchIds(ids).then(() => undefined), ids);
+  submit(written: readonly WrittenOutboxJob[]): void {
+    if (written.length === 0) return;
+    this.track(this.dispatcher.addWritten([...written]).then((added) => this.mark(added)), written);
   }
 
   /** Resolves when every dispatch started so far has settled and its rows' marks are written (or failed). */
@@ -35,9 +32,9 @@ export class FastDispatch {
     await this.marking;
   }
 
-  private track(work: Promise<void>, rows: readonly CommittedOutboxRow[]): void {
+  private track(work: Promise<void>, rows: readonly WrittenOutboxJob[]): void {
     const p = work
-      .catch((e: unknown) => this.logger.warn({ err: coerceError(e), outboxIds: rows.map(committedOutboxId) }, 'fast dispatch failed; the relay will retry'))
+      .catch((e: unknown) => this.logger.warn({ err: coerceError(e), outboxIds: rows.map((r) => r.id) }, 'fast dispatch failed; the relay will retry'))
       .finally(() => this.inFlight.delete(p));
     this.inFlight.add(p);
   }

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { deleteFinishedOutboxRows } from '../../db/outbox.js';
 import { pruneHttpSessions } from '../../db/http-sessions.js';
-import { deleteExpiredRateLimits } from '../../db/rate-limits.js';
+import { deleteExpiredRateLimits } from '../../db/auth-limit-counters.js';
 import type { JobName, MaintenanceTask } from '../queues/contracts.js';
 import type { ProcessorDeps } from './deps.js';
 import { collectDurableBlobs } from './durable-blobs.js';

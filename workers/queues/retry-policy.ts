@@ -43,11 +43,6 @@ export function attemptsWithin(policy: RetryPolicy): number {
   return 1 + retriesWithin(policy);
 }
 
-/** Every wait a job that keeps failing goes through, in order (for tests and operators). */
-export function retrySchedule(policy: RetryPolicy): number[] {
-  return Array.from({ length: retriesWithin(policy) }, (_, i) => retryDelayMs(policy, i + 1));
-}
-
 /**
  * The worker's `settings.backoffStrategy`. BullMQ passes the attempts made so far, counting the one
  * that just failed, so that number is the retry about to be scheduled.

@@ -1,6 +1,10 @@
 import { RateLimiterPostgres } from 'rate-limiter-flexible';
 import type { Knex } from './knex.js';
 
+/**
+ * The counters of the login and registration limits (server/auth-limits.ts; the API-wide limit
+ * counts in Redis instead). Their table kept the name it was created with, `rate_limits`.
+ */
 const TABLE = 'rate_limits';
 
 /**
