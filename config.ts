@@ -99,12 +99,6 @@ export interface Config {
     reconcileAfterMs: number;
     /** How often each worker process runs a reconcile pass. */
     reconcileIntervalMs: number;
-    /**
-     * `OUTBOX_COMPLETION_RECORD` (`on`, the default, or `off`): for measuring what the record costs
-     * (`npm run bench`) only. Off, jobs write no completion record and the worker runs no reconciler,
-     * so a job Redis loses is lost for good and finished rows are never deleted by retention.
-     */
-    completionRecord: boolean;
   };
   /** Scheduled housekeeping on the `maintenance` queue (`workers/processors/maintenance.ts`). */
   maintenance: {
@@ -361,8 +355,6 @@ export function loadConfig(env: Env = process.env): Config {
   const reconcileAfterMs = int(env, 'OUTBOX_RECONCILE_AFTER_MS', 120_000, 100, 7 * 24 * 3600_000);
   // A quarter of the age by default: a lost job is found at worst about 1.25 × the age after its dispatch.
   const reconcileIntervalMs = int(env, 'OUTBOX_RECONCILE_INTERVAL_MS', Math.max(100, Math.round(reconcileAfterMs / 4)), 100, 24 * 3600_000);
-  const completionRecord = str(env, 'OUTBOX_COMPLETION_RECORD', 'on');
-  if (completionRecord !== 'on' && completionRecord !== 'off') throw new ConfigError('OUTBOX_COMPLETION_RECORD', `expected on or off, got "${completionRecord}"`);
 
   return {
     nodeEnv,
@@ -417,7 +409,6 @@ export function loadConfig(env: Env = process.env): Config {
       batchSize: int(env, 'OUTBOX_BATCH_SIZE', 200, 1, 10_000),
       reconcileAfterMs,
       reconcileIntervalMs,
-      completionRecord: completionRecord === 'on',
     },
     maintenance: {
       intervalMs: int(env, 'MAINTENANCE_INTERVAL_MS', 3600_000, 100, 7 * 24 * 3600_000),

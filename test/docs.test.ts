@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
+import { parseBenchOutput, renderReport, replaceReport } from '../scripts/bench/report.js';
 
 /**
  * The README is the front door and docs/ the manual: together they must name every setting and
@@ -78,6 +79,13 @@ describe('docs: the README and docs/ match the code', () => {
     const start = performance.indexOf('<!-- bench-report:start -->');
     expect(start, 'start marker').to.be.greaterThan(-1);
     expect(performance.indexOf('<!-- bench-report:end -->'), 'end marker after the start').to.be.greaterThan(start);
+  });
+
+  it('docs/performance.md holds the table npm run bench:report makes from the run kept in docs/performance.json', () => {
+    const run = parseBenchOutput(read('docs/performance.json'));
+    const performance = read('docs/performance.md');
+    expect(performance, 'regenerated from docs/performance.json, not edited by hand').to.equal(replaceReport(performance, renderReport(run)));
+    expect(run.figures.length, 'a run with figures').to.be.greaterThan(0);
   });
 
   it('no source file cites a document outside the repo', () => {

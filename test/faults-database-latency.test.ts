@@ -10,7 +10,7 @@ import { startWebProcess } from './helpers/web-process.js';
  * 200 ms added to every packet between a web process and PostgreSQL, with the default bounds: the
  * deadlines are per statement, not per request, so a slow network makes PATCHes slow but never
  * wrong. Concurrent PATCHes of the same sessions all apply, once each, with their jobs. (How slow is
- * the bench's business: `npm run bench -- --only soak` reports their p99.)
+ * the bench's business: `npm run bench -- --only dblatency` reports their p99.)
  */
 describe('faults: 200 ms of latency between the web and PostgreSQL', function () {
   this.timeout(180_000);

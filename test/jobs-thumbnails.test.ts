@@ -47,6 +47,23 @@ forEachStore((redis) => describe(`jobs: media sync and thumbnails (worker proces
     expect(blobs.map((b) => b.name)).to.deep.equal([`thumbnails/sessions/${created.id}/2.webp`]);
   });
 
+  it("a media sync's completion record commits in the same transaction as the media it wrote", async () => {
+    const user = await registerUser(stack.t);
+    await serveImages(stack.fixture, 'recorded', 2);
+    // A custom thumbnail: no thumbnail job, so the media job's sync is the only write of the media.
+    const created = await createSession(stack.t, user, { title: 'Recorded', subreddits: 'recorded', thumbnail: 'https://images.example.test/t.png' });
+    const [row] = (await outboxFor(stack.knex, created.id)).filter((r) => r.queue === 'media');
+    const finished = await waitFor('the media sync recorded finished', async () => {
+      const r = await stack.knex('job_outbox').where({ id: row!.id }).first('final_state', stack.knex.raw('xmin::text AS xmin'));
+      return r?.final_state ? r : undefined;
+    });
+    expect(finished.final_state).to.equal('completed');
+    const media = await stack.knex('session_media').where({ session_id: created.id }).select(stack.knex.raw('xmin::text AS xmin'));
+    expect(media).to.have.length(2);
+    // One transaction id: the media and the record commit together (one WAL flush, not two).
+    expect(media.map((m) => m.xmin)).to.deep.equal([finished.xmin, finished.xmin]);
+  });
+
   it('a thumbnail cleared with `thumbnail: ""` is regenerated, and the cleared blob is deleted', async () => {
     const user = await registerUser(stack.t);
     await serveImages(stack.fixture, 'cleared', 1);

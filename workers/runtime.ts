@@ -17,6 +17,8 @@ export interface WorkerSetOptions {
   concurrency: number;
   /** On PostgreSQL: the process's one queue pool ({@link workerQueuePool}), which the Workers share and leave open. */
   store?: QueueStore;
+  /** Whether jobs from the outbox record their completion on their row (false only in the bench's measurement of it). */
+  completionRecord?: boolean;
   /** Observers for metrics: called once per finished job. */
   onJobFinished?: (queue: QueueName, outcome: 'completed' | 'failed', durationMs: number) => void;
 }
@@ -36,10 +38,10 @@ async function finalFailure(handler: UntypedHandler | undefined, deps: Processor
   await handler.onFinalFailure(deps, job, error).catch((e: unknown) => log.error({ err: coerceError(e) }, 'the final-failure hook failed'));
 }
 
-/** The outbox row whose completion this job records: none for a job not from the outbox, or with the record off. */
-function completionOf(deps: ProcessorDeps, job: Job): JobCompletion | undefined {
+/** The outbox row whose completion this job records: none for a job not from the outbox, or without records (`record` false). */
+function completionOf(job: Job, record: boolean): JobCompletion | undefined {
   const outboxId = parseOutboxJobId(job.id);
-  return outboxId === undefined || !deps.config.outbox.completionRecord ? undefined : { outboxId, recorded: false };
+  return outboxId === undefined || !record ? undefined : { outboxId, recorded: false };
 }
 
 /**
@@ -60,9 +62,9 @@ async function recordFinished(
 }
 
 /** The final-failure hook, then the failure recorded on the outbox row: the one path of a job failed for good. */
-async function failedForGood(handler: UntypedHandler | undefined, deps: ProcessorDeps, job: Job, error: Error, log: Logger): Promise<void> {
+async function failedForGood(handler: UntypedHandler | undefined, deps: ProcessorDeps, job: Job, error: Error, log: Logger, record: boolean): Promise<void> {
   await finalFailure(handler, deps, job, error, log);
-  await recordFinished(deps, completionOf(deps, job), { state: 'failed', reason: error.message }, log);
+  await recordFinished(deps, completionOf(job, record), { state: 'failed', reason: error.message }, log);
 }
 
 /**
@@ -79,13 +81,13 @@ async function noteNextAttempt(deps: ProcessorDeps, job: Job, error: Error, log:
   return nextAttemptAt;
 }
 
-function processorFor(queue: QueueName, deps: ProcessorDeps, stopping: AbortSignal) {
+function processorFor(queue: QueueName, deps: ProcessorDeps, stopping: AbortSignal, record: boolean) {
   return async (job: Job, token?: string): Promise<unknown> => {
     const log = jobLogger(deps.logger, job);
     const handler = handlerFor(queue, job.name);
     if (!handler) throw classify(new Error(`unknown job name "${job.name}" on queue ${queue}`));
     // Per run: a handler whose last write records the completion itself marks it here.
-    const completion = completionOf(deps, job);
+    const completion = completionOf(job, record);
     const jobDeps: ProcessorDeps = { ...deps, logger: log, signal: stopping, ...(completion ? { completion } : {}) };
     log.info({ attempt: job.attemptsMade + 1, data: job.data }, 'job started');
     try {
@@ -105,7 +107,7 @@ function processorFor(queue: QueueName, deps: ProcessorDeps, stopping: AbortSign
       const final = isLastAttempt(job, error);
       const nextAttemptAt = final ? undefined : await noteNextAttempt(deps, job, error, log);
       log.warn({ err: error, attempt: job.attemptsMade + 1, permanent: error.name === 'UnrecoverableError', final, nextAttemptAt }, 'job failed');
-      if (final) await failedForGood(handler, jobDeps, job, error, log);
+      if (final) await failedForGood(handler, jobDeps, job, error, log, record);
       throw error;
     }
   };
@@ -132,10 +134,11 @@ export function startWorkers(deps: ProcessorDeps, options: WorkerSetOptions): Wo
   const stores = new Set<QueueStore>();
   const storeOf = workerStores(deps, options);
   const stopping = new AbortController();
+  const record = options.completionRecord ?? true;
   const workers = QUEUE_NAMES.map((queue) => {
     const store = storeOf(queue);
     stores.add(store);
-    const worker = openWorker(store, options.queuePrefix, queue, processorFor(queue, deps, stopping.signal), {
+    const worker = openWorker(store, options.queuePrefix, queue, processorFor(queue, deps, stopping.signal, record), {
       concurrency: options.concurrency,
       // A job whose worker died (SIGKILL, OOM, lost host) is found by the others' stalled check once
       // its lock lapses, so both follow JOB_LOCK_DURATION_MS (on PostgreSQL too, where BullMQ's
@@ -161,7 +164,7 @@ export function startWorkers(deps: ProcessorDeps, options: WorkerSetOptions): Wo
       // processor never saw this failure: its final-failure hook runs here instead.
       if (job.deferredFailure) {
         const reason = new Error(`${err.message} (the worker running it died ${job.stalledCounter} times)`);
-        void failedForGood(handlerFor(queue, job.name), deps, job, reason, jobLogger(deps.logger, job));
+        void failedForGood(handlerFor(queue, job.name), deps, job, reason, jobLogger(deps.logger, job), record);
       }
     });
     return worker;

@@ -148,6 +148,8 @@ export interface Bench {
   web: ServiceProcess;
   worker: ServiceProcess;
   webUrl: string;
+  /** The web's metrics listener (`METRICS_PORT`, on `METRICS_HOST`). */
+  metricsUrl: string;
   user: { id: string; email: string; password: string; cookie: string };
   close(): Promise<void>;
 }
@@ -170,7 +172,7 @@ export async function startBench(log: (line: string) => void): Promise<Bench> {
   const knex = createKnex({ databaseUrl, poolMax: 40, applicationName: 'showrunner-bench' });
   await migrateLatest(knex);
 
-  const [media, azurite, port] = await Promise.all([startMediaHost(), startAzurite({ silent: true }), freePort()]);
+  const [media, azurite, port, metricsPort] = await Promise.all([startMediaHost(), startAzurite({ silent: true }), freePort(), freePort()]);
   const env: Record<string, string> = {
     // Production settings but plain HTTP on loopback (production would set Secure cookies).
     NODE_ENV: 'development',
@@ -179,6 +181,8 @@ export async function startBench(log: (line: string) => void): Promise<Bench> {
     LOG_PRETTY: 'false',
     LOG_LEVEL: 'info',
     PORT: String(port),
+    // /metrics is served on its own listener, as operators deploy it (the scale part scrapes it).
+    METRICS_PORT: String(metricsPort),
     DATABASE_URL: databaseUrl,
     REDIS_URL: base.redisUrl,
     QUEUE_PREFIX: `bench-${randomBytes(4).toString('hex')}`,
@@ -199,7 +203,7 @@ export async function startBench(log: (line: string) => void): Promise<Bench> {
   const profile = (name: string): string[] =>
     process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}/${name}`] : [];
   const started: { web?: ServiceProcess; worker?: ServiceProcess } = {};
-  /** Removes what the bench made; `now`: the processes and producer running now (a part may have replaced them, scripts/bench/completion.ts, stores.ts). */
+  /** Removes what the bench made; `now`: the processes and producer running now (a part may have replaced them, scripts/bench/parts/completion.ts, parts/stores.ts). */
   const removeAll = async (now: { worker?: ServiceProcess; web?: ServiceProcess; producer?: JobProducer } = {}): Promise<void> => {
     await Promise.allSettled([started.web?.stop(), now.web?.stop(), (now.worker ?? started.worker)?.stop()]);
     await Promise.allSettled([producer.close(), now.producer && now.producer !== producer ? now.producer.close() : undefined]);
@@ -234,6 +238,7 @@ export async function startBench(log: (line: string) => void): Promise<Bench> {
       web: started.web,
       worker: started.worker,
       webUrl,
+      metricsUrl: `http://${config.metricsHost}:${metricsPort}`,
       user: { id: created!.id, email: created!.email, password, cookie },
       async close(this: Bench) {
         await removeAll({ worker: this.worker, web: this.web, producer: this.producer });

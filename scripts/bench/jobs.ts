@@ -1,15 +1,11 @@
-import { createHash } from 'node:crypto';
-import http from 'node:http';
 import { Queue, Worker } from 'bullmq';
+import { writeOutboxJobs } from '../../db/outbox.js';
 import { outboxJobId, regenerateThumbnails } from '../../workers/index.js';
-import { THUMBNAIL_SIZE } from '../../workers/processors/thumbnails.js';
 import { listingToMedia, listingUrl, type MediaItem } from '../../workers/media/reddit.js';
-import { queueKeyPrefix } from '../../workers/queues/contracts.js';
+import { jobs, queueKeyPrefix, type QueueName } from '../../workers/queues/contracts.js';
 import { createRedis } from '../../workers/queues/connection.js';
 import { OutboxDispatcher } from '../../workers/outbox/dispatcher.js';
 import { pino } from 'pino';
-import sharp, { type WebpOptions } from 'sharp';
-import { BlobServiceClient } from '@azure/storage-blob';
 import { quantile } from './stats.js';
 import { cpuMeter, peakRssMb, resetPeakRss, until, type Bench, type CpuShare } from './harness.js';
 
@@ -137,56 +133,71 @@ export async function thumbnails(bench: Bench, count: number): Promise<Rate> {
   const items = listingToMedia(await res.json(), base, count);
   const sessions = await manualSessions(bench, count, (i) => items[i]!);
   const regens = await regenerateThumbnails(bench.knex, sessions);
+  const rate = await runOutboxJobs(bench, 'thumbnails', regens.map((r) => r.outboxId));
+  const missing = await bench.knex('sessions').whereIn('id', sessions).whereNull('thumbnail').count<{ count: number }[]>({ count: '*' });
+  if (Number(missing[0]!.count) > 0) throw new Error(`${missing[0]!.count} thumbnail job(s) completed without writing a thumbnail`);
+  return rate;
+}
+
+/**
+ * Dispatches the outbox rows `ids` (jobs of `queue`) at once and waits for the worker to finish
+ * them all: their jobs per second, and the CPU each process spent per job.
+ */
+async function runOutboxJobs(bench: Bench, queueName: QueueName, ids: number[]): Promise<Rate> {
   const dispatcher = new OutboxDispatcher(bench.knex, bench.producer, pino({ level: 'silent' }), { maxBackoffMs: 1000 });
-  const queue = bench.producer.queues.thumbnails;
+  const queue = bench.producer.queues[queueName];
+  // The completed set is capped (removeOnComplete keeps 5,000): emptied first, so that its count
+  // still grows by one per job after the earlier parts' thousands.
+  await queue.clean(0, 0, 'completed');
   const before = (await queue.getJobCounts('completed')).completed!;
   const started = Date.now();
   const meter = cpuMeter(bench);
-  await dispatcher.dispatchIds(regens.map((r) => r.outboxId));
+  await dispatcher.dispatchIds(ids);
   // Watched in Redis, which costs the box less than asking Postgres 50 times a second.
   await until(
-    'every thumbnail job',
+    `every ${queueName} job`,
     async () => {
       const counts = await queue.getJobCounts('completed', 'failed');
-      if (counts.failed! > 0) throw new Error(`${counts.failed} thumbnail job(s) failed: ${(await queue.getFailed(0, 0))[0]?.failedReason}`);
-      return counts.completed! - before >= count;
+      if (counts.failed! > 0) throw new Error(`${counts.failed} ${queueName} job(s) failed: ${(await queue.getFailed(0, 0))[0]?.failedReason}`);
+      return counts.completed! - before >= ids.length;
     },
     300_000,
     20,
   );
   const seconds = (Date.now() - started) / 1000;
-  const cpu = meter.stop(count);
-  const missing = await bench.knex('sessions').whereIn('id', sessions).whereNull('thumbnail').count<{ count: number }[]>({ count: '*' });
-  if (Number(missing[0]!.count) > 0) throw new Error(`${missing[0]!.count} thumbnail job(s) completed without writing a thumbnail`);
-  return { perSec: count / seconds, cpu };
+  return { perSec: ids.length / seconds, cpu: meter.stop(ids.length) };
 }
 
-/** The encoding of the thumbnail job as this bench first measured it: sharp's WebP defaults (effort 4). */
-export const SHARP_DEFAULT_WEBP = { quality: 80 } as const;
-
 /**
- * The raw limit: sharp alone making the job's thumbnail (same size and crop) from the full-size
- * source, in this process, at the same parallelism, with the given WebP encoding: sharp's defaults
- * (the baseline as the bench defined it) or the job's own {@link THUMBNAIL_WEBP}.
+ * Sessions whose subreddits (`bench`) differ from those their media came from, with a custom
+ * thumbnail (a sync makes no other job): each is a media sync's whole work.
  */
-export async function rawThumbnails(bench: Bench, count: number, parallelism: number, webp: WebpOptions): Promise<Rate> {
-  // As in the worker: no libvips operation cache, which would otherwise serve this repeated input.
-  sharp.cache(false);
-  let next = 0;
-  const started = Date.now();
-  const meter = cpuMeter(bench);
-  await Promise.all(
-    Array.from({ length: parallelism }, async () => {
-      while (next++ < count) {
-        await sharp(bench.media.jpeg, { limitInputPixels: bench.config.mediaMaxPixels })
-          .rotate()
-          .resize(THUMBNAIL_SIZE.width, THUMBNAIL_SIZE.height, { fit: 'cover', position: 'attention' })
-          .webp(webp)
-          .toBuffer();
-      }
-    }),
-  );
-  return { perSec: count / ((Date.now() - started) / 1000), cpu: meter.stop(count) };
+export async function unsyncedSessions(bench: Bench, count: number): Promise<number[]> {
+  const category = await bench.knex('categories').where({ is_default: true }).first('id');
+  const rows: { id: number }[] = await bench.knex('sessions')
+    .insert(
+      Array.from({ length: count }, (_, i) => ({
+        user_id: bench.user.id,
+        title: `Sync ${i}`,
+        subreddits: ['bench'],
+        category_id: category!.id,
+        caption_theme: 'joi',
+        thumbnail: 'https://cdn.example.test/t.png',
+        thumbnail_source: 'custom',
+      })),
+    )
+    .returning('id');
+  return rows.map((r) => r.id);
+}
+
+/** Media sync jobs/s: `count` sessions' syncs queued at once, each a listing of 100 posts with their renditions. */
+export async function mediaSyncs(bench: Bench, count: number): Promise<Rate> {
+  const sessions = await unsyncedSessions(bench, count);
+  const written = await bench.knex.transaction((trx) => writeOutboxJobs(trx, sessions.map((id) => jobs.syncMedia(id))));
+  const rate = await runOutboxJobs(bench, 'media', written.map((w) => w.id));
+  const synced = await bench.knex('sessions').whereIn('id', sessions).whereRaw(`media_subreddits = subreddits`).count<{ count: number }[]>({ count: '*' });
+  if (Number(synced[0]!.count) !== count) throw new Error(`${count - Number(synced[0]!.count)} media sync(s) completed without writing their media`);
+  return rate;
 }
 
 export interface Throughput {
@@ -252,63 +263,4 @@ export async function bigSnapshotPeakRss(bench: Bench, count: number, rep: numbe
   resetPeakRss(bench.worker.child.pid);
   const { mbPerSec } = await snapshot(bench, count, rep, 'big');
   return { peakMb: peakRssMb(bench.worker.child.pid)[0]!, mbPerSec };
-}
-
-/**
- * Uploads `count` bodies to the snapshots container with @azure/storage-blob, `parallelism` at a
- * time: each body `item(i)` gives, under the name it gives. The raw baselines' one loop.
- */
-async function rawUploads(bench: Bench, count: number, parallelism: number, item: (i: number) => Promise<{ body: Buffer; name: string }>): Promise<Throughput> {
-  const container = BlobServiceClient.fromConnectionString(bench.config.azureStorageConnectionString).getContainerClient(bench.config.blobContainers.snapshots);
-  let next = 0;
-  let bytes = 0;
-  const started = Date.now();
-  const meter = cpuMeter(bench);
-  await Promise.all(
-    Array.from({ length: parallelism }, async () => {
-      for (let i = next++; i < count; i = next++) {
-        const { body, name } = await item(i);
-        await container.getBlockBlobClient(name).uploadData(body, { blobHTTPHeaders: { blobContentType: 'image/jpeg' } });
-        bytes += body.length;
-      }
-    }),
-  );
-  const seconds = (Date.now() - started) / 1000;
-  return { itemsPerSec: count / seconds, mbPerSec: bytes / 1e6 / seconds, cpu: meter.stop(count) };
-}
-
-/** The raw limit: uploading the same bytes to the same Azurite with @azure/storage-blob, same parallelism. */
-export async function rawSnapshot(bench: Bench, count: number, parallelism: number, rep: number): Promise<Throughput> {
-  const buffers = Array.from({ length: count }, (_, i) => bench.media.blob(rep * 1000 + i));
-  return rawUploads(bench, count, parallelism, async (i) => ({ body: buffers[i]!, name: `raw/${rep}/${i}.jpg` }));
-}
-
-/**
- * What moving the bytes costs with no job around it: each item downloaded from the media host
- * (node:http, keep-alive, as the worker's client), hashed with sha256 and uploaded under its hash,
- * `parallelism` at a time. A copy cannot be cheaper than this; the snapshot figures against it are
- * what the job, the queue and the database add.
- */
-export async function rawCopy(bench: Bench, count: number, parallelism: number, rep: number): Promise<Throughput> {
-  const agent = new http.Agent({ keepAlive: true });
-  for (let i = 0; i < count; i++) bench.media.blob(rep * 1000 + i);
-  const get = (url: string) =>
-    new Promise<Buffer>((resolve, reject) => {
-      http
-        .get(url, { agent }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks)) : reject(new Error(`GET ${url} answered ${res.statusCode}`))));
-          res.on('error', reject);
-        })
-        .on('error', reject);
-    });
-  try {
-    return await rawUploads(bench, count, parallelism, async (i) => {
-      const body = await get(`${bench.media.baseUrl}/blob/${rep * 1000 + i}.jpg`);
-      return { body, name: `raw-copy/${createHash('sha256').update(body).digest('hex')}.jpg` };
-    });
-  } finally {
-    agent.destroy();
-  }
 }

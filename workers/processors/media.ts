@@ -4,7 +4,7 @@ import type { SessionRow } from '../../db/types.js';
 import { listingToMedia, listingUrl } from '../media/reddit.js';
 import { safeFetchJson } from '../lib/safe-fetch.js';
 import type { JobPayload } from '../queues/contracts.js';
-import { fetchOptions, type ProcessorDeps } from './deps.js';
+import { fetchOptions, recordCompleted, type ProcessorDeps } from './deps.js';
 
 export type SyncOutcome =
   | { status: 'synced'; count: number }
@@ -56,6 +56,10 @@ export async function syncSessionMedia(deps: ProcessorDeps, sessionId: number, f
       })),
       subreddits,
     );
+    // The media job's own sync is its last write: its completion record commits with it (one
+    // transaction, one WAL flush, instead of a second one after). A thumbnail or snapshot job that
+    // syncs first has writes of its own to come.
+    if (force) await recordCompleted(deps, trx);
     return { status: 'synced', count: items.length } as const;
   });
 }

@@ -1,13 +1,14 @@
 import autocannon from 'autocannon';
-import { listCommunity, type CommunityFilter } from '../../db/community.js';
-import type { Knex } from '../../db/knex.js';
-import { explainStatement, statementsOf, tableScans } from '../../db/plans.js';
-import { findSession, listSessions, lockSession, snapshotsForSessions } from '../../db/sessions.js';
-import { countSnapshotsByStatus } from '../../db/snapshots.js';
-import { createUser } from '../../db/users.js';
-import { outboxStatus } from '../../workers/index.js';
-import { settleDatabase, until, type Bench } from './harness.js';
-import { quantile, type Figure } from './stats.js';
+import { listCommunity, type CommunityFilter } from '../../../db/community.js';
+import type { Knex } from '../../../db/knex.js';
+import { explainStatement, statementsOf, tableScans } from '../../../db/plans.js';
+import { findSession, listSessions, lockSession, snapshotsForSessions } from '../../../db/sessions.js';
+import { countSnapshotsByStatus } from '../../../db/snapshots.js';
+import { createUser } from '../../../db/users.js';
+import { outboxStatus } from '../../../workers/index.js';
+import { settleDatabase, until, type Bench } from '../harness.js';
+import type { BenchPart } from '../part.js';
+import { quantile, type Figure } from '../stats.js';
 
 /** How many rows of each kind a database holds: the bench's small one, and a year of data. */
 export interface ScaleSize {
@@ -96,9 +97,9 @@ interface Latency {
 }
 
 /** One autocannon run at 8 connections; throws on any non-2xx answer. */
-async function load(bench: Bench, cookie: string, seconds: number, request: autocannon.Request): Promise<Latency> {
+async function load(bench: Bench, cookie: string, seconds: number, request: autocannon.Request, url = bench.webUrl): Promise<Latency> {
   const result = await autocannon({
-    url: bench.webUrl,
+    url,
     connections: 8,
     duration: seconds,
     requests: [request],
@@ -171,7 +172,8 @@ async function measure(bench: Bench, heavy: { id: string; cookie: string }, sess
     add('GET /api/sessions (1,000 of the user)', await load(bench, heavy.cookie, opts.seconds, { method: 'GET', path: '/api/sessions' }));
     for (const [name, path] of Object.entries(FEEDS)) add(name, await load(bench, heavy.cookie, opts.seconds, { method: 'GET', path }));
     add('GET /api/admin/overview', await load(bench, heavy.cookie, opts.seconds, { method: 'GET', path: '/api/admin/overview' }));
-    add('GET /metrics', await load(bench, heavy.cookie, opts.seconds, { method: 'GET', path: '/metrics' }));
+    // On the metrics listener's own port (METRICS_PORT), where operators scrape it.
+    add('GET /metrics', await load(bench, heavy.cookie, opts.seconds, { method: 'GET', path: '/metrics' }, bench.metricsUrl));
     // 300 calls: with 30, the p99 was the slowest single call (quantile 0.99 of 30 is the 30th), which
     // measured whatever else the machine did at that moment rather than the statements.
     add('outboxStatus (outbox:status)', await outboxStatusTimes(bench.knex, 300));
@@ -239,7 +241,7 @@ async function tableSizes(knex: Knex): Promise<string> {
  * small/large: 1.0 = no growth); the plans of the statements those paths run on the large
  * database, and the tables' sizes.
  */
-export async function scalePart(bench: Bench, opts: { quick: boolean; log: (line: string) => void }): Promise<{ figures: Figure[]; report: string }> {
+async function scaleRun(bench: Bench, opts: { quick: boolean; log: (line: string) => void }): Promise<{ figures: Figure[]; report: string }> {
   const { log } = opts;
   const password = 'scale-bench-password';
   const heavyUser = (await createUser(bench.knex, { email: `scale-heavy-${Date.now()}@bench.local`, password, role: 'admin' }, bench.config.passwordScryptCost))!;
@@ -313,3 +315,11 @@ export async function scalePart(bench: Bench, opts: { quick: boolean; log: (line
   ].join('\n');
   return { figures, report };
 }
+
+export const scalePart: BenchPart = {
+  name: 'scale',
+  measures:
+    'p50/p99 of PATCH, the session list, the feed (new, top, hot, search, subreddit, a broad subreddit), the admin overview, /metrics (on its own port), outbox:status and a relay pass of 10,000 rows, on a year of data (1,000,000 sessions, 100,000 snapshots, 5,000,000 finished outbox rows; seeding takes a few minutes)',
+  baseline: 'the same figure on a small database (10,000 sessions), measured before the large one and after it',
+  run: (ctx) => scaleRun(ctx.bench, ctx),
+};

@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
-import { childrenOf } from '../lib/child-process.js';
-import { OUTBOX_QUEUE_NAMES } from '../../workers/queues/contracts.js';
-import { until, type Bench } from './harness.js';
-import type { Figure } from './stats.js';
+import { childrenOf } from '../../lib/child-process.js';
+import { OUTBOX_QUEUE_NAMES } from '../../../workers/queues/contracts.js';
+import { until, type Bench } from '../harness.js';
+import type { BenchPart } from '../part.js';
+import type { Figure } from '../stats.js';
 
 /**
  * The soak: a long run of the mixed load an operator sees (session reads, feed pages and edits, one
@@ -97,7 +98,7 @@ function mixedRequest(ids: number[], cookie: string): (req: autocannon.Request) 
 }
 
 /** Runs the soak on a started bench; its figures (with targets) and a report of the samples. */
-export async function soakPart(bench: Bench, options: SoakOptions): Promise<{ figures: Figure[]; report: string }> {
+async function soakRun(bench: Bench, options: SoakOptions): Promise<{ figures: Figure[]; report: string }> {
   const { log } = options;
   const ids = await seed(bench);
   log(`soak: seeded ${ids.length} sessions; sharing ${SHARED} to the community`);
@@ -164,3 +165,12 @@ export async function soakPart(bench: Bench, options: SoakOptions): Promise<{ fi
   ].join('\n');
   return { figures, report };
 }
+
+export const soakPart: BenchPart = {
+  name: 'soak',
+  measures:
+    '30 minutes of mixed load at 16 connections (45 % session reads, 25 % feed pages, 30 % PATCHes, one in ten changing the subreddits) on 2,000 sessions, 40 of them shared: RSS every minute, p50/p99 per 5-minute window, failed requests, the queues\' drain time (3 minutes with --quick)',
+  baseline: 'its own first window and minute 5',
+  runs: 'only',
+  run: ({ bench, quick, log }) => soakRun(bench, { minutes: quick ? 3 : 30, windowMinutes: quick ? 1 : 5, connections: 16, log }),
+};

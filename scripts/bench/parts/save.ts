@@ -1,5 +1,6 @@
-import { quantile } from './stats.js';
-import type { Bench } from './harness.js';
+import type { Bench } from '../harness.js';
+import type { BenchPart } from '../part.js';
+import { quantile } from '../stats.js';
 
 /** What a save moves, as storage and the durable_blobs table count it. */
 interface StorageTotals {
@@ -87,3 +88,29 @@ export async function saveToLibrary(bench: Bench, count: number, saves: number):
     shareStoredSeconds: stored.seconds,
   };
 }
+
+/** Save to library of an item of 200 media, and the share of 200 media already stored. */
+export const savePart: BenchPart = {
+  name: 'save',
+  measures:
+    'save to library of an item of 200 media: p50/p99, and bytes and blobs added (storage and durable_blobs before and after); the share of a session of 200 media already stored (PATCH → ready)',
+  baseline: '-',
+  async run({ bench, quick, log }) {
+    const saves = quick ? 20 : 100;
+    const runs: SaveFigures[] = [];
+    for (let r = 0; r < (quick ? 1 : 3); r++) {
+      log(`save to library repetition ${r + 1} (${saves} saves of 200 media)`);
+      runs.push(await saveToLibrary(bench, 200, saves));
+    }
+    const zero = { text: '= 0', met: (s: { median: number }) => s.median === 0 };
+    return {
+      figures: [
+        { name: 'save 200 media p50', unit: 'ms', values: runs.map((f) => f.saveP50), better: 'lower' },
+        { name: 'save 200 media p99', unit: 'ms', values: runs.map((f) => f.saveP99), better: 'lower' },
+        { name: 'save bytes moved', unit: 'bytes', values: runs.map((f) => f.bytesMoved), better: 'lower', target: zero },
+        { name: 'save blobs added', unit: 'blobs', values: runs.map((f) => f.blobsAdded), better: 'lower', target: zero },
+        { name: 'share 200 stored media', unit: 's', values: runs.map((f) => f.shareStoredSeconds), better: 'lower' },
+      ],
+    };
+  },
+};

@@ -1,15 +1,18 @@
-import { startServiceProcess } from '../lib/child-process.js';
-import type { Bench } from './harness.js';
-import { jobStart, thumbnails } from './jobs.js';
-import type { Figure } from './stats.js';
+import { startServiceProcess } from '../../lib/child-process.js';
+import type { Bench } from '../harness.js';
+import { jobStart, thumbnails } from '../jobs.js';
+import type { BenchPart } from '../part.js';
+import type { Figure } from '../stats.js';
 
 /**
- * Replaces the bench's worker with one started with `OUTBOX_COMPLETION_RECORD=on|off`, from the same
- * build and environment otherwise. Off is for measuring only: no completion records, no reconciler.
+ * Replaces the bench's worker with one from the same build and environment, with completion records
+ * (the production worker) or without them: the bench's own entry point for that
+ * (scripts/bench/worker-without-record.ts), which no deployment runs.
  */
 export async function restartWorkerWithRecord(bench: Bench, record: 'on' | 'off'): Promise<void> {
   await bench.worker.stop();
-  bench.worker = await startServiceProcess('workers/main.ts', { ...bench.env, OUTBOX_COMPLETION_RECORD: record }, '"worker started"', { timeoutMs: 60_000, compiled: true });
+  const entry = record === 'on' ? 'workers/main.ts' : 'scripts/bench/worker-without-record.ts';
+  bench.worker = await startServiceProcess(entry, bench.env, '"worker started"', { timeoutMs: 60_000, compiled: true });
 }
 
 /**
@@ -17,7 +20,7 @@ export async function restartWorkerWithRecord(bench: Bench, record: 'on' | 'off'
  * with the record off, then on, in turn for each repetition (so drift on a shared machine falls on
  * both alike). Each row's baseline is the same figure with the record off.
  */
-export async function completionRecordPart(bench: Bench, options: { quick: boolean; reps: number; log: (line: string) => void }): Promise<Figure[]> {
+async function completionFigures(bench: Bench, options: { quick: boolean; reps: number; log: (line: string) => void }): Promise<Figure[]> {
   const samples = options.quick ? 30 : 100;
   const thumbCount = options.quick ? 40 : 120;
   const p99 = { on: [] as number[], off: [] as number[] };
@@ -37,3 +40,11 @@ export async function completionRecordPart(bench: Bench, options: { quick: boole
     { name: 'thumbnails, completion record on', unit: 'jobs/s', values: rate.on, baseline: { name: 'record off', values: rate.off }, better: 'higher' },
   ];
 }
+
+export const completionPart: BenchPart = {
+  name: 'completion',
+  measures: 'what the outbox completion record costs: job start p99 and thumbnails/s with the production worker (records on)',
+  baseline: "the same with the bench's worker without records (its own entry point), restarted in turn",
+  // Three repetitions at most: each restarts the worker twice.
+  run: async (ctx) => ({ figures: await completionFigures(ctx.bench, { ...ctx, reps: Math.min(ctx.reps, 3) }) }),
+};

@@ -1,12 +1,13 @@
-import { loadConfig, type Config } from '../../config.js';
-import { startRedisCluster } from '../../test/helpers/redis-cluster.js';
-import { createRedis } from '../../workers/queues/connection.js';
-import { JobProducer } from '../../workers/queues/producer.js';
-import { closeStore, createQueuePool, openQueue, openWorker, type QueueStore } from '../../workers/queues/store.js';
-import { startServiceProcess } from '../lib/child-process.js';
-import { until, type Bench } from './harness.js';
-import { jobStart, thumbnails } from './jobs.js';
-import type { Figure } from './stats.js';
+import { loadConfig, type Config } from '../../../config.js';
+import { startRedisCluster } from '../../../test/helpers/redis-cluster.js';
+import { createRedis } from '../../../workers/queues/connection.js';
+import { JobProducer } from '../../../workers/queues/producer.js';
+import { closeStore, createQueuePool, openQueue, openWorker, type QueueStore } from '../../../workers/queues/store.js';
+import { startServiceProcess } from '../../lib/child-process.js';
+import { until, type Bench } from '../harness.js';
+import { jobStart, thumbnails } from '../jobs.js';
+import type { BenchPart } from '../part.js';
+import type { Figure } from '../stats.js';
 
 /** No-op jobs the raw rate's worker runs at once: enough that the store, not the slots, is the limit. */
 const RAW_CONCURRENCY = 16;
@@ -57,7 +58,7 @@ async function switchStore(bench: Bench, extra: Record<string, string>): Promise
  * each, in turn within every repetition (so drift on a shared machine falls on all alike): job start
  * p99 (COMMIT → active, through the API), thumbnail throughput, and the store's raw no-op jobs/s.
  */
-export async function storesPart(bench: Bench, options: { quick: boolean; reps: number; log: (line: string) => void }): Promise<Figure[]> {
+async function storeFigures(bench: Bench, options: { quick: boolean; reps: number; log: (line: string) => void }): Promise<Figure[]> {
   const samples = options.quick ? 30 : 100;
   const thumbCount = options.quick ? 40 : 120;
   const rawCount = options.quick ? 1_000 : 3_000;
@@ -94,3 +95,11 @@ export async function storesPart(bench: Bench, options: { quick: boolean; reps: 
     ];
   });
 }
+
+export const storesPart: BenchPart = {
+  name: 'stores',
+  measures: 'job start p99, thumbnails/s and no-op jobs/s on Redis, a Redis Cluster and PostgreSQL (QUEUE_BACKEND), side by side',
+  baseline: 'each store against the others, in turn within every repetition',
+  runs: 'only',
+  run: async (ctx) => ({ figures: await storeFigures(ctx.bench, ctx) }),
+};
