@@ -148,6 +148,8 @@ export interface Bench {
   web: ServiceProcess;
   worker: ServiceProcess;
   webUrl: string;
+  /** The web's `/metrics`, served on a listener of its own (`METRICS_PORT`). */
+  metricsUrl: string;
   user: { id: string; email: string; password: string; cookie: string };
   close(): Promise<void>;
 }
@@ -170,7 +172,7 @@ export async function startBench(log: (line: string) => void): Promise<Bench> {
   const knex = createKnex({ databaseUrl, poolMax: 40, applicationName: 'showrunner-bench' });
   await migrateLatest(knex);
 
-  const [media, azurite, port] = await Promise.all([startMediaHost(), startAzurite({ silent: true }), freePort()]);
+  const [media, azurite, port, metricsPort] = await Promise.all([startMediaHost(), startAzurite({ silent: true }), freePort(), freePort()]);
   const env: Record<string, string> = {
     // Production settings but plain HTTP on loopback (production would set Secure cookies).
     NODE_ENV: 'development',
@@ -179,6 +181,7 @@ export async function startBench(log: (line: string) => void): Promise<Bench> {
     LOG_PRETTY: 'false',
     LOG_LEVEL: 'info',
     PORT: String(port),
+    METRICS_PORT: String(metricsPort),
     DATABASE_URL: databaseUrl,
     REDIS_URL: base.redisUrl,
     QUEUE_PREFIX: `bench-${randomBytes(4).toString('hex')}`,
@@ -234,6 +237,7 @@ export async function startBench(log: (line: string) => void): Promise<Bench> {
       web: started.web,
       worker: started.worker,
       webUrl,
+      metricsUrl: `http://127.0.0.1:${metricsPort}`,
       user: { id: created!.id, email: created!.email, password, cookie },
       async close(this: Bench) {
         await removeAll(this.worker);

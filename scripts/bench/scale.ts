@@ -96,9 +96,9 @@ interface Latency {
 }
 
 /** One autocannon run at 8 connections; throws on any non-2xx answer. */
-async function load(bench: Bench, cookie: string, seconds: number, request: autocannon.Request): Promise<Latency> {
+async function load(bench: Bench, cookie: string, seconds: number, request: autocannon.Request, url = bench.webUrl): Promise<Latency> {
   const result = await autocannon({
-    url: bench.webUrl,
+    url,
     connections: 8,
     duration: seconds,
     requests: [request],
@@ -171,7 +171,7 @@ async function measure(bench: Bench, heavy: { id: string; cookie: string }, sess
     add('GET /api/sessions (1,000 of the user)', await load(bench, heavy.cookie, opts.seconds, { method: 'GET', path: '/api/sessions' }));
     for (const [name, path] of Object.entries(FEEDS)) add(name, await load(bench, heavy.cookie, opts.seconds, { method: 'GET', path }));
     add('GET /api/admin/overview', await load(bench, heavy.cookie, opts.seconds, { method: 'GET', path: '/api/admin/overview' }));
-    add('GET /metrics', await load(bench, heavy.cookie, opts.seconds, { method: 'GET', path: '/metrics' }));
+    add('GET /metrics', await load(bench, heavy.cookie, opts.seconds, { method: 'GET', path: '/metrics' }, bench.metricsUrl));
     // 300 calls: with 30, the p99 was the slowest single call (quantile 0.99 of 30 is the 30th), which
     // measured whatever else the machine did at that moment rather than the statements.
     add('outboxStatus (outbox:status)', await outboxStatusTimes(bench.knex, 300));
