@@ -28,6 +28,13 @@ export async function migrateLatest(knex: Knex): Promise<string[]> {
   return applied;
 }
 
+/** Undoes the last batch of migrations; returns the names undone. */
+export async function rollbackLastBatch(knex: Knex): Promise<string[]> {
+  await normaliseMigrationNames(knex);
+  const [, undone] = (await knex.migrate.rollback()) as [number, string[]];
+  return undone;
+}
+
 /** Refuses to go on when the schema is behind the code (the web process calls this at start). */
 export async function assertMigrationsCurrent(knex: Knex): Promise<void> {
   const pending = await pendingMigrations(knex);

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.js';
 import { ensureDatabase } from '../db/database.js';
 import { createKnex } from '../db/knex.js';
-import { migrateLatest, normaliseMigrationNames } from '../db/migrate.js';
+import { migrateLatest, rollbackLastBatch } from '../db/migrate.js';
 import { seedDemoUser } from '../db/seeds/demo-user.js';
 import { coerceError } from '../logger.js';
 
@@ -24,8 +24,7 @@ async function main(): Promise<void> {
   const knex = createKnex({ databaseUrl: config.databaseUrl, poolMax: 2, applicationName: 'showrunner-migrate' });
   try {
     if (values.rollback) {
-      await normaliseMigrationNames(knex);
-      const [, undone] = (await knex.migrate.rollback()) as [number, string[]];
+      const undone = await rollbackLastBatch(knex);
       console.log(undone.length ? `rolled back: ${undone.join(', ')}` : 'nothing to roll back');
       return;
     }

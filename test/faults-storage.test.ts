@@ -60,13 +60,24 @@ describe('faults: blob storage outage during snapshots', function () {
   async function expectComplete(snapshotId: number): Promise<void> {
     const rows = await stack.knex('community_snapshot_media').where({ snapshot_id: snapshotId }).orderBy('order');
     expect(rows).to.have.length(MEDIA);
-    const blobs = (await stack.blobs.list(stack.config.blobContainers.snapshots, 'media/sha256/')).map((b) => b.name);
-    expect(blobs).to.include.members(rows.map((r) => r.blob_name));
+    const recorded = await stack.knex('durable_blobs').whereIn('sha256', rows.map((r) => r.blob_sha256)).pluck('blob_name');
+    expect([...recorded].sort(), 'every item references a recorded blob').to.deep.equal(rows.map((r) => r.blob_name as string).sort());
     // Every blob is there and whole after the restart: its bytes match what was recorded.
     for (const r of rows) {
       const body = await stack.blobs.download(stack.config.blobContainers.snapshots, r.blob_name);
       expect(body.length).to.equal(Number(r.bytes));
     }
+  }
+
+  /**
+   * Once every copy has settled, storage holds exactly what durable_blobs records: an upload that an
+   * outage cut short left no stray blob, and no recorded blob is missing.
+   */
+  async function expectStoredAsRecorded(): Promise<void> {
+    const stored = (await stack.blobs.list(stack.config.blobContainers.snapshots, 'media/sha256/')).map((b) => b.name).sort();
+    const recorded = ((await stack.knex('durable_blobs').pluck('blob_name')) as string[]).sort();
+    expect(recorded, 'blobs recorded').to.have.length.above(0);
+    expect(stored, 'the media/sha256/ listing against durable_blobs').to.deep.equal(recorded);
   }
 
   it('snapshots copying when storage goes away retry, and complete once it is back', async () => {
@@ -112,6 +123,7 @@ describe('faults: blob storage outage during snapshots', function () {
     }
     const retried = await Promise.all(snapshots.map(async (s) => (await stack.job('snapshots', await createRowOf(s)))!.attemptsMade));
     expect(Math.max(...retried), `attempts per job: ${retried.join(', ')}`).to.be.greaterThan(0);
+    await expectStoredAsRecorded();
   });
 
   it('a snapshot whose retries run out ends failed with the reason; snapshots:rerun brings it to ready', async () => {
@@ -146,5 +158,6 @@ describe('faults: blob storage outage during snapshots', function () {
     expect(ready.status).to.equal('ready');
     expect(ready.copied_count).to.equal(MEDIA);
     await expectComplete(snapshotId);
+    await expectStoredAsRecorded();
   });
 });

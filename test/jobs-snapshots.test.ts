@@ -2,9 +2,11 @@ import { createHash } from 'node:crypto';
 import { expect } from 'chai';
 import { registerUser, type TestUser } from './helpers/app.js';
 import { createSession, outboxFor, patch, serveImages } from './helpers/flows.js';
+import { expectDurableSnapshotBlobs } from './helpers/durable-blobs.js';
 import { type JobStack } from './helpers/job-stack.js';
 import { forEachRedis } from './helpers/redis-kinds.js';
 import { waitFor } from './helpers/wait.js';
+import { collectDurableBlobs } from '../workers/processors/durable-blobs.js';
 import { createSnapshot } from '../workers/processors/snapshots.js';
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -62,13 +64,20 @@ forEachRedis((redis) => describe(`jobs: community snapshots (worker process, Azu
     expect(again.body.subreddits).to.deep.equal(['sharing']);
     expect(again.body.media.map((m: { mediaUrl: string }) => m.mediaUrl)).to.deep.equal(detail.body.media.map((m: { mediaUrl: string }) => m.mediaUrl));
 
+    // Its blobs, content-addressed and recorded, before the unshare.
+    const blobNames = await expectDurableSnapshotBlobs(stack, await snapshotOf(created.id));
+    expect(blobNames).to.have.length.at.least(3);
     const unshared = await patch(stack.t, user, created.id, { shareToCommunity: false });
     expect(unshared.communitySnapshot).to.equal(null);
     await stack.t.http().get(`/api/community/sessions/${snapshotId}`).set('Cookie', user.cookie).expect(404);
     const feedAfter = await stack.t.http().get('/api/community').set('Cookie', user.cookie).expect(200);
     expect(feedAfter.body.items.map((i: { id: number }) => i.id)).to.not.include(snapshotId);
-    // Its references went with its rows; the blobs wait for the collector (test/durable-media.test.ts).
+    // Its references went with its rows; its blobs go with the collector's next pass (here with no grace period).
     expect(await stack.knex('community_snapshot_media').where({ snapshot_id: snapshotId })).to.deep.equal([]);
+    const collector = { ...stack.deps, config: { ...stack.config, maintenance: { ...stack.config.maintenance, mediaGcGraceMinutes: 0 } } };
+    expect(await collectDurableBlobs(collector, 1_000), 'blobs the pass collected').to.be.at.least(blobNames.length);
+    for (const name of blobNames) expect(await stack.blobs.exists(container(), name), `${name} deleted`).to.equal(false);
+    expect(await stack.knex('durable_blobs').whereIn('blob_name', blobNames).pluck('blob_name'), 'their rows').to.deep.equal([]);
   });
 
   it('share, unshare, share in quick succession → one live snapshot and no blob outside it', async () => {

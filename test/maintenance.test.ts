@@ -68,6 +68,14 @@ describe('maintenance: scheduled housekeeping', function () {
       const user = await registerUser(t);
       const session = await createSession(t, user, { title: 'Busy', subreddits: 'pics' });
       const before = await outboxCounts(db.knex);
+      // Every DELETE statement on job_outbox, as the database ran it, with how many rows it took.
+      await db.knex.raw(`
+        CREATE TABLE test_outbox_deletes (id serial PRIMARY KEY, deleted int NOT NULL);
+        CREATE FUNCTION test_log_outbox_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN INSERT INTO test_outbox_deletes (deleted) SELECT count(*) FROM gone; RETURN NULL; END $$;
+        CREATE TRIGGER test_outbox_deletes AFTER DELETE ON job_outbox REFERENCING OLD TABLE AS gone
+          FOR EACH STATEMENT EXECUTE FUNCTION test_log_outbox_delete();
+      `);
 
       const patches = (async () => {
         const statuses: number[] = [];
@@ -81,7 +89,11 @@ describe('maintenance: scheduled housekeeping', function () {
 
       expect(statuses).to.deep.equal(statuses.map(() => 200));
       expect(outcome).to.deep.include({ task: 'outbox-retention', deleted: OLD, interrupted: false });
-      expect(outcome.batches, 'bounded batches of 5,000 rows').to.equal(OLD / 5_000 + 1);
+      // Batches of MAINTENANCE_BATCH_SIZE (5,000), each its own statement: 100,000 rows are 20 full ones.
+      const statements = (await db.knex('test_outbox_deletes').orderBy('id').pluck('deleted')) as number[];
+      await db.knex.raw('DROP TRIGGER test_outbox_deletes ON job_outbox; DROP FUNCTION test_log_outbox_delete(); DROP TABLE test_outbox_deletes');
+      expect(statements.filter((n) => n > 0), 'the DELETEs that removed rows').to.deep.equal(Array(OLD / 5_000).fill(5_000));
+      expect(outcome.batches, 'the batches it reports are the statements it ran').to.equal(statements.length);
       expect(await outboxCounts(db.knex)).to.deep.equal({ old: 0, recent: RECENT, undispatched: before.undispatched, unfinished: UNFINISHED });
       expect(before.undispatched).to.be.at.least(UNDISPATCHED);
       const text = await metrics.registry.metrics();

@@ -172,7 +172,11 @@ describe('moderation page in a real browser (headless Chromium)', function () {
       await page.goto(`${baseUrl}/admin/community`);
       await page.locator('header a[href="/admin/queues"]').click();
       await page.waitForURL(/\/admin\/queues/);
-      await waitFor('bull-board to link the moderation page', async () => (await page.locator('a[href="/admin/community"]').count()) > 0 || (await page.content()).includes('Community moderation'));
+      // bull-board's own header: its links menu (the one popup button) holds the link back.
+      await page.locator('header button[aria-haspopup="menu"]').click({ timeout: 15_000 });
+      await page.getByRole('menuitem', { name: 'Community moderation' }).click({ timeout: 15_000 });
+      await page.waitForURL(`${baseUrl}/admin/community`, { timeout: 15_000 });
+      expect(await page.locator('article[data-snapshot-id], #audit').count(), 'the moderation page itself').to.be.above(0);
     } finally {
       await context.close();
     }

@@ -50,6 +50,33 @@ describe('OpenAPI: every response matches the schema the served document gives i
     return res.body as T;
   }
 
+  /** A `#/components/schemas/…` reference's schema; any other schema as it is. */
+  const resolve = (schema: Json): Json => {
+    const ref = schema.$ref as string | undefined;
+    if (ref === undefined) return schema;
+    const target = doc.components.schemas[ref.replace('#/components/schemas/', '')];
+    expect(target, `${ref} is in the document's components`).to.be.an('object');
+    return target!;
+  };
+
+  /**
+   * What a response should be, shaped by its schema in the document: each property the schema
+   * lists, with its value from `values` (nested objects the same way), and nothing the schema does
+   * not list. A property the schema lists and `values` lacks fails here, named.
+   */
+  function fromSpec(schema: Json, values: Json, at = ''): Json {
+    const properties = resolve(schema).properties as Record<string, Json> | undefined;
+    expect(properties, `${at || '/'} is an object with properties in the document`).to.be.an('object');
+    return Object.fromEntries(
+      Object.entries(properties!).map(([name, property]) => {
+        expect(values, `a value for ${at}/${name}, which the document lists`).to.have.property(name);
+        const value = values[name];
+        const nested = resolve(property).properties !== undefined && value !== null && typeof value === 'object' && !Array.isArray(value);
+        return [name, nested ? fromSpec(property, value as Json, `${at}/${name}`) : value];
+      }),
+    );
+  }
+
   const as = (who: TestUser) => ({
     get: (url: string) => t.http().get(url).set('Cookie', who.cookie),
     post: (url: string, body?: object) => t.http().post(url).set('Cookie', who.cookie).send(body),
@@ -218,8 +245,20 @@ describe('OpenAPI: every response matches the schema the served document gives i
     await t.knex('community_snapshots').where({ id: snapshotId }).update({ status: 'ready', ready_at: new Date() });
     const reason = { reason: 'schema check' };
     expectDocumented(await as(admin).post(`/api/admin/community/${snapshotId}/hide`, reason), 'post', '/api/admin/community/{id}/hide', 200);
-    const feed = expectDocumented<{ items: { id: number; isHidden: boolean }[] }>(await as(admin).get(`/api/community?creatorId=${admin.user.id}`), 'get', '/api/community', 200);
-    expect(feed.items).to.deep.include.members([{ ...feed.items.find((i) => i.id === snapshotId)!, isHidden: true }]);
+    const feed = expectDocumented<{ items: Json[] }>(await as(admin).get(`/api/community?creatorId=${admin.user.id}`), 'get', '/api/community', 200);
+    // The item as the document describes a feed item, with the values this test gave it.
+    const page = doc.paths['/api/community']!.get!.responses!['200']!.content!['application/json']!.schema!;
+    const itemSchema = (resolve(page).properties as { items: { items: Json } }).items.items;
+    const row = await t.knex('community_snapshots').where({ id: snapshotId }).first();
+    const category = await t.knex('categories').where({ id: row.category_id }).first('slug');
+    const creator = await t.knex('users').where({ id: admin.user.id }).first('first_name');
+    const expected = fromSpec(itemSchema, {
+      kind: 'session', id: snapshotId, sessionId, title: 'Moderated', thumbnail: null, subreddits: ['pics'],
+      categoryId: row.category_id, categorySlug: category.slug, isManualMode: false, isImported: false,
+      likeCount: 0, isLikedByUser: false, isHidden: true, createdAt: (row.ready_at as Date).toISOString(),
+      user: { id: admin.user.id, firstName: creator.first_name },
+    });
+    expect(feed.items.find((i) => i.id === snapshotId)).to.deep.equal(expected);
     expectDocumented(await as(admin).post(`/api/admin/community/${snapshotId}/unhide`, reason), 'post', '/api/admin/community/{id}/unhide', 200);
     expectDocumented(await as(admin).post(`/api/admin/community/${snapshotId}/hide`, {}), 'post', '/api/admin/community/{id}/hide', 400);
     expectDocumented(await t.http().delete(`/api/admin/community/${snapshotId}`).set('Cookie', admin.cookie).send(reason), 'delete', '/api/admin/community/{id}', 200);
@@ -239,6 +278,40 @@ describe('OpenAPI: every response matches the schema the served document gives i
     expectDocumented(await as(user).get('/api/sessions/2147483646'), 'get', '/api/sessions/{id}', 404);
     expectDocumented(await as(user).get('/api/admin/overview'), 'get', '/api/admin/overview', 403);
     expectDocumented(await as(admin).post(`/api/admin/sessions/${sharedId}/thumbnail`), 'post', '/api/admin/sessions/{id}/thumbnail', 409);
+  });
+
+  it('every response schema is strict: each object in it, through its references, says additionalProperties: false', () => {
+    const loose: string[] = [];
+    const seen = new Set<string>();
+    let objects = 0;
+    const walk = (schema: Json, at: string): void => {
+      const ref = schema.$ref as string | undefined;
+      if (ref !== undefined) {
+        if (!seen.has(ref)) {
+          seen.add(ref);
+          walk(resolve(schema), ref);
+        }
+        return;
+      }
+      const types = ([] as unknown[]).concat(schema.type ?? []);
+      if (types.includes('object') || schema.properties !== undefined) {
+        objects += 1;
+        if (schema.additionalProperties !== false) loose.push(at);
+      }
+      for (const [name, property] of Object.entries((schema.properties ?? {}) as Record<string, Json>)) walk(property, `${at}/${name}`);
+      if (schema.items) walk(schema.items as Json, `${at}[]`);
+      for (const key of ['anyOf', 'oneOf', 'allOf'] as const) for (const [i, branch] of ((schema[key] ?? []) as Json[]).entries()) walk(branch, `${at} ${key}[${i}]`);
+    };
+    for (const [path, item] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(item)) {
+        for (const [status, response] of Object.entries(op.responses ?? {})) {
+          const schema = response.content?.['application/json']?.schema;
+          if (schema) walk(schema, `${method.toUpperCase()} ${path} ${status}`);
+        }
+      }
+    }
+    expect(objects, 'object schemas found').to.be.above(20);
+    expect(loose, 'object schemas that allow properties they do not list').to.deep.equal([]);
   });
 
   it('covers every documented 2xx JSON response', () => {

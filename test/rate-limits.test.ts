@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { createTestApp, httpSessionCookie, registerUser, type TestApp } from './helpers/app.js';
 import { startJobStack, type JobStack } from './helpers/job-stack.js';
 import { startRedisServer, type RedisServer } from './helpers/redis-server.js';
-import { startWebProcess, type WebProcess } from './helpers/web-process.js';
+import { servedBy, startWebProcess, type WebProcess } from './helpers/web-process.js';
 import { waitFor } from './helpers/wait.js';
 
 interface Answer {
@@ -31,10 +31,12 @@ function send(web: WebProcess, method: string, path: string, headers: Record<str
   });
 }
 
-/** The pids of the web processes that logged a request to `path`. */
-function pidsServing(web: WebProcess, path: string): Set<number> {
-  const lines = web.output().split('\n').filter((l) => l.includes(`"path":"${path}"`) && l.includes('"msg":"request"'));
-  return new Set(lines.map((l) => (JSON.parse(l) as { pid: number }).pid));
+/** Which process served each of these requests (by `X-Request-Id`), once every one has logged its line (in batches, up to 250 ms late). */
+function pidsServing(web: WebProcess, requestIds: string[]): Promise<number[]> {
+  return waitFor('the request lines', () => {
+    const pids = requestIds.map((id) => servedBy(web, id));
+    return pids.every((pid) => pid !== undefined) ? (pids as number[]) : undefined;
+  }, { timeoutMs: 5_000 });
 }
 
 async function registerOn(web: WebProcess): Promise<string> {
@@ -70,20 +72,22 @@ describe('API rate limits (the reference: 100 / 15 min on /api/sessions*, /api/s
       const cookie = await registerOn(web);
       const remaining: string[] = [];
       for (let i = 0; i < 10; i++) {
-        const res = await send(web, 'GET', '/api/sessions', { cookie });
+        const res = await send(web, 'GET', '/api/sessions', { cookie, 'x-request-id': `shared-ok-${i}` });
         expect(res.status, res.body).to.equal(200);
         remaining.push(String(res.headers['x-ratelimit-remaining']));
       }
-      // Request lines reach the output in batches (up to 250 ms later): wait for both processes' lines.
-      await waitFor('request lines from both web processes', () => pidsServing(web!, '/api/sessions').size === 2, { timeoutMs: 5_000 });
-      // One counter: the remaining count goes down by one per request, whichever process answered.
+      // One counter: the remaining count goes down by one per request, whichever process answered…
       expect(remaining).to.deep.equal(['9', '8', '7', '6', '5', '4', '3', '2', '1', '0']);
-      // Consecutive connections go to different processes: both refuse.
-      for (let i = 0; i < 2; i++) {
-        const refused = await send(web, 'GET', '/api/sessions', { cookie });
+      const served = await pidsServing(web, remaining.map((_, i) => `shared-ok-${i}`));
+      expect(new Set(served).size, `the processes that served the ten: ${served.join(', ')}`).to.equal(2);
+      // …and once it is spent, both processes refuse.
+      for (let i = 0; i < 4; i++) {
+        const refused = await send(web, 'GET', '/api/sessions', { cookie, 'x-request-id': `shared-refused-${i}` });
         expect(refused.status, refused.body).to.equal(429);
         expect(JSON.parse(refused.body)).to.include({ error: 'Too Many Requests', code: 'RATE_LIMITED' });
       }
+      const refusedBy = await pidsServing(web, [0, 1, 2, 3].map((i) => `shared-refused-${i}`));
+      expect(new Set(refusedBy), `the processes that refused: ${refusedBy.join(', ')}`).to.deep.equal(new Set(served));
     });
 
     it('with Redis down, requests are still served, under each process’s own limit; a PATCH needs only Postgres', async () => {
@@ -94,20 +98,27 @@ describe('API rate limits (the reference: 100 / 15 min on /api/sessions*, /api/s
       const id = (JSON.parse(created.body) as { id: number }).id;
       await redis.stop();
       try {
-        const patched = await send(web, 'PATCH', `/api/sessions/${id}`, { cookie }, { title: 'During the outage' });
+        const patched = await send(web, 'PATCH', `/api/sessions/${id}`, { cookie, 'x-request-id': 'outage-patch' }, { title: 'During the outage' });
         expect(patched.status, patched.body).to.equal(200);
         expect(JSON.parse(patched.body)).to.include({ title: 'During the outage' });
-        // Each process now counts alone: at most 10 each, so at most 20 of these are served, and some are refused.
+        // Each process now counts alone, the PATCH included: each serves its first 10 and refuses the rest.
         const statuses: number[] = [];
         for (let i = 0; i < 24; i++) {
-          const res = await send(web, 'GET', '/api/sessions', { cookie });
+          const res = await send(web, 'GET', '/api/sessions', { cookie, 'x-request-id': `outage-${i}` });
           expect(res.headers['x-ratelimit-limit']).to.equal('10');
           statuses.push(res.status);
         }
         expect(statuses.slice(0, 9), 'the first requests are served').to.deep.equal(Array(9).fill(200));
-        expect(statuses.filter((s) => s === 200).length).to.be.at.most(20);
-        expect(statuses).to.include(429);
-        expect(statuses.filter((s) => s !== 200 && s !== 429)).to.deep.equal([]);
+        const [patchedBy, ...handledBy] = await pidsServing(web, ['outage-patch', ...statuses.map((_, i) => `outage-${i}`)]);
+        const byProcess = new Map<number, number[]>();
+        for (const [i, pid] of handledBy.entries()) byProcess.set(pid, [...(byProcess.get(pid) ?? []), statuses[i]!]);
+        expect([...byProcess.keys()], 'both processes took requests').to.have.length(2);
+        for (const [pid, seen] of byProcess) {
+          const allowed = 10 - (pid === patchedBy ? 1 : 0);
+          const expected = seen.map((_, i) => (i < allowed ? 200 : 429));
+          expect(seen, `process ${pid}${pid === patchedBy ? ' (it served the PATCH)' : ''}: its own ${allowed} then 429s`).to.deep.equal(expected);
+        }
+        expect(statuses, 'some refused').to.include(429);
       } finally {
         await redis.start();
       }

@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
 import { expect } from 'chai';
+import type supertest from 'supertest';
 import { registerUser, type TestUser } from './helpers/app.js';
 import { createSession, patch, serveImages } from './helpers/flows.js';
 import { startJobStack, type JobStack } from './helpers/job-stack.js';
+import { holdRowLock } from './helpers/row-lock.js';
 import { waitFor } from './helpers/wait.js';
 import { collectDurableBlobs } from '../workers/processors/durable-blobs.js';
 
@@ -159,26 +161,57 @@ describe('save to library: POST /api/community/sessions/:id/save (worker process
     expect((await save(saver, snapshotId).expect(200)).body).to.deep.equal({ success: true, sessionId: bodies[0]!.sessionId, reused: true });
   });
 
-  it('save raced with unshare of the same item, 50 times: no saved session ever has a media URL that fails', async () => {
+  /**
+   * One save and one unshare of the same item, both in flight at once, the test choosing which
+   * reaches the snapshot first: it holds the snapshot's row lock, sends one request and waits until
+   * it queues on that lock, sends the other and waits until it queues too, then lets go. PostgreSQL
+   * then serves them in the order they queued. Returns the save's answer.
+   */
+  async function race(snapshotId: number, sessionId: number, saver: TestUser, creator: TestUser, saveFirst: boolean): Promise<supertest.Response> {
+    const lock = await holdRowLock(stack.knex, 'community_snapshots', snapshotId);
+    try {
+      // supertest sends a request once it is awaited (then), not when it is built.
+      const saving = () => save(saver, snapshotId).then((r) => r);
+      const unsharing = () => stack.t.http().patch(`/api/sessions/${sessionId}`).set('Cookie', creator.cookie).send({ shareToCommunity: false }).then((r) => r);
+      const first = saveFirst ? saving() : unsharing();
+      await waitFor('the first request to queue on the snapshot', async () => (await lock.queued()) === 1, { intervalMs: 5 });
+      const second = saveFirst ? unsharing() : saving();
+      await waitFor('the second request to queue behind it', async () => (await lock.queued()) === 2, { intervalMs: 5 });
+      await lock.release();
+      const [saved, unshared] = saveFirst ? [await first, await second] : [await second, await first];
+      expect(unshared.status, unshared.text).to.equal(200);
+      return saved;
+    } finally {
+      await lock.release();
+    }
+  }
+
+  it('save raced with unshare of the same item, 20 times: a save that reaches it first is a copy, one that comes second is a 404; no copy ever has a media URL that fails', async () => {
     const creator = await registerUser(stack.t);
     const saver = await registerUser(stack.t);
-    const rounds = 50;
+    const rounds = 20;
     // Fresh bytes each round, so no round's blobs are kept alive by another round's copy.
     const items = await Promise.all(Array.from({ length: rounds }, (_, i) => sharedItem(creator, `race${i}`, 1)));
-    const outcomes = await Promise.all(
-      items.map(async ({ sessionId, snapshotId }) => {
-        const [saved] = await Promise.all([save(saver, snapshotId), patch(stack.t, creator, sessionId, { shareToCommunity: false })]);
-        expect([200, 404], saved.text).to.include(saved.status);
-        return saved.status === 200 ? (saved.body as Saved).sessionId : undefined;
-      }),
-    );
+    const copies: number[] = [];
+    for (const [i, { sessionId, snapshotId }] of items.entries()) {
+      const saveFirst = i % 2 === 0;
+      const saved = await race(snapshotId, sessionId, saver, creator, saveFirst);
+      if (saveFirst) {
+        expect(saved.status, `round ${i}, the save first: ${saved.text}`).to.equal(200);
+        expect(saved.body).to.deep.include({ success: true, reused: false });
+        copies.push((saved.body as Saved).sessionId);
+      } else {
+        expect(saved.status, `round ${i}, the save second: ${saved.text}`).to.equal(404);
+        expect(saved.body.code).to.equal('NOT_FOUND');
+      }
+    }
+    expect(copies).to.have.length(rounds / 2);
     const snapshotIds = items.map((i) => i.snapshotId);
     await waitFor('every purge to drop its references', async () => (await stack.knex('community_snapshot_media').whereIn('snapshot_id', snapshotIds)).length === 0, { timeoutMs: 60_000 });
     await collect();
     await collect();
-    const copies = outcomes.filter((id): id is number => id !== undefined);
     for (const copy of copies) await expectMediaServed(saver, copy);
-    // Every session the saver has is one of the answered copies, each with its one item.
+    // Every session the saver has is one of the copies, each with its one item: a save that lost left nothing.
     expect((await stack.knex('sessions').where({ user_id: saver.user.id }).pluck('id')).sort()).to.deep.equal([...copies].sort());
     for (const copy of copies) expect(await stack.knex('session_media').where({ session_id: copy }).count<{ n: number }[]>({ n: '*' })).to.deep.equal([{ n: 1 }]);
   });

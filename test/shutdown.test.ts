@@ -1,10 +1,12 @@
 import http from 'node:http';
+import net from 'node:net';
 import { expect } from 'chai';
 import { registerUser } from './helpers/app.js';
 import { createSession, patch } from './helpers/flows.js';
 import { startJobStack, type JobStack } from './helpers/job-stack.js';
 import { startWebProcess } from './helpers/web-process.js';
 import { expectDurableSnapshotBlobs } from './helpers/durable-blobs.js';
+import { holdRowLock } from './helpers/row-lock.js';
 import { waitFor } from './helpers/wait.js';
 
 const ITEMS = 12;
@@ -106,8 +108,10 @@ describe('graceful shutdown', function () {
     expect(await stack.knex('community_snapshots').where({ id: snap.snapshotId }).first()).to.include({ status: 'ready', copied_count: ITEMS });
   });
 
-  it('SIGTERM to the web process under load: every request it accepted is answered', async () => {
-    const web = await startWebProcess(stack.env);
+  it('SIGTERM to the web process under load: every request it accepted is answered, no connection is reset, and new ones are refused', async () => {
+    // A pool for every client, so that each request in flight waits in PostgreSQL where the test can count it.
+    const clientCount = 16;
+    const web = await startWebProcess({ ...stack.env, SHUTDOWN_GRACE_MS: '20000', DATABASE_POOL_MAX: String(clientCount + 4) });
     const user = await registerUser(stack.t);
     const created = await createSession(stack.t, user, { title: 'Load', subreddits: 'load', thumbnail: 'https://cdn.example.test/t.png' });
     const before = (await stack.knex('sessions').where({ id: created.id }).first()).version as number;
@@ -115,8 +119,8 @@ describe('graceful shutdown', function () {
 
     let answered = 0;
     let serverErrors = 0;
-    let refused = 0;
-    let signalled = false;
+    // Why requests failed, by error code: ECONNREFUSED (nothing listens) is the only one allowed.
+    const failures: Record<string, number> = {};
     const one = (i: number): Promise<void> =>
       new Promise((resolve) => {
         const body = JSON.stringify({ title: `Load ${i}` });
@@ -136,30 +140,51 @@ describe('graceful shutdown', function () {
             });
           },
         );
-        // A connection the server never took (closed listener, or reset from its backlog) was not accepted.
-        req.on('error', () => {
-          refused += 1;
+        req.on('error', (e: NodeJS.ErrnoException) => {
+          const code = e.code ?? e.message;
+          failures[code] = (failures[code] ?? 0) + 1;
           resolve();
         });
         req.end(body);
       });
-
-    const clients = Array.from({ length: 16 }, async (_, c) => {
-      for (let i = 0; !web.hasExited(); i++) {
-        await one(c * 100_000 + i);
-        if (!signalled && answered >= 100) {
-          signalled = true;
-          web.child.kill('SIGTERM');
-        }
-      }
+    const clients = Array.from({ length: clientCount }, async (_, c) => {
+      for (let i = 0; !web.hasExited(); i++) await one(c * 100_000 + i);
     });
+
+    await waitFor('100 answers under load', () => answered >= 100, { intervalMs: 5 });
+    // The session's row lock, held: every client's next PATCH is accepted and waits for it. With all
+    // of them waiting, none is still connecting, so none can be caught in the listen backlog (which
+    // the kernel resets when a listener closes, before the server could accept it).
+    const lock = await holdRowLock(stack.knex, 'sessions', created.id);
+    let inFlight: number;
+    try {
+      await waitFor('a PATCH from every client waiting on the session row', async () => (await lock.queued()) === clientCount, { intervalMs: 5 });
+      inFlight = answered;
+      web.child.kill('SIGTERM');
+      // Stopped accepting: a new connection is refused.
+      await waitFor('the web process to refuse connections', () => refusesConnections(Number(port)), { intervalMs: 5 });
+    } finally {
+      await lock.release();
+    }
     await Promise.all(clients);
     expect(await web.exited).to.equal(0);
     expect(serverErrors, 'no request got an error response').to.equal(0);
+    expect(Object.keys(failures).filter((code) => code !== 'ECONNREFUSED'), `failures besides refusals: ${JSON.stringify(failures)}`).to.deep.equal([]);
+    expect(answered - inFlight, 'every request waiting when the signal came was answered').to.equal(clientCount);
     const after = (await stack.knex('sessions').where({ id: created.id }).first()).version as number;
     // Every PATCH the server applied was answered: no accepted request was dropped.
     expect(after - before).to.equal(answered);
-    expect(answered).to.be.greaterThan(100);
-    expect(refused).to.be.greaterThan(0);
   });
 });
+
+/** True when a connection to the port is refused (nothing listens); a connection that opens is closed at once. */
+function refusesConnections(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNREFUSED'));
+  });
+}

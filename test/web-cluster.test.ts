@@ -1,10 +1,11 @@
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { expect } from 'chai';
 import { ensureDatabase, dropDatabase } from '../db/database.js';
 import { childrenOf, freePort, startServiceProcess } from '../scripts/lib/child-process.js';
 import { startJobStack, type JobStack } from './helpers/job-stack.js';
-import { startWebProcess, type WebProcess } from './helpers/web-process.js';
+import { servedBy, startWebProcess, type WebProcess } from './helpers/web-process.js';
 import { waitFor } from './helpers/wait.js';
 
 const alive = (pid: number): boolean => {
@@ -29,10 +30,26 @@ function getOnNewConnection(baseUrl: string, path: string, headers: Record<strin
   });
 }
 
-/** The pid of the web process that logged the latest request, with this `X-Request-Id`, once it has. */
-function servedBy(web: WebProcess, requestId: string): number | undefined {
-  const line = web.output().slice(-20_000).split('\n').find((l) => l.includes(`"requestId":"${requestId}"`) && l.includes('"msg":"request"'));
-  return line === undefined ? undefined : (JSON.parse(line) as { pid: number }).pid;
+/**
+ * The local ports of a process's established TCP connections to `remotePort`: its sockets (the
+ * inodes its file descriptors name) looked up in the kernel's TCP tables (Linux's /proc).
+ */
+function tcpPortsTo(pid: number, remotePort: number): number[] {
+  const inodes = new Set(
+    readdirSync(`/proc/${pid}/fd`).flatMap((fd) => {
+      try {
+        return [/^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1]].filter((inode) => inode !== undefined);
+      } catch {
+        return []; // closed meanwhile
+      }
+    }),
+  );
+  const ESTABLISHED = '01';
+  return ['tcp', 'tcp6']
+    .flatMap((table) => readFileSync(`/proc/${pid}/net/${table}`, 'utf8').trim().split('\n').slice(1))
+    .map((row) => row.trim().split(/\s+/))
+    .filter(([, , remote, state, , , , , , inode]) => state === ESTABLISHED && inodes.has(inode!) && parseInt(remote!.split(':')[1]!, 16) === remotePort)
+    .map(([, local]) => parseInt(local!.split(':')[1]!, 16));
 }
 
 /** The value of one sample line (`name{labels} value`) of a Prometheus text, or undefined. */
@@ -75,16 +92,19 @@ describe('WEB_CONCURRENCY: several web processes behind one port', function () {
 
   it('each web process holds at most DATABASE_POOL_MAX connections to Postgres', async () => {
     web = await startWebProcess({ ...stack.env, WEB_CONCURRENCY: '2', DATABASE_POOL_MAX: '2' });
-    const database = new URL(stack.env.DATABASE_URL!).pathname.slice(1);
-    const connections = async (): Promise<number> =>
-      Number(
-        (await stack.knex('pg_stat_activity').where({ datname: database, application_name: 'showrunner-web' }).count<{ n: number }[]>({ n: '*' }))[0]!.n,
-      );
-    // 40 readiness checks at once, each needing a connection: pools of 10 would open up to 20.
+    const processes = childrenOf(web.child.pid!);
+    expect(processes).to.have.length(2);
+    const database = new URL(stack.env.DATABASE_URL!);
+    // 40 readiness checks at once, each needing a connection: pools of 10 would open up to 10 each.
     const answers = await Promise.all(Array.from({ length: 40 }, () => getOnNewConnection(web!.baseUrl, '/readyz')));
     expect(answers.map((a) => a.status)).to.deep.equal(Array(40).fill(200));
-    const held = await connections();
-    expect(held).to.be.within(1, 4);
+    // Each process's own connections, from the kernel's socket table; Postgres sees the same ones.
+    const held = processes.map((pid) => tcpPortsTo(pid, Number(database.port || 5432)));
+    const seen = (await stack.knex('pg_stat_activity')
+      .where({ datname: database.pathname.slice(1), application_name: 'showrunner-web' })
+      .pluck('client_port')) as number[];
+    expect(held.flat().sort(), 'the processes\' connections are the web connections Postgres has').to.deep.equal([...seen].sort());
+    for (const [i, ports] of held.entries()) expect(ports.length, `connections of web process ${processes[i]}`).to.be.within(1, 2);
   });
 
   it('a process that dies is replaced; until the replacement serves, the other answers every request; SIGTERM stops every process cleanly', async function () {
