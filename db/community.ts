@@ -1,4 +1,4 @@
-import { boundedCount, boundedCountQuery, estimatedCount, keptEstimate } from './counts.js';
+import { boundedCount, boundedCountQuery } from './counts.js';
 import type { Knex } from './knex.js';
 import type { SnapshotMediaRow, SnapshotRow } from './types.js';
 
@@ -13,9 +13,10 @@ const hotScore = (alias: string): string =>
 
 /**
  * The feed's orders, each a list of keys read newest/largest first and ended by `s.id DESC` for a
- * stable page. `new` and `top` each have an index that reads ready snapshots in exactly this order
- * (community_feed_new, community_feed_likes); `hot` depends on now(), which no index can hold, so
- * its page is ordered over the candidates `hotCandidates` bounds. A new order is one entry here.
+ * stable page. `new` and `top` each have indexes that read ready snapshots in exactly this order
+ * (community_feed_new, community_feed_likes, and their `_filters` twins, which carry the columns
+ * the filters test); `hot` depends on now(), which no index can hold, so its page is ordered over
+ * the candidates `hotCandidates` bounds. A new order is one entry here.
  */
 const FEED_ORDERS = {
   new: ['s.ready_at'],
@@ -27,8 +28,7 @@ export type CommunitySort = keyof typeof FEED_ORDERS;
 
 /**
  * The reference's `contentType` values and whether each holds snapshots: `all` and `sessions` are the
- * feed, which has sessions only, so each of the reference's media-only values (smart-caption media
- * and its three media collections) is an empty page rather than an error.
+ * feed, which has sessions only, so each media-only value is an empty page rather than an error.
  */
 export const FEED_CONTENT_TYPES = { all: true, sessions: true, captions: false, babecuts: false, hypnococks: false, betacensors: false } as const;
 export type CommunityContentType = keyof typeof FEED_CONTENT_TYPES;
@@ -40,10 +40,7 @@ export const COMMUNITY_CONTENT_TYPES = Object.keys(FEED_CONTENT_TYPES) as Commun
  */
 const HOT_WINDOW = 1000;
 
-/**
- * The feed's `total` is exact up to this many matching snapshots and the planner's estimate above
- * it, so a feed of a year's snapshots is not counted row by row on every page.
- */
+/** The feed's `total` is exact up to this many matching snapshots and the planner's estimate above it. */
 export const FEED_EXACT_TOTAL = 1000;
 
 /** Every value `sort` may take, for the route's validation and the OpenAPI enum. */
@@ -83,23 +80,9 @@ function likedBy(knex: Knex, viewerId: string | undefined): Knex.Raw {
     : knex.raw('false AS is_liked_by_user');
 }
 
-/**
- * How many of the feed's first rows (in its order) a page filtered by `search` or `subreddit` is
- * looked for among, once the filter is known to match more than FEED_EXACT_TOTAL snapshots. The walk
- * stops as soon as the page is full: a filter matching 10 % of the feed fills a first page after
- * about 200 rows, one matching 1 % after about 2,000. FEED_PROBE bounds what a sparser filter costs
- * before the index bitmap (every match, then sorted) takes over.
- */
-const FEED_PROBE = 5000;
-
 /** The values a filter looks up before it matches snapshots: creators by name, subreddit names by substring. */
 type LookupName = 'creators' | 'searchCreators' | 'subredditNames';
-export type FilterLookups = Partial<Record<LookupName, string[]>>;
-
-/**
- * The most values a lookup is written out with for an estimate ({@link resolveLookups}); a pattern
- * matching more (a single letter against every user) is estimated as the planner guesses it.
- */
+/** The most values a lookup is written out with; a pattern matching more (a letter against every user) stays a sub-select. */
 const LOOKUP_VALUES_MAX = 10_000;
 
 /**
@@ -124,116 +107,71 @@ function filterLookups(filter: CommunityFilter): Partial<Record<LookupName, { sq
 }
 
 /**
- * The filter's lookups run on their own, for an estimate of how many snapshots it matches. In the
- * feed's queries a lookup is an InitPlan, whose values the planner does not know when it plans: it
- * guessed a fixed fraction, so a subreddit matching 11,000 snapshots of a year's feed was estimated
- * at 1,001 (the least an estimate may say), and so was every broad one. Written out as values,
- * the planner estimates from the columns' statistics (`subreddits`' element frequencies, `user_id`'s
- * distinct values). A lookup finding more than LOOKUP_VALUES_MAX values is left as it is.
+ * The filter's lookups, run first in one statement, so that the page and the count are planned
+ * with their values: as a sub-select, a lookup's values are unknown when the statement is planned
+ * and the planner guessed a fixed fraction, so it could not tell a subreddit matching 11 % of the
+ * feed (walk the order's index for a page) from one matching a handful (read those few and sort).
  */
-export async function resolveLookups(knex: Knex, filter: CommunityFilter): Promise<FilterLookups> {
-  const found = await Promise.all(
-    Object.entries(filterLookups(filter)).map(async ([name, { sql, bindings }]) => {
-      const { rows } = await knex.raw<{ rows: Record<string, string>[] }>(`${sql} LIMIT ?`, [...bindings, LOOKUP_VALUES_MAX + 1]);
-      return rows.length > LOOKUP_VALUES_MAX ? [] : [[name, rows.map((r) => Object.values(r)[0]!)] as const];
-    }),
-  );
-  return Object.fromEntries(found.flat());
+async function resolveLookups(knex: Knex, filter: CommunityFilter): Promise<Partial<Record<LookupName, string[]>>> {
+  const lookups = Object.entries(filterLookups(filter));
+  if (!lookups.length) return {};
+  const columns = lookups.map(([name, { sql }]) => `ARRAY(${sql} LIMIT ${LOOKUP_VALUES_MAX + 1}) AS "${name}"`);
+  const { rows } = await knex.raw<{ rows: Record<LookupName, string[]>[] }>(`SELECT ${columns.join(', ')}`, lookups.flatMap(([, l]) => l.bindings));
+  return Object.fromEntries(Object.entries(rows[0]!).filter(([, values]) => values.length <= LOOKUP_VALUES_MAX));
 }
 
 /**
- * The feed's queries, built and not run, so a test can EXPLAIN exactly what the feed runs:
- * - `page`: one page of ready snapshots with their creators' first names, as the planner likes it;
- * - `count`: how many match, counted up to FEED_EXACT_TOTAL + 1;
- * - `matching`: the rows that count counts, unordered (what an estimate is asked of);
- * - with a substring filter (`search`, `subreddit`) and sort new or top, `narrowed`: the count of the
- *   first FEED_EXACT_TOTAL + 1 matches, with the page's ids when that is all of them; `pageOf(ids)`,
- *   those snapshots as page rows; and `probe`, the page among the first FEED_PROBE rows of the feed
- *   (see listCommunity for why).
- * Each lookup is an InitPlan of the query, unless `known` gives its values ({@link resolveLookups}).
+ * The feed's two queries, built and not run, so a test can EXPLAIN exactly what the feed runs:
+ * `page`, one page of ready snapshots with their creators' first names; `count`, how many match, up
+ * to FEED_EXACT_TOTAL + 1 (`matching`: the rows it counts). Each lookup is a sub-select (an InitPlan,
+ * run once), unless `known` gives its values ({@link resolveLookups}).
  */
-export function communityQueries(knex: Knex, filter: CommunityFilter, known: FilterLookups = {}) {
+export function communityQueries(knex: Knex, filter: CommunityFilter, known: Partial<Record<LookupName, string[]>> = {}) {
   const lookups = filterLookups(filter);
-  // Matched first, once (ARRAY(...) is an InitPlan), so that "user_id = ANY(...)" is an index
-  // condition on community_snapshots_user rather than a per-row subquery.
   const valuesOf = (name: LookupName): Knex.Raw => {
     const values = known[name];
     if (values) return knex.raw('?::text[]', [values]);
     const { sql, bindings } = lookups[name]!;
     return knex.raw(`ARRAY(${sql})`, bindings);
   };
-  const feed = knex('community_snapshots as s').where('s.status', 'ready');
-  // Written as the predicate of community_feed_visible, so the plain feed's count is that index's.
-  if (!filter.includeHidden) feed.andWhereRaw('NOT s.is_hidden');
-  if (filter.creator) feed.andWhereRaw('s.user_id = ANY(?)', [valuesOf('creators')]);
-  if (filter.creatorId) feed.andWhere('s.user_id', filter.creatorId);
-  if (filter.categoryId !== undefined) feed.andWhere('s.category_id', filter.categoryId);
+  const base = knex('community_snapshots as s').where('s.status', 'ready');
+  if (!filter.includeHidden) base.andWhereRaw('NOT s.is_hidden');
+  if (filter.creator) base.andWhereRaw('s.user_id = ANY(?)', [valuesOf('creators')]);
+  if (filter.creatorId) base.andWhere('s.user_id', filter.creatorId);
+  if (filter.categoryId !== undefined) base.andWhere('s.category_id', filter.categoryId);
   // An unknown slug is NULL: it matches nothing, like an unknown id.
-  if (filter.categorySlug !== undefined) feed.andWhereRaw('s.category_id = (SELECT id FROM categories WHERE slug = ?)', [filter.categorySlug]);
-  // The substring filters, answered through indexes: applied to `rows` (aliased `s`).
-  const narrow = (rows: Knex.QueryBuilder): Knex.QueryBuilder => {
-    if (filter.search) {
-      const pattern = `%${escapeLike(filter.search)}%`;
-      // Either side is an index (title trigrams, creators' snapshots): a BitmapOr of the two.
-      rows.andWhere((w) => w.whereILike('s.title', pattern).orWhereRaw('s.user_id = ANY(?)', [valuesOf('searchCreators')]));
-    }
-    // The distinct names the pattern matches, then the snapshots holding any of them
-    // (community_feed_subreddits, GIN on the array): exact, so nothing is rechecked per row. The
-    // names table holds every name a snapshot was stored with (a trigger keeps it; see its migration).
-    if (filter.subreddit) {
-      if (lookups.subredditNames) rows.andWhereRaw('s.subreddits && ?', [valuesOf('subredditNames')]);
-      else rows.andWhereRaw('false');
-    }
-    return rows;
-  };
-  const base = narrow(feed.clone());
+  if (filter.categorySlug !== undefined) base.andWhereRaw('s.category_id = (SELECT id FROM categories WHERE slug = ?)', [filter.categorySlug]);
+  if (filter.search) {
+    const pattern = `%${escapeLike(filter.search)}%`;
+    // Few matches: a BitmapOr of title trigrams and the creators' snapshots. Many: a walk.
+    base.andWhere((w) => w.whereILike('s.title', pattern).orWhereRaw('s.user_id = ANY(?)', [valuesOf('searchCreators')]));
+  }
+  // The distinct names the pattern matches (every name a snapshot was stored with: a trigger keeps
+  // them, see its migration), then the snapshots holding any of them: exact, nothing rechecked per row.
+  if (filter.subreddit) {
+    if (lookups.subredditNames) base.andWhereRaw('s.subreddits && ?', [valuesOf('subredditNames')]);
+    else base.andWhereRaw('false');
+  }
   const order = [...FEED_ORDERS[filter.sort], 's.id'].map((key) => `${key} DESC`).join(', ');
+  // The page's ids, cut from keys alone (for hot, ranked among its candidates), then only those rows
+  // read whole. For new and top with a filter matching many, the cut is the first matching entries
+  // of the order's `_filters` index: an index-only walk that stops at the page (see its migration).
+  const ranked = filter.sort === 'hot' ? hotCandidates(knex, base, filter.offset + filter.limit) : base.clone();
+  const cut = knex('community_snapshots as s').whereIn('s.id', ranked.select('s.id').orderByRaw(order).limit(filter.limit).offset(filter.offset)).select('s.*');
   // The page is ordered and cut among snapshots alone, then joined to its creators and categories:
-  // joined first, the planner would read every user (and category) for the rows it then sorts,
-  // which grows with the data (a `hot` window, or a broad subreddit filter).
-  const feedRows = (rows: Knex.QueryBuilder, cut = { limit: filter.limit, offset: filter.offset }) =>
-    knex
-      .from(rows.select('s.*').orderByRaw(order).limit(cut.limit).offset(cut.offset).as('s'))
-      .join('users as u', 'u.id', 's.user_id')
-      .join('categories as c', 'c.id', 's.category_id')
-      .select('s.*', 'u.first_name as creator_first_name', 'c.slug as category_slug', likedBy(knex, filter.viewerId))
-      .orderByRaw(order);
-  const substring = filter.sort !== 'hot' && Boolean(filter.search || filter.subreddit);
-  return {
-    // hot: the page's ids ranked among the candidates' keys alone, then only those rows read whole.
-    page:
-      filter.sort === 'hot'
-        ? feedRows(
-            knex('community_snapshots as s').whereIn(
-              's.id',
-              hotCandidates(knex, base, filter.offset + filter.limit).select('s.id').orderByRaw(order).limit(filter.limit).offset(filter.offset),
-            ),
-            { limit: filter.limit, offset: 0 },
-          )
-        : feedRows(base.clone()),
-    // No join: user_id is NOT NULL and references users, so every snapshot has exactly one creator,
-    // and without the join the count of a whole feed is an index-only scan of a feed index, which
-    // stops after FEED_EXACT_TOTAL + 1 rows.
-    count: boundedCountQuery(knex, base, FEED_EXACT_TOTAL),
-    matching: base,
-    narrowed: substring
-      ? knex
-          .from(base.clone().select('s.id', 's.ready_at', 's.like_count').limit(FEED_EXACT_TOTAL + 1).as('s'))
-          .first(
-            knex.raw('count(*)::int AS matched'),
-            knex.raw(`CASE WHEN count(*) <= ? THEN (array_agg(s.id ORDER BY ${order}))[?::int : ?::int] END AS page_ids`, [
-              FEED_EXACT_TOTAL,
-              filter.offset + 1,
-              filter.offset + filter.limit,
-            ]),
-          )
-      : undefined,
-    // Rechecked against the feed (a snapshot hidden or removed since is left out); found by primary key.
-    pageOf: (ids: number[]) => feedRows(feed.clone().whereRaw('s.id = ANY(?::int[])', [ids]), { limit: ids.length, offset: 0 }),
-    // The inner LIMIT is not something the planner can move the filter below: the feed's index is
-    // walked in order and the walk stops once the page is full, or after FEED_PROBE rows.
-    probe: substring ? feedRows(narrow(knex.from(feed.clone().select('s.*').orderByRaw(order).limit(FEED_PROBE).as('s')))) : undefined,
-  };
+  // joined first, the planner would read every user (and category) for the rows it then sorts.
+  const page = knex
+    .from(cut.as('s'))
+    .join('users as u', 'u.id', 's.user_id')
+    .join('categories as c', 'c.id', 's.category_id')
+    .select('s.*', 'u.first_name as creator_first_name', 'c.slug as category_slug', likedBy(knex, filter.viewerId))
+    .orderByRaw(order);
+  // Counted without the joins (every snapshot has exactly one creator and category) and in the
+  // order of `new`, whatever the sort: a filter matching much of the feed is then counted by an
+  // index-only walk that stops after FEED_EXACT_TOTAL + 1 rows, one matching little through its own
+  // index; unordered, the planner counted a broad filter by reading the table in physical order.
+  const matching = base.clone().orderByRaw(`${FEED_ORDERS.new[0]} DESC, s.id DESC`);
+  return { page, matching, count: boundedCountQuery(knex, matching, FEED_EXACT_TOTAL) };
 }
 
 /**
@@ -256,14 +194,7 @@ export function communityQueries(knex: Knex, filter: CommunityFilter, known: Fil
  */
 function hotCandidates(knex: Knex, base: Knex.QueryBuilder, rank: number): Knex.QueryBuilder {
   const keys = ['s.id', 's.ready_at', 's.like_count'];
-  const recent = base
-    .clone()
-    .select(keys)
-    .orderBy([
-      { column: 's.ready_at', order: 'desc' },
-      { column: 's.id', order: 'desc' },
-    ])
-    .limit(Math.max(HOT_WINDOW, rank));
+  const recent = base.clone().select(keys).orderByRaw('s.ready_at DESC, s.id DESC').limit(Math.max(HOT_WINDOW, rank));
   const older = base
     .clone()
     .select(keys)
@@ -290,40 +221,16 @@ function hotCandidates(knex: Knex, base: Knex.QueryBuilder, rank: number): Knex.
 }
 
 /**
- * Ready snapshots for the community feed, with their creators' first names and categories' slugs.
- *
- * A substring filter (`search`, `subreddit`) is answered by an index bitmap of all its matches
- * (title trigrams; the snapshots holding one of the matching subreddit names), whose cost grows
- * with them, and the planner cannot tell a filter matching 1 % of the feed from one matching 10 %
- * (it guesses from trigram statistics, and knows nothing of the names an InitPlan finds). So with
- * sort new or top the feed first counts the matches up to FEED_EXACT_TOTAL + 1 (the count it owes
- * anyway); when that is all of them, the page is cut from those same rows, so no second scan. When
- * there are more, they are dense enough that walking the feed's index in order fills the page within
- * FEED_PROBE rows; the bitmap page is the fallback when it does not. A filter counted above the
- * bound is not counted again while its estimate is kept, so paging through a broad filter costs the
- * walk alone.
+ * Ready snapshots for the community feed, with their creators' first names and categories' slugs:
+ * the filter's lookups (when it has any), then the page and the bounded count side by side.
  */
 export async function listCommunity(knex: Knex, filter: CommunityFilter): Promise<{ rows: CommunityRow[]; total: number }> {
   if (filter.contentType && !FEED_CONTENT_TYPES[filter.contentType]) return { rows: [], total: 0 };
-  const queries = communityQueries(knex, filter);
-  // An estimate is asked of the filter with its lookups' values written out (see resolveLookups).
-  const planned = async () => ({ rows: communityQueries(knex, filter, await resolveLookups(knex, filter)).matching });
-  if (queries.narrowed && queries.probe) {
-    // Counted above the bound within the last minute: not counted again (see keptEstimate).
-    const kept = keptEstimate(knex, queries.matching, FEED_EXACT_TOTAL);
-    if (kept === undefined) {
-      const narrowed = (await queries.narrowed) as { matched: number; page_ids: number[] | null };
-      if (narrowed.matched <= FEED_EXACT_TOTAL) {
-        const ids = narrowed.page_ids ?? [];
-        return { rows: ids.length ? ((await queries.pageOf(ids)) as CommunityRow[]) : [], total: narrowed.matched };
-      }
-    }
-    const [probed, total] = await Promise.all([queries.probe, kept ?? estimatedCount(knex, queries.matching, FEED_EXACT_TOTAL, planned)]);
-    const rows = probed.length === filter.limit ? probed : await queries.page;
-    return { rows: rows as CommunityRow[], total };
-  }
-  const [rows, counted] = await Promise.all([queries.page, boundedCount(knex, queries.matching, FEED_EXACT_TOTAL, planned)]);
-  return { rows: rows as CommunityRow[], total: counted.count };
+  const { page, matching } = communityQueries(knex, filter, await resolveLookups(knex, filter));
+  // An estimate is kept under what the total depends on: not the sort, the page or the viewer.
+  const kept = JSON.stringify({ ...filter, sort: undefined, limit: undefined, offset: undefined, viewerId: undefined });
+  const [rows, total] = await Promise.all([page, boundedCount(knex, matching, FEED_EXACT_TOTAL, `feed ${kept}`)]);
+  return { rows: rows as CommunityRow[], total: total.count };
 }
 
 export async function findReadySnapshot(knex: Knex, id: number, viewerId?: string): Promise<CommunityRow | undefined> {
@@ -331,12 +238,7 @@ export async function findReadySnapshot(knex: Knex, id: number, viewerId?: strin
     .join('users as u', 'u.id', 's.user_id')
     .join('categories as c', 'c.id', 's.category_id')
     .where({ 's.id': id, 's.status': 'ready' })
-    .first(
-      's.*',
-      'u.first_name as creator_first_name',
-      'c.slug as category_slug',
-      likedBy(knex, viewerId),
-    );
+    .first('s.*', 'u.first_name as creator_first_name', 'c.slug as category_slug', likedBy(knex, viewerId));
 }
 
 export async function listSnapshotMedia(knex: Knex, snapshotId: number): Promise<SnapshotMediaRow[]> {

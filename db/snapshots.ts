@@ -43,7 +43,7 @@ export const SNAPSHOT_STATUS_EXACT_COUNT = 1000;
  */
 export async function countSnapshotsByStatus(knex: Knex): Promise<Record<SnapshotStatus, number>> {
   const counted = await Promise.all(
-    SNAPSHOT_STATUSES.map(async (status) => [status, (await boundedCount(knex, knex('community_snapshots').where({ status }), SNAPSHOT_STATUS_EXACT_COUNT)).count] as const),
+    SNAPSHOT_STATUSES.map(async (status) => [status, (await boundedCount(knex, knex('community_snapshots').where({ status }), SNAPSHOT_STATUS_EXACT_COUNT, `snapshots ${status}`)).count] as const),
   );
   return Object.fromEntries(counted) as Record<SnapshotStatus, number>;
 }
