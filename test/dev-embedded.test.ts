@@ -29,17 +29,20 @@ const netOf = (pid: number | string): string | undefined => {
 };
 
 /** Every process in the namespace `ns`, with its command line. */
-function processesIn(ns: string): { pid: number; cmd: string }[] {
+function processesIn(ns: string): { pid: number; ppid: number; cmd: string }[] {
   return readdirSync('/proc')
     .filter((p) => /^\d+$/.test(p) && netOf(p) === ns)
     .map((p) => {
       let cmd = '';
+      let ppid = 0;
       try {
         cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+        // The field after the state, past the command name in parentheses (which may hold spaces).
+        ppid = Number(readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
       } catch {
-        // Gone between the two reads.
+        // Gone between the reads.
       }
-      return { pid: Number(p), cmd };
+      return { pid: Number(p), ppid, cmd };
     })
     .filter((p) => p.cmd !== '');
 }
@@ -105,9 +108,10 @@ describe('npm run dev with Node alone: embedded PostgreSQL, jobs in PostgreSQL, 
 
   /** Only the namespace's holder and the fixture server are left in it. */
   async function expectNothingLeft(): Promise<void> {
-    const ours = new Set([holder!.pid, fixture!.pid]);
-    await waitFor('every process dev started to end', () => processesIn(ns).every((p) => ours.has(p.pid)), { timeoutMs: 60_000 }).catch(() => {
-      throw new Error(`left running: ${JSON.stringify(processesIn(ns).filter((p) => !ours.has(p.pid)))}`);
+    // The fixture server's own children count as the test's: its tsx may start an esbuild service.
+    const ours = (p: { pid: number; ppid: number }): boolean => [holder!.pid, fixture!.pid].some((pid) => p.pid === pid || p.ppid === pid);
+    await waitFor('every process dev started to end', () => processesIn(ns).every(ours), { timeoutMs: 60_000 }).catch(() => {
+      throw new Error(`left running: ${JSON.stringify(processesIn(ns).filter((p) => !ours(p)))}`);
     });
   }
 
@@ -199,7 +203,8 @@ describe('npm run dev with Node alone: embedded PostgreSQL, jobs in PostgreSQL, 
     // SIGKILL to dev's group: web and worker notice and stop; the PostgreSQL, in a group of its own, stays.
     const pg = /embedded PostgreSQL 18 at postgres:\/\/postgres@127\.0\.0\.1:(\d+)/.exec(second.output())![1];
     process.kill(-second.child.pid!, 'SIGKILL');
-    const others = (): { pid: number; cmd: string }[] => processesIn(ns).filter((p) => !/sleep|ns-fixture|native\/bin\/postgres|^postgres: /.test(p.cmd));
+    const others = (): { pid: number; cmd: string }[] =>
+      processesIn(ns).filter((p) => p.ppid !== fixture!.pid && !/sleep|ns-fixture|native\/bin\/postgres|^postgres: /.test(p.cmd));
     await waitFor('only the orphaned PostgreSQL to be left', () => others().length === 0, { timeoutMs: 60_000 }).catch(() => {
       throw new Error(`still running: ${JSON.stringify(others())}`);
     });
