@@ -6,7 +6,7 @@ import { jobs, queueKeyPrefix, type QueueName } from '../../workers/queues/contr
 import { createRedis } from '../../workers/queues/connection.js';
 import { OutboxDispatcher } from '../../workers/outbox/dispatcher.js';
 import { pino } from 'pino';
-import { quantile } from './stats.js';
+import { quantile, type CpuRow, type Figure } from './stats.js';
 import { cpuMeter, peakRssMb, resetPeakRss, until, type Bench, type CpuShare } from './harness.js';
 
 /** Manual-mode sessions whose only media is the given item (or none): jobs then touch nothing else. */
@@ -120,6 +120,29 @@ export interface Rate {
   perSec: number;
   /** CPU ms per job (or per media item) of each process. */
   cpu: CpuShare;
+}
+
+/**
+ * A jobs/s figure next to its matched raw pipeline's, with the target ratio, and both runs' rows of
+ * the CPU table (`perOp`: what one raw operation is).
+ */
+export function rateAgainstRaw(o: { name: string; ours: Rate[]; rawName: string; raw: Rate[]; target: number; perOp: string }): { figures: Figure[]; cpu: CpuRow[] } {
+  return {
+    figures: [
+      {
+        name: o.name,
+        unit: 'jobs/s',
+        values: o.ours.map((t) => t.perSec),
+        baseline: { name: o.rawName, values: o.raw.map((t) => t.perSec) },
+        better: 'higher',
+        target: { text: `ratio ≥ ${o.target}`, met: (s) => (s.ratio ?? 0) >= o.target },
+      },
+    ],
+    cpu: [
+      { run: o.name, perOp: 'job', shares: o.ours.map((t) => t.cpu) },
+      { run: o.rawName, perOp: o.perOp, shares: o.raw.map((t) => t.cpu) },
+    ],
+  };
 }
 
 /**

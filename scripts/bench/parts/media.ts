@@ -1,4 +1,4 @@
-import { mediaSyncs, unsyncedSessions, type Rate } from '../jobs.js';
+import { mediaSyncs, rateAgainstRaw, unsyncedSessions, type Rate } from '../jobs.js';
 import type { BenchPart } from '../part.js';
 import { rawMediaSync } from '../raw-jobs.js';
 
@@ -21,21 +21,6 @@ export const mediaPart: BenchPart = {
       raw.push(await rawMediaSync(bench, await unsyncedSessions(bench, count), parallelism));
     }
     const rawName = `fetch + parse + insert ×${parallelism}`;
-    return {
-      figures: [
-        {
-          name: 'media sync',
-          unit: 'jobs/s',
-          values: ours.map((t) => t.perSec),
-          baseline: { name: rawName, values: raw.map((t) => t.perSec) },
-          better: 'higher',
-          target: { text: 'ratio ≥ 0.85', met: (s) => (s.ratio ?? 0) >= 0.85 },
-        },
-      ],
-      cpu: [
-        { run: 'media sync', perOp: 'job', shares: ours.map((t) => t.cpu) },
-        { run: rawName, perOp: 'sync', shares: raw.map((t) => t.cpu) },
-      ],
-    };
+    return rateAgainstRaw({ name: 'media sync', ours, rawName, raw, target: 0.85, perOp: 'sync' });
   },
 };

@@ -1,4 +1,4 @@
-import { thumbnails, type Rate } from '../jobs.js';
+import { rateAgainstRaw, thumbnails, type Rate } from '../jobs.js';
 import type { BenchPart } from '../part.js';
 import { rawThumbnailPipeline } from '../raw-jobs.js';
 import { median } from '../stats.js';
@@ -27,21 +27,6 @@ export const thumbnailsPart: BenchPart = {
     }
     ctx.shared.thumbnailsPerSec = median(ours.map((t) => t.perSec));
     const rawName = `download + sharp + upload ×${parallelism}`;
-    return {
-      figures: [
-        {
-          name: 'thumbnails',
-          unit: 'jobs/s',
-          values: ours.map((t) => t.perSec),
-          baseline: { name: rawName, values: raw.map((t) => t.perSec) },
-          better: 'higher',
-          target: { text: 'ratio ≥ 0.85', met: (s) => (s.ratio ?? 0) >= 0.85 },
-        },
-      ],
-      cpu: [
-        { run: 'thumbnails', perOp: 'job', shares: ours.map((t) => t.cpu) },
-        { run: rawName, perOp: 'image', shares: raw.map((t) => t.cpu) },
-      ],
-    };
+    return rateAgainstRaw({ name: 'thumbnails', ours, rawName, raw, target: 0.85, perOp: 'image' });
   },
 };
