@@ -25,15 +25,23 @@ async function completionFigures(bench: Bench, options: { quick: boolean; reps: 
   const thumbCount = options.quick ? 40 : 120;
   const p99 = { on: [] as number[], off: [] as number[] };
   const rate = { on: [] as number[], off: [] as number[] };
-  for (let r = 0; r < options.reps; r++) {
-    for (const record of ['off', 'on'] as const) {
-      options.log(`completion record ${record}: repetition ${r + 1}/${options.reps} (restarting the worker)`);
-      await restartWorkerWithRecord(bench, record);
-      await jobStart(bench, 5);
-      await thumbnails(bench, 12);
-      p99[record].push((await jobStart(bench, samples)).commit.p99);
-      rate[record].push((await thumbnails(bench, thumbCount)).perSec);
+  let current: 'on' | 'off' = 'on';
+  try {
+    for (let r = 0; r < options.reps; r++) {
+      for (const record of ['off', 'on'] as const) {
+        options.log(`completion record ${record}: repetition ${r + 1}/${options.reps} (restarting the worker)`);
+        current = record;
+        await restartWorkerWithRecord(bench, record);
+        await jobStart(bench, 5);
+        await thumbnails(bench, 12);
+        p99[record].push((await jobStart(bench, samples)).commit.p99);
+        rate[record].push((await thumbnails(bench, thumbCount)).perSec);
+      }
     }
+  } finally {
+    // A failure with the record off must not leave that worker to the later parts: the scale part's
+    // relay pass waits for completion records it would never write (a full run hung so).
+    if (current === 'off') await restartWorkerWithRecord(bench, 'on');
   }
   return [
     { name: 'job start p99, completion record on', unit: 'ms', values: p99.on, baseline: { name: 'record off', values: p99.off }, better: 'lower' },
