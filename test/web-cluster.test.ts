@@ -3,19 +3,10 @@ import http from 'node:http';
 import net from 'node:net';
 import { expect } from 'chai';
 import { ensureDatabase, dropDatabase } from '../db/database.js';
-import { childrenOf, freePort, startServiceProcess } from '../scripts/lib/child-process.js';
+import { childrenOf, freePort, isAlive, startServiceProcess } from '../scripts/lib/child-process.js';
 import { startJobStack, type JobStack } from './helpers/job-stack.js';
 import { servedBy, startWebProcess, type WebProcess } from './helpers/web-process.js';
 import { waitFor } from './helpers/wait.js';
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** A GET on a connection of its own, so the supervisor hands each one to the next process. */
 function getOnNewConnection(baseUrl: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
@@ -117,7 +108,7 @@ describe('WEB_CONCURRENCY: several web processes behind one port', function () {
     // Connections the supervisor handed to the victim before it reaped it are lost with it (they hang,
     // unanswered), so this starts once it is reaped: one request after another, each on a connection
     // of its own, until one is served by a process that is neither the victim nor the survivor.
-    await waitFor('the killed process to be reaped', () => !alive(victim));
+    await waitFor('the killed process to be reaped', () => !isAlive(victim));
     const gap: { status: number | string; pid: number }[] = [];
     let replacement: number | undefined;
     for (let i = 0; replacement === undefined; i++) {
@@ -136,7 +127,7 @@ describe('WEB_CONCURRENCY: several web processes behind one port', function () {
     for (let i = 0; i < 6; i++) expect((await getOnNewConnection(web.baseUrl, '/healthz')).status).to.equal(200);
 
     expect(await web.stop()).to.equal(0);
-    for (const pid of replaced) expect(alive(pid), `web process ${pid} is gone`).to.equal(false);
+    for (const pid of replaced) expect(isAlive(pid), `web process ${pid} is gone`).to.equal(false);
   });
 
   it('a signal that reaches the supervisor and its processes alike (Ctrl-C, a platform stopping the group) is one graceful stop', async () => {
@@ -151,13 +142,13 @@ describe('WEB_CONCURRENCY: several web processes behind one port', function () {
     pending.write('GET /healthz HTTP/1.1\r\nHost: x\r\n');
     // The supervisor's stop request reaches the processes first, then the signal itself.
     process.kill(supervisor, 'SIGINT');
-    await waitFor('one process still stopping', () => processes.filter(alive).length === 1);
-    for (const pid of processes.filter(alive)) process.kill(pid, 'SIGINT');
+    await waitFor('one process still stopping', () => processes.filter(isAlive).length === 1);
+    for (const pid of processes.filter(isAlive)) process.kill(pid, 'SIGINT');
     pending.end('\r\n');
     expect(await web.exited).to.equal(0);
     expect(web.output()).not.to.include('forcing exit');
     expect(web.output().split('"shut down cleanly"').length - 1, 'the supervisor and both processes stopped cleanly').to.equal(3);
-    for (const pid of processes) expect(alive(pid)).to.equal(false);
+    for (const pid of processes) expect(isAlive(pid)).to.equal(false);
   });
 
   it('a process that cannot start stops the supervisor with exit 1 and the reason', async () => {

@@ -101,6 +101,16 @@ export async function startServiceProcess(
   };
 }
 
+/** Whether a process of this id exists (signal 0 checks without sending anything). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** A process's direct children (none once it has ended): the web's processes under WEB_CONCURRENCY. */
 export function childrenOf(pid: number): number[] {
   try {

@@ -3,7 +3,7 @@ import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, re
 import path from 'node:path';
 import pg from 'pg';
 import { pingPostgres } from '../../db/database.js';
-import { freePort } from './child-process.js';
+import { freePort, isAlive } from './child-process.js';
 
 /**
  * A PostgreSQL for `npm run dev` on a machine that has none: the PostgreSQL 18 binaries (pg_trgm
@@ -56,19 +56,10 @@ function serverUser(): { uid: number; gid: number } | undefined {
   return { uid, gid };
 }
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 async function waitGone(pid: number, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
-  while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  return !alive(pid);
+  while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  return !isAlive(pid);
 }
 
 /**
@@ -83,7 +74,7 @@ export async function stopOrphan(dataDir: string, timeoutMs = 30_000): Promise<n
   } catch {
     return undefined;
   }
-  if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return undefined;
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return undefined;
   let cmdline = '';
   try {
     cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
