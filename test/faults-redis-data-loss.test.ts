@@ -268,16 +268,26 @@ describe('upgrade: rows dispatched before the completion record', function () {
 });
 
 /**
- * Terminates every connection of the stack's database that serves the queues (QUEUE_BACKEND=postgres):
- * the Workers' LISTEN connections (named after their queue) and the queue pools (`…-queues`).
+ * The pids of the stack database's connections that serve the queues (QUEUE_BACKEND=postgres): the
+ * Workers' LISTEN connections (named after their queue) and the queue pools (`…-queues`). With
+ * `terminate`, each is terminated and waited for (up to 10 s), so none of them is still listed after.
  */
-async function terminateQueueConnections(stack: JobStack, terminate = true): Promise<number> {
+async function queueConnections(stack: JobStack, terminate = false): Promise<number[]> {
   const { rows } = await stack.knex.raw<{ rows: { pid: number }[] }>(
-    `SELECT pid${terminate ? ', pg_terminate_backend(pid)' : ''} FROM pg_stat_activity
+    `SELECT pid${terminate ? ', pg_terminate_backend(pid, 10000)' : ''} FROM pg_stat_activity
       WHERE datname = current_database() AND pid <> pg_backend_pid() AND (application_name = ANY(?) OR application_name LIKE '%-queues')`,
     [[...QUEUE_NAMES]],
   );
-  return rows.length;
+  return rows.map((r) => r.pid);
+}
+
+/** The pids of the Workers' LISTEN connections (named after their queue) that are not among `old`. */
+async function newListenConnections(stack: JobStack, old: number[]): Promise<number[]> {
+  const { rows } = await stack.knex.raw<{ rows: { pid: number }[] }>(
+    `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = ANY(?) AND NOT (pid = ANY(?))`,
+    [[...QUEUE_NAMES], old],
+  );
+  return rows.map((r) => r.pid);
 }
 
 /**
@@ -305,11 +315,14 @@ describe('faults: the PostgreSQL job store loses its connections mid-run [Postgr
       timeoutMs: 30_000,
     });
     // At least the worker's four LISTEN connections, and whatever its pool and the producers hold.
-    expect(await terminateQueueConnections(stack), 'queue connections terminated').to.be.at.least(QUEUE_NAMES.length);
+    const cut = await queueConnections(stack, true);
+    expect(cut, 'queue connections terminated').to.have.length.at.least(QUEUE_NAMES.length);
     held.open();
     await waitFor('some jobs to finish after the cut', async () => (await outboxRowsAfter(stack, mark)).some((r) => r.finished_at !== null));
-    await waitFor('the LISTEN connections to be rebuilt', async () => (await terminateQueueConnections(stack, false)) >= QUEUE_NAMES.length);
-    expect(await terminateQueueConnections(stack), 'the rebuilt connections, terminated again').to.be.at.least(QUEUE_NAMES.length);
+    // Counted by pid, not by name: a terminated backend can be listed for a moment after the signal.
+    await waitFor('every LISTEN connection to be rebuilt', async () => (await newListenConnections(stack, cut)).length >= QUEUE_NAMES.length);
+    const again = await queueConnections(stack, true);
+    expect(again.filter((pid) => !cut.includes(pid)), 'the rebuilt connections, terminated again').to.have.length.at.least(QUEUE_NAMES.length);
 
     const rows = await allFinished(stack, mark);
     expect(rows.filter((r) => r.final_state !== 'completed').map((r) => [r.id, r.final_state, r.last_error])).to.deep.equal([]);
