@@ -64,6 +64,24 @@ forEachStore((redis) => describe(`jobs: media sync and thumbnails (worker proces
     expect(media.map((m) => m.xmin)).to.deep.equal([finished.xmin, finished.xmin]);
   });
 
+  it("asks the listing host once per subreddits change, though the change's media job and thumbnail job both need its media", async () => {
+    const user = await registerUser(stack.t);
+    await serveImages(stack.fixture, 'oncefirst', 2);
+    await serveImages(stack.fixture, 'oncesecond', 2);
+    const created = await createSession(stack.t, user, { title: 'Once', subreddits: 'oncefirst' });
+    const finished = (n: number) => async () => {
+      const rows = await stack.knex('job_outbox').whereRaw(`(payload->>'sessionId')::int = ?`, [created.id]).select('final_state');
+      return rows.length === n && rows.every((r) => r.final_state === 'completed');
+    };
+    await waitFor("the creation's media and thumbnail jobs completed", finished(2));
+    await patch(stack.t, user, created.id, { subreddits: 'oncesecond' });
+    await waitFor("the change's media and thumbnail jobs completed", finished(4));
+    expect(stack.fixture.hits('/r/oncefirst/hot.json'), 'listing of the first subreddits').to.equal(1);
+    expect(stack.fixture.hits('/r/oncesecond/hot.json'), 'listing of the second subreddits').to.equal(1);
+    const media = await stack.knex('session_media').where({ session_id: created.id }).orderBy('order');
+    expect(media.map((m) => m.subreddit)).to.deep.equal(['oncesecond', 'oncesecond']);
+  });
+
   it('a thumbnail cleared with `thumbnail: ""` is regenerated, and the cleared blob is deleted', async () => {
     const user = await registerUser(stack.t);
     await serveImages(stack.fixture, 'cleared', 1);

@@ -19,17 +19,40 @@ export function mediaAreCurrent(session: SessionRow): boolean {
 }
 
 /**
- * Replaces a session's media with the posts of its subreddits' listing, in one transaction.
- * Manual-mode and imported sessions keep their media. If the subreddits changed while the listing
- * was fetched, nothing is written: the job for the newer subreddits will do it. Thumbnail and
- * snapshot jobs call it too (`force = false`) when the media are not current yet.
+ * The syncs running in this process, per database and session: a subreddits change writes a media
+ * job and a thumbnail job at once, and the thumbnail job syncs first when the media are not current,
+ * so without this both would fetch the same listing and replace the same rows.
  */
-export async function syncSessionMedia(deps: ProcessorDeps, sessionId: number, force = true): Promise<SyncOutcome> {
+const running = new WeakMap<object, Map<number, Promise<unknown>>>();
+
+/**
+ * Replaces a session's media with the posts of its subreddits' listing, in one transaction, unless
+ * they are current already (synced from its current subreddits: media the media job's sync and a
+ * thumbnail or snapshot job's would both write). Manual-mode and imported sessions keep their media.
+ * If the subreddits changed while the listing was fetched, nothing is written: the job for the
+ * newer subreddits will do it. One sync of a session runs at a time in a process; a second waits
+ * for it and then usually finds the media current. `ownJob` is true for the media job itself,
+ * whose sync records its completion; thumbnail and snapshot jobs have writes of their own to come.
+ */
+export async function syncSessionMedia(deps: ProcessorDeps, sessionId: number, ownJob = true): Promise<SyncOutcome> {
+  let syncs = running.get(deps.knex);
+  if (!syncs) running.set(deps.knex, (syncs = new Map()));
+  for (let other = syncs.get(sessionId); other; other = syncs.get(sessionId)) await other.catch(() => undefined);
+  const work = syncOnce(deps, sessionId, ownJob);
+  syncs.set(sessionId, work);
+  try {
+    return await work;
+  } finally {
+    if (syncs.get(sessionId) === work) syncs.delete(sessionId);
+  }
+}
+
+async function syncOnce(deps: ProcessorDeps, sessionId: number, ownJob: boolean): Promise<SyncOutcome> {
   const session = await findSession(deps.knex, sessionId);
   if (!session) return { status: 'skipped', reason: 'missing' };
   if (session.is_manual_mode) return { status: 'skipped', reason: 'manual' };
   if (session.is_imported) return { status: 'skipped', reason: 'imported' };
-  if (!force && mediaAreCurrent(session)) return { status: 'skipped', reason: 'current' };
+  if (mediaAreCurrent(session)) return { status: 'skipped', reason: 'current' };
 
   const subreddits = session.subreddits;
   const base = deps.config.redditBaseUrl;
@@ -41,6 +64,8 @@ export async function syncSessionMedia(deps: ProcessorDeps, sessionId: number, f
     if (!sameList(locked.subreddits, subreddits) || locked.is_manual_mode || locked.is_imported) {
       return { status: 'skipped', reason: 'stale' } as const;
     }
+    // Another process synced these subreddits while this one fetched.
+    if (mediaAreCurrent(locked)) return { status: 'skipped', reason: 'current' } as const;
     await replaceSessionMedia(
       trx,
       sessionId,
@@ -57,9 +82,8 @@ export async function syncSessionMedia(deps: ProcessorDeps, sessionId: number, f
       subreddits,
     );
     // The media job's own sync is its last write: its completion record commits with it (one
-    // transaction, one WAL flush, instead of a second one after). A thumbnail or snapshot job that
-    // syncs first has writes of its own to come.
-    if (force) await recordCompleted(deps, trx);
+    // transaction, one WAL flush, instead of a second one after).
+    if (ownJob) await recordCompleted(deps, trx);
     return { status: 'synced', count: items.length } as const;
   });
 }
