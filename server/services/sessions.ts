@@ -159,7 +159,8 @@ function ownSession(found: SessionForPatch | undefined, user: UserRow, id: numbe
 
 /**
  * A PATCH's common case, in two round trips instead of a transaction's four: a change that writes
- * no jobs and looks nothing up (a title, an interval, a flag). The row is read without a lock,
+ * no jobs and looks nothing up (a title, an interval, a flag; {@link mayWriteJobs} sends the rest
+ * straight to the transaction). The row is read without a lock,
  * planned, and written in one statement that applies only while the row is exactly as read (its
  * xmin: any write since, a worker's included, changes it), so the result is the one the locked
  * transaction would have given at that moment. Anything else (not found, If-Match failing, a 400,
@@ -174,7 +175,7 @@ async function patchWithoutLock(
   patch: SessionPatch,
   ifMatch: string | undefined,
 ): Promise<SessionResult | undefined> {
-  if (patch.categoryId !== undefined) return undefined;
+  if (mayWriteJobs(patch) || patch.categoryId !== undefined) return undefined;
   const read = await readSessionForPatch(deps.knex, id);
   let found: SessionForPatch;
   let plan: SessionPatchPlan;
@@ -190,6 +191,15 @@ async function patchWithoutLock(
   if (plan.jobs.length > 0) return undefined;
   const session = await updateSessionIfUnchanged(deps.knex, row, rowVersion, plan.changes);
   return session && { session, snapshot, outbox: [] };
+}
+
+/**
+ * Whether a patch names a field whose change can write jobs (subreddits, thumbnail, sharing). Such a
+ * patch goes straight to the locked transaction: reading the row first would only find the jobs and
+ * cost a round trip before the transaction reads it again.
+ */
+function mayWriteJobs(patch: SessionPatch): boolean {
+  return patch.subreddits !== undefined || patch.thumbnail !== undefined || patch.shareToCommunity !== undefined;
 }
 
 /** Deletes the session (media and snapshot rows cascade) and records the purge of its blobs. */
