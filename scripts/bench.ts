@@ -37,7 +37,8 @@ A second table shows the CPU each process spent per operation.
               a full run's JSON into docs/performance.md's table
   --help      this help
 BENCH_PROFILE=<dir> writes V8 CPU profiles of the web and worker there.
-Exits 1 if any request or job fails (the other parts still run, and their figures are printed).`;
+Exits 1 if any request or job fails (the other parts still run, and their figures are printed).
+Interrupted (Ctrl-C, SIGTERM), it stops its processes and removes its database and keys first.`;
 
 runScript(async () => {
   const args = parseCli(HELP, { quick: { type: 'boolean' }, json: { type: 'boolean' }, only: { type: 'string' } });
@@ -51,6 +52,12 @@ runScript(async () => {
 
   log(`starting web, worker, Azurite, media host; parts: ${parts.map((p) => p.name).join(', ')}`);
   const bench = await startBench(log);
+  // Stopped early (Ctrl-C, a SIGTERM): its processes, database and keys go, as at a run's end.
+  const interrupt = (signal: NodeJS.Signals): void => {
+    log(`${signal}: stopping the bench's processes and removing its database`);
+    void bench.close().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  };
+  process.once('SIGINT', interrupt).once('SIGTERM', interrupt);
   const figures: Figure[] = [];
   const cpuRows: CpuRow[] = [];
   const reports: string[] = [];
