@@ -96,18 +96,18 @@ export class JobProducer {
   }
 
   /**
-   * Adds jobs grouped per queue with one round trip each; a job id already known to BullMQ is ignored.
+   * Adds jobs grouped per queue, one bulk add each, all queues at once (on one Redis connection they
+   * go out in one write); a job id already known to BullMQ is ignored. When one queue refuses, the
+   * caller treats them all as not added: adding one again under its job id is still one job.
    * Rejects within `timeoutMs` (the connection's command timeout): while Redis is unreachable BullMQ
    * would otherwise wait for it.
    */
   async addAll(jobs: JobToAdd[], timeoutMs = this.addTimeoutMs): Promise<void> {
     const byQueue = new Map<QueueName, JobToAdd[]>();
     for (const job of jobs) byQueue.set(job.queue, [...(byQueue.get(job.queue) ?? []), job]);
-    const work = (async () => {
-      for (const [queue, list] of byQueue) {
-        await this.queues[queue].addBulk(list.map((j) => ({ name: j.name, data: j.data, opts: { jobId: j.jobId } })));
-      }
-    })();
+    const work = Promise.all(
+      [...byQueue].map(([queue, list]) => this.queues[queue].addBulk(list.map((j) => ({ name: j.name, data: j.data, opts: { jobId: j.jobId } })))),
+    );
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`${describeStore(this.store)} did not accept the jobs within ${timeoutMs} ms`)), timeoutMs);
