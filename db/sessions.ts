@@ -196,12 +196,42 @@ export async function advanceThumbnailGenerations(trx: Knex.Transaction, ids: nu
   return rows.sort((a, b) => a.id - b.id);
 }
 
-/** Replaces the session's media (in the caller's transaction) and records the subreddits they came from. */
-export async function replaceSessionMedia(trx: Knex.Transaction, sessionId: number, items: NewSessionMedia[], subreddits: string[]): Promise<void> {
-  await trx('session_media').where({ session_id: sessionId }).del();
-  if (items.length > 0) await trx('session_media').insert(items.map((m, order) => ({ ...m, session_id: sessionId, order })));
-  await trx('sessions').where({ id: sessionId }).update({ media_subreddits: subreddits });
+/**
+ * A media sync's write, in its transaction: claims the session for media from `subreddits` and
+ * replaces its media with `items`, in three statements whatever the number of items. The claim sets
+ * `media_subreddits` (taking the row lock) only while the session's subreddits are still those, it
+ * keeps no media of its own (manual mode, imported) and its media are not from them already; the
+ * job's outbox row `completedOutboxId` is marked completed in the same statement, so the record
+ * commits with the media. False when the session was not claimed: nothing was written.
+ */
+export async function writeSyncedMedia(
+  trx: Knex.Transaction,
+  write: { sessionId: number; subreddits: string[]; items: NewSessionMedia[]; completedOutboxId: number | null },
+): Promise<boolean> {
+  const claimed = await preparedQuery(trx, 'media-sync-claim', MEDIA_SYNC_CLAIM, [write.sessionId, write.subreddits, write.completedOutboxId]);
+  if (claimed.length === 0) return false;
+  await preparedQuery(trx, 'media-sync-delete', 'DELETE FROM session_media WHERE session_id = $1', [write.sessionId]);
+  if (write.items.length > 0) {
+    // One jsonb parameter, so one prepared statement serves any number of items.
+    const rows = JSON.stringify(write.items.map((m, order) => ({ ...m, order })));
+    await preparedQuery(trx, 'media-sync-insert', MEDIA_SYNC_INSERT, [write.sessionId, rows]);
+  }
+  return true;
 }
+
+const MEDIA_SYNC_CLAIM = `WITH claimed AS (
+       UPDATE sessions SET media_subreddits = $2::text[]
+        WHERE id = $1 AND subreddits = $2::text[] AND NOT is_manual_mode AND NOT is_imported AND media_subreddits IS DISTINCT FROM $2::text[]
+    RETURNING id),
+     completed AS (
+       UPDATE job_outbox SET finished_at = now(), final_state = 'completed'
+        WHERE id = $3::bigint AND ${COMPLETABLE_OUTBOX_ROW} AND EXISTS (SELECT 1 FROM claimed))
+     SELECT id FROM claimed`;
+
+const MEDIA_SYNC_INSERT = `INSERT INTO session_media (session_id, "order", media_url, thumbnail, caption, type, reddit_post_id, reddit_post_url, subreddit, previews, blob_sha256)
+  SELECT $1, i."order", i.media_url, i.thumbnail, i.caption, i.type, i.reddit_post_id, i.reddit_post_url, i.subreddit, i.previews, i.blob_sha256
+    FROM jsonb_to_recordset($2::jsonb) AS i("order" integer, media_url text, thumbnail text, caption text, type text, reddit_post_id text,
+                                             reddit_post_url text, subreddit text, previews jsonb, blob_sha256 text)`;
 
 /**
  * The session's first image (a gif or video's still when there is no image) with that item's

@@ -1,10 +1,10 @@
 import type { Job } from 'bullmq';
-import { findSession, lockSession, replaceSessionMedia } from '../../db/sessions.js';
+import { findSession, writeSyncedMedia } from '../../db/sessions.js';
 import type { SessionRow } from '../../db/types.js';
 import { listingToMedia, listingUrl } from '../media/reddit.js';
 import { safeFetchJson } from '../lib/safe-fetch.js';
 import type { JobPayload } from '../queues/contracts.js';
-import { fetchOptions, recordCompleted, type ProcessorDeps } from './deps.js';
+import { fetchOptions, type ProcessorDeps } from './deps.js';
 
 export type SyncOutcome =
   | { status: 'synced'; count: number }
@@ -58,33 +58,30 @@ async function syncOnce(deps: ProcessorDeps, sessionId: number, ownJob: boolean)
   const base = deps.config.redditBaseUrl;
   const items = subreddits.length === 0 ? [] : listingToMedia(await safeFetchJson(listingUrl(base, subreddits), fetchOptions(deps)), base);
 
+  const media = items.map((m) => ({
+    media_url: m.mediaUrl,
+    thumbnail: m.thumbnail,
+    caption: m.caption,
+    type: m.type,
+    reddit_post_id: m.redditPostId,
+    reddit_post_url: m.redditPostUrl,
+    subreddit: m.subreddit,
+    previews: m.previews,
+  }));
   return deps.knex.transaction(async (trx) => {
-    const locked = (await lockSession(trx, sessionId))?.session;
-    if (!locked) return { status: 'skipped', reason: 'missing' } as const;
-    if (!sameList(locked.subreddits, subreddits) || locked.is_manual_mode || locked.is_imported) {
-      return { status: 'skipped', reason: 'stale' } as const;
-    }
-    // Another process synced these subreddits while this one fetched.
-    if (mediaAreCurrent(locked)) return { status: 'skipped', reason: 'current' } as const;
-    await replaceSessionMedia(
-      trx,
-      sessionId,
-      items.map((m) => ({
-        media_url: m.mediaUrl,
-        thumbnail: m.thumbnail,
-        caption: m.caption,
-        type: m.type,
-        reddit_post_id: m.redditPostId,
-        reddit_post_url: m.redditPostUrl,
-        subreddit: m.subreddit,
-        previews: m.previews,
-      })),
-      subreddits,
-    );
     // The media job's own sync is its last write: its completion record commits with it (one
     // transaction, one WAL flush, instead of a second one after).
-    if (ownJob) await recordCompleted(deps, trx);
-    return { status: 'synced', count: items.length } as const;
+    const completedOutboxId = ownJob ? (deps.completion?.outboxId ?? null) : null;
+    if (await writeSyncedMedia(trx, { sessionId, subreddits, items: media, completedOutboxId })) {
+      if (completedOutboxId !== null) deps.completion!.recorded = true;
+      return { status: 'synced', count: items.length } as const;
+    }
+    // Not claimed: why, as the row is now.
+    const now = await findSession(trx, sessionId);
+    if (!now) return { status: 'skipped', reason: 'missing' } as const;
+    if (!sameList(now.subreddits, subreddits) || now.is_manual_mode || now.is_imported) return { status: 'skipped', reason: 'stale' } as const;
+    // Another process synced these subreddits while this one fetched.
+    return { status: 'skipped', reason: 'current' } as const;
   });
 }
 
