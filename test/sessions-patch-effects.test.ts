@@ -354,6 +354,30 @@ describe('PATCH /api/sessions/:id: snapshots, thumbnails, atomicity, concurrency
       }
     });
 
+    it('a PATCH that writes jobs, whose row is written while it waits, plans its jobs from the row as committed', async () => {
+      const s = await c.create();
+      const mark = await maxOutboxId(t.knex);
+      const other = await t.knex.transaction();
+      try {
+        await other('sessions').where({ id: s.id }).forUpdate().first('id');
+        const pending = c.patch(s.id, { subreddits: 'meanwhile' });
+        await waitFor('the PATCH to wait for the row', async () => {
+          const [row] = await t.knex('pg_stat_activity').where({ wait_event_type: 'Lock', datname: t.knex.raw('current_database()') }).count({ waiting: '*' });
+          return Number(row?.waiting) > 0;
+        }, { intervalMs: 10 });
+        // The owner sets a custom thumbnail meanwhile (another tab): new subreddits no longer ask for one.
+        await other('sessions').where({ id: s.id }).update({ thumbnail: 'https://cdn.example.test/custom.png', thumbnail_source: 'custom', version: other.raw('version + 1') });
+        await other.commit();
+        const res = await pending;
+        expect(res.status).to.equal(200);
+        expect([res.body.subreddits, res.body.thumbnail]).to.deep.equal([['meanwhile'], 'https://cdn.example.test/custom.png']);
+        expect(await jobsAfter(t.knex, mark)).to.deep.equal([['media', 'sync', { sessionId: s.id }]]);
+        expect(await sessionRow(t.knex, s.id)).to.include({ thumbnail_source: 'custom', thumbnail: 'https://cdn.example.test/custom.png' });
+      } finally {
+        if (!other.isCompleted()) await other.rollback();
+      }
+    });
+
     it('two concurrent PATCHes with the same If-Match: one wins, the other gets 412', async () => {
       const s = await c.create();
       const etag = (await c.get(s.id)).headers.etag as string;

@@ -134,7 +134,7 @@ export async function patchSession(
 ): Promise<SessionResult> {
   // Everything that needs no database is checked before the transaction opens.
   const patch = normaliseSessionPatch(body, deps.thumbnailUrls);
-  const edited = await patchWithoutLock(deps, user, id, patch, ifMatch);
+  const edited = await patchAsRead(deps, user, id, patch, ifMatch);
   if (edited) return edited;
 
   return deps.knex.transaction(async (trx) => {
@@ -158,24 +158,26 @@ function ownSession(found: SessionForPatch | undefined, user: UserRow, id: numbe
 }
 
 /**
- * A PATCH's common case, in two round trips instead of a transaction's four: a change that writes
- * no jobs and looks nothing up (a title, an interval, a flag; {@link mayWriteJobs} sends the rest
- * straight to the transaction). The row is read without a lock,
- * planned, and written in one statement that applies only while the row is exactly as read (its
- * xmin: any write since, a worker's included, changes it), so the result is the one the locked
- * transaction would have given at that moment. Anything else (not found, If-Match failing, a 400,
- * jobs to write, a category to look up, a row written meanwhile) is undefined, and the caller runs
- * the locked transaction, which plans again from the row under its lock and gives the authoritative
- * answer. A patch that changes nothing is answered from the read.
+ * A PATCH planned from the row read without a lock, and written only while the row is exactly as
+ * read (its xmin: any write since, a worker's included, changes it), so the result is the one the
+ * locked transaction would have given at that moment. A change that writes no jobs (a title, an
+ * interval, a flag) is one guarded UPDATE: two round trips instead of a transaction's four. A change
+ * with jobs runs the guarded UPDATE (which takes the row lock) and its snapshot and outbox rows in
+ * one transaction: the read stands in for the lock read, so it costs what the locked transaction
+ * costs, and a full-form client that sends unchanged subreddits back still pays two round trips.
+ * Anything else (not found, If-Match failing, a 400, a category to look up, a row written
+ * meanwhile) is undefined, and the caller runs the locked transaction, which plans again from the
+ * row under its lock and gives the authoritative answer. A patch that changes nothing is answered
+ * from the read.
  */
-async function patchWithoutLock(
+async function patchAsRead(
   deps: SessionServiceDeps,
   user: UserRow,
   id: number,
   patch: SessionPatch,
   ifMatch: string | undefined,
 ): Promise<SessionResult | undefined> {
-  if (mayWriteJobs(patch) || patch.categoryId !== undefined) return undefined;
+  if (patch.categoryId !== undefined) return undefined;
   const read = await readSessionForPatch(deps.knex, id);
   let found: SessionForPatch;
   let plan: SessionPatchPlan;
@@ -188,18 +190,14 @@ async function patchWithoutLock(
   }
   const { session: row, snapshot, rowVersion } = found;
   if (Object.keys(plan.changes).length === 0) return { session: row, snapshot, outbox: [] };
-  if (plan.jobs.length > 0) return undefined;
-  const session = await updateSessionIfUnchanged(deps.knex, row, rowVersion, plan.changes);
-  return session && { session, snapshot, outbox: [] };
-}
-
-/**
- * Whether a patch names a field whose change can write jobs (subreddits, thumbnail, sharing). Such a
- * patch goes straight to the locked transaction: reading the row first would only find the jobs and
- * cost a round trip before the transaction reads it again.
- */
-function mayWriteJobs(patch: SessionPatch): boolean {
-  return patch.subreddits !== undefined || patch.thumbnail !== undefined || patch.shareToCommunity !== undefined;
+  if (plan.jobs.length === 0) {
+    const session = await updateSessionIfUnchanged(deps.knex, row, rowVersion, plan.changes);
+    return session && { session, snapshot, outbox: [] };
+  }
+  return deps.knex.transaction(async (trx) => {
+    const session = await updateSessionIfUnchanged(trx, row, rowVersion, plan.changes);
+    return session && { session, ...(await writeJobs(trx, session, plan.jobs, snapshot)) };
+  });
 }
 
 /** Deletes the session (media and snapshot rows cascade) and records the purge of its blobs. */
