@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { childrenOf } from '../../lib/child-process.js';
-import { OUTBOX_QUEUE_NAMES } from '../../../workers/queues/contracts.js';
+import { writeOutboxJobs } from '../../../db/outbox.js';
+import { jobs, OUTBOX_QUEUE_NAMES } from '../../../workers/queues/contracts.js';
 import { until, type Bench } from '../harness.js';
 import type { BenchPart } from '../part.js';
 import type { Figure } from '../stats.js';
@@ -48,7 +49,11 @@ function sampleRss(bench: Bench): { web: number; worker: number } {
   return { web: (serving.length > 0 ? serving : [webPid]).reduce((sum, pid) => sum + rssMb(pid), 0), worker: rssMb(bench.worker.child.pid!) };
 }
 
-/** The bench user's sessions for the soak: automatic thumbnails, so a subreddit change makes jobs. */
+/**
+ * The bench user's sessions for the soak: automatic thumbnails, so a subreddit change makes jobs,
+ * and media synced by the worker before the load starts, so the first window reads sessions as
+ * full as the last (a session read returns its ~100 media).
+ */
 async function seed(bench: Bench): Promise<number[]> {
   const category = await bench.knex('categories').where({ is_default: true }).first('id');
   const { rows } = await bench.knex.raw<{ rows: { id: number }[] }>(
@@ -56,7 +61,16 @@ async function seed(bench: Bench): Promise<number[]> {
      SELECT ?, 'Soak ' || g, ARRAY['bench'], ?, 'joi', 'auto' FROM generate_series(1, ?) AS g RETURNING id`,
     [bench.user.id, category!.id, SESSIONS],
   );
-  return rows.map((r) => r.id);
+  const ids = rows.map((r) => r.id);
+  // Written undispatched: the relay, woken by their NOTIFY, hands them to the worker.
+  await bench.knex.transaction((trx) => writeOutboxJobs(trx, ids.map((id) => jobs.syncMedia(id))));
+  await until(
+    `${SESSIONS} sessions' media synced`,
+    async () => Number((await bench.knex('sessions').whereIn('id', ids).whereRaw('media_subreddits = subreddits').count<{ count: number }[]>({ count: '*' }))[0]!.count) === ids.length,
+    300_000,
+    500,
+  );
+  return ids;
 }
 
 /** Waits until no outbox job is waiting, active or delayed and every outbox row is dispatched; ms it took. */
@@ -136,7 +150,7 @@ async function standInAutovacuum(bench: Bench, log: (line: string) => void): Pro
 async function soakRun(bench: Bench, options: SoakOptions): Promise<{ figures: Figure[]; report: string }> {
   const { log } = options;
   const ids = await seed(bench);
-  log(`soak: seeded ${ids.length} sessions; sharing ${SHARED} to the community`);
+  log(`soak: seeded ${ids.length} sessions with their media; sharing ${SHARED} to the community`);
   for (const id of ids.slice(0, SHARED)) {
     const res = await fetch(`${bench.webUrl}/api/sessions/${id}`, {
       method: 'PATCH',
@@ -211,7 +225,7 @@ async function soakRun(bench: Bench, options: SoakOptions): Promise<{ figures: F
 export const soakPart: BenchPart = {
   name: 'soak',
   measures:
-    '30 minutes of mixed load at 16 connections (45 % session reads, 25 % feed pages, 30 % PATCHes, one in ten changing the subreddits) on 2,000 sessions, 40 of them shared: RSS every minute, p50/p99 per 5-minute window, failed requests, the queues\' drain time (3 minutes with --quick)',
+    '30 minutes of mixed load at 16 connections (45 % session reads, 25 % feed pages, 30 % PATCHes, one in ten changing the subreddits) on 2,000 sessions with their media, 40 of them shared: RSS every minute, p50/p99 per 5-minute window, failed requests, the queues\' drain time (3 minutes with --quick)',
   baseline: 'its own first window and minute 5',
   runs: 'only',
   run: ({ bench, quick, log }) => soakRun(bench, { minutes: quick ? 3 : 30, windowMinutes: quick ? 1 : 5, connections: 16, log }),
