@@ -9,30 +9,30 @@ import { pino } from 'pino';
 import { quantile, type CpuRow, type Figure } from './stats.js';
 import { cpuMeter, peakRssMb, resetPeakRss, until, type Bench, type CpuShare } from './harness.js';
 
-/** Manual-mode sessions whose only media is the given item (or none): jobs then touch nothing else. */
-async function manualSessions(bench: Bench, count: number, media: ((i: number) => MediaItem) | null): Promise<number[]> {
+/**
+ * `count` sessions of the bench user in the default category, each with the columns `row(i)` gives
+ * (title, subreddits and the rest): the one seeder the jobs' parts build their sessions with.
+ */
+async function insertSessions(bench: Bench, count: number, row: (i: number) => Record<string, unknown>): Promise<number[]> {
   const category = await bench.knex('categories').where({ is_default: true }).first('id');
   const rows: { id: number }[] = await bench.knex('sessions')
-    .insert(
-      Array.from({ length: count }, (_, i) => ({
-        user_id: bench.user.id,
-        title: `Jobs ${i}`,
-        subreddits: ['pics'],
-        category_id: category!.id,
-        caption_theme: 'joi',
-        is_manual_mode: true,
-      })),
-    )
+    .insert(Array.from({ length: count }, (_, i) => ({ user_id: bench.user.id, category_id: category!.id, caption_theme: 'joi', ...row(i) })))
     .returning('id');
+  return rows.map((r) => r.id);
+}
+
+/** Manual-mode sessions whose only media is the given item (or none): jobs then touch nothing else. */
+async function manualSessions(bench: Bench, count: number, media: ((i: number) => MediaItem) | null): Promise<number[]> {
+  const ids = await insertSessions(bench, count, (i) => ({ title: `Jobs ${i}`, subreddits: ['pics'], is_manual_mode: true }));
   if (media) {
     await bench.knex('session_media').insert(
-      rows.map((r, i) => {
+      ids.map((id, i) => {
         const m = media(i);
-        return { session_id: r.id, media_url: m.mediaUrl, thumbnail: m.thumbnail, type: m.type, previews: m.previews, order: 0 };
+        return { session_id: id, media_url: m.mediaUrl, thumbnail: m.thumbnail, type: m.type, previews: m.previews, order: 0 };
       }),
     );
   }
-  return rows.map((r) => r.id);
+  return ids;
 }
 
 export interface LatencySample {
@@ -196,21 +196,12 @@ async function runOutboxJobs(bench: Bench, queueName: QueueName, ids: number[]):
  * thumbnail (a sync makes no other job): each is a media sync's whole work.
  */
 export async function unsyncedSessions(bench: Bench, count: number): Promise<number[]> {
-  const category = await bench.knex('categories').where({ is_default: true }).first('id');
-  const rows: { id: number }[] = await bench.knex('sessions')
-    .insert(
-      Array.from({ length: count }, (_, i) => ({
-        user_id: bench.user.id,
-        title: `Sync ${i}`,
-        subreddits: ['bench'],
-        category_id: category!.id,
-        caption_theme: 'joi',
-        thumbnail: 'https://cdn.example.test/t.png',
-        thumbnail_source: 'custom',
-      })),
-    )
-    .returning('id');
-  return rows.map((r) => r.id);
+  return insertSessions(bench, count, (i) => ({
+    title: `Sync ${i}`,
+    subreddits: ['bench'],
+    thumbnail: 'https://cdn.example.test/t.png',
+    thumbnail_source: 'custom',
+  }));
 }
 
 /** Media sync jobs/s: `count` sessions' syncs queued at once, each a listing of 100 posts with their renditions. */
