@@ -1,4 +1,4 @@
-import type { Knex } from './knex.js';
+import { preparedQuery, type Knex } from './knex.js';
 import type { OutboxRow } from './types.js';
 
 /** A job as the outbox stores it; `workers/queues` builds these with typed payloads. */
@@ -21,13 +21,26 @@ export interface WrittenOutboxJob extends OutboxJob {
   id: number;
 }
 
+/**
+ * The outbox rows' insert: every job of a call in one named prepared statement, whatever their
+ * number (three arrays, not three bindings per row, so neither the text nor its plan changes with
+ * the count). The rows are inserted in the arrays' order, so their ids, drawn from the sequence as
+ * they are inserted, rise in that order.
+ */
+const INSERT_OUTBOX_ROWS = `INSERT INTO job_outbox (queue, job_name, payload)
+  SELECT queue, job_name, payload FROM unnest($1::text[], $2::text[], $3::jsonb[]) WITH ORDINALITY AS j(queue, job_name, payload, n) ORDER BY n
+  RETURNING id`;
+
 /** The one writer of outbox rows: writes the jobs inside the caller's transaction; returns them with their new row ids, in order. */
 export async function writeOutboxJobs(trx: Knex.Transaction, jobs: OutboxJob[]): Promise<WrittenOutboxJob[]> {
   if (jobs.length === 0) return [];
-  const rows: { id: number }[] = await trx('job_outbox')
-    .insert(jobs.map((j) => ({ queue: j.queue, job_name: j.name, payload: j.payload })))
-    .returning('id');
-  return jobs.map((j, i) => ({ ...j, id: rows[i]!.id }));
+  const rows = await preparedQuery<{ id: number }>(trx, 'outbox-insert', INSERT_OUTBOX_ROWS, [
+    jobs.map((j) => j.queue),
+    jobs.map((j) => j.name),
+    jobs.map((j) => JSON.stringify(j.payload)),
+  ]);
+  const ids = rows.map((r) => r.id).sort((a, b) => a - b);
+  return jobs.map((j, i) => ({ ...j, id: ids[i]! }));
 }
 
 /** Which undispatched rows to claim: the ones a transaction just wrote, or the oldest that are due. */
@@ -50,8 +63,12 @@ export async function claimUndispatched(trx: Knex.Transaction, claim: OutboxClai
  */
 export async function markDispatched(db: Knex | Knex.Transaction, ids: number[]): Promise<void> {
   if (ids.length === 0) return;
-  await db('job_outbox').whereIn('id', ids).whereNull('dispatched_at').update({ dispatched_at: db.fn.now(), attempts: db.raw('attempts + 1'), last_error: null });
+  await preparedQuery(db, 'outbox-mark-dispatched', MARK_DISPATCHED, [ids]);
 }
+
+/** {@link markDispatched}'s statement: one for any number of rows (the fast path marks a batch each tick). */
+const MARK_DISPATCHED = `UPDATE job_outbox SET dispatched_at = now(), attempts = attempts + 1, last_error = NULL
+  WHERE id = ANY($1::bigint[]) AND dispatched_at IS NULL`;
 
 /**
  * Records a failed dispatch: the error, one more attempt, and when to try again (backoff in SQL).
