@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import pg from 'pg';
 import { dropDatabase, ensureDatabase } from '../../db/database.js';
 import { createKnex, type Knex } from '../../db/knex.js';
 import { migrateLatest } from '../../db/migrate.js';
@@ -20,24 +21,78 @@ function baseName(): string {
   return process.env.TEST_DATABASE_URL ? name : `${name}_test`;
 }
 
-const templateName = (): string => `${baseName()}_template`;
+/**
+ * This run's tag, in the name of every database it makes: `r<pid>` of the run's main process (set
+ * there by the global setup, before any mocha worker starts, and inherited by the workers). Two runs
+ * on one server, each with its own tag, never share a database nor drop each other's.
+ */
+function runTag(): string {
+  return (process.env.SHOWRUNNER_TEST_RUN ??= `r${process.pid}`);
+}
+
+/** The prefix of this run's databases: `<base>_r<pid>`. */
+const runName = (): string => `${baseName()}_${runTag()}`;
+
+const templateName = (): string => `${runName()}_template`;
 
 /**
  * The dedicated test database most suites share: one per mocha worker process when the run is
  * parallel (`MOCHA_WORKER_ID`), so the files of one worker share it one after another, as the
- * files of a serial run share the base one.
+ * files of a serial run share the run's own one.
  */
 export function testDatabaseUrl(): string {
   const worker = process.env.MOCHA_WORKER_ID;
-  return withName(worker === undefined ? baseName() : `${baseName()}_w${worker}`);
+  return withName(worker === undefined ? runName() : `${runName()}_w${worker}`);
+}
+
+/** `LIKE` pattern of names starting with `prefix`. */
+const startsWith = (prefix: string): string => `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+
+/** Names of the server's databases that start with `prefix`. */
+async function databasesStartingWith(prefix: string): Promise<string[]> {
+  const url = baseUrl();
+  url.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  try {
+    return (await client.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname LIKE $1', [startsWith(prefix)])).rows.map((r) => r.datname);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Whether a process of that id runs (one we may not signal runs too). */
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /**
- * Migrates a template database once per run and clones the shared test database from it.
+ * Drops the databases of earlier runs whose main process is gone (a run that was killed could not
+ * drop its own); a run still going keeps its databases.
+ */
+async function dropDeadRunsDatabases(): Promise<void> {
+  const tagged = new RegExp(`^${baseName().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}_r(\\d+)(_|$)`);
+  const names = await databasesStartingWith(`${baseName()}_r`);
+  const dead = names.filter((name) => {
+    const pid = tagged.exec(name)?.[1];
+    return pid !== undefined && !isRunning(Number(pid));
+  });
+  await Promise.all(dead.map((name) => dropDatabase(withName(name))));
+}
+
+/**
+ * Migrates this run's template database once and clones the run's shared test database from it.
  * Suites that need a database of their own (job stacks, whose relays would otherwise pick up each
  * other's outbox rows) clone the template too.
  */
 export async function prepareTestDatabase(): Promise<void> {
+  runTag();
+  await dropDeadRunsDatabases();
   const template = withName(templateName());
   await ensureDatabase(template, { recreate: true });
   const knex = createKnex({ databaseUrl: template, poolMax: 1 });
@@ -51,32 +106,27 @@ export async function prepareTestDatabase(): Promise<void> {
 
 let workerDatabase: Promise<unknown> | undefined;
 
-/**
- * A parallel run's worker clones its shared database from the template before its first file (a
- * database left by an earlier run is made again); the global teardown drops it.
- */
+/** A parallel run's worker clones its shared database from the run's template before its first file. */
 export function prepareWorkerDatabase(): Promise<unknown> {
   if (process.env.MOCHA_WORKER_ID === undefined) return Promise.resolve();
   workerDatabase ??= ensureDatabase(testDatabaseUrl(), { recreate: true, template: templateName() });
   return workerDatabase;
 }
 
-/** Drops the parallel workers' shared databases (`<base>_w<id>`), from the main process at the end of a run. */
-export async function dropWorkerDatabases(): Promise<void> {
-  // The main process's own database (a connection to the template would block clones of it).
-  const knex = createKnex({ databaseUrl: testDatabaseUrl(), poolMax: 1 });
-  try {
-    const pattern = `${baseName().replace(/[\\%_]/g, (c) => `\\${c}`)}\\_w%`;
-    const names = (await knex('pg_database').where('datname', 'like', pattern).pluck('datname')) as string[];
-    await Promise.all(names.map((name) => dropDatabase(withName(name))));
-  } finally {
-    await knex.destroy();
-  }
+/**
+ * Drops every database of this run (its template, its shared ones, the workers', any clone a
+ * suite left), from the main process at the end of the run, once its own pool is closed.
+ */
+export async function dropRunDatabases(): Promise<void> {
+  const names = await databasesStartingWith(`${runName()}_`);
+  // The template last: nothing may be cloned from it while it goes, and nothing is by now.
+  await Promise.all(names.filter((n) => n !== templateName()).map((name) => dropDatabase(withName(name))));
+  await Promise.all([dropDatabase(withName(runName())), dropDatabase(withName(templateName()))]);
 }
 
 /** A fresh, migrated database of its own; drop it with {@link dropTestDatabase}. */
 export async function cloneTestDatabase(): Promise<string> {
-  const url = withName(`${baseName()}_${randomBytes(4).toString('hex')}`);
+  const url = withName(`${runName()}_${randomBytes(4).toString('hex')}`);
   await ensureDatabase(url, { template: templateName() });
   return url;
 }

@@ -1,13 +1,14 @@
 import { prepareFreshMachine, type FreshMachine } from './fresh-machine.js';
-import { closeTestKnex, dropWorkerDatabases, prepareTestDatabase, prepareWorkerDatabase } from './database.js';
+import { closeTestKnex, dropRunDatabases, prepareTestDatabase, prepareWorkerDatabase } from './database.js';
 import { stopSharedAzurite } from './job-stack.js';
 import { destroySharedRedisCluster } from './redis-cluster.js';
 
 /**
  * Mocha's global fixtures, run once by the main process: one freshly migrated test database per run;
  * the shared Redis Cluster and the job stacks' shared Azurite, if a suite of a serial run started
- * them, go at the end, and so do a parallel run's worker databases. (A parallel run's workers start
- * their own cluster and Azurite; those end with the worker process, see their exit hooks.)
+ * them, go at the end, and so does every database of the run, whose names carry the run's tag
+ * (test/helpers/database.ts). (A parallel run's workers start their own cluster and Azurite; those
+ * end with the worker process, see their exit hooks.)
  */
 let machine: FreshMachine | undefined;
 
@@ -19,7 +20,7 @@ export async function mochaGlobalSetup(): Promise<void> {
 
 export async function mochaGlobalTeardown(): Promise<void> {
   await Promise.all([closeTestKnex(), destroySharedRedisCluster(), stopSharedAzurite()]);
-  await dropWorkerDatabases();
+  await dropRunDatabases();
   await machine?.stop();
 }
 
