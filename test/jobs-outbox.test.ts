@@ -3,7 +3,7 @@ import { OUTBOX_QUEUE_NAMES, outboxJobId } from '../workers/queues/contracts.js'
 import { registerUser } from './helpers/app.js';
 import { createSession, patch, serveImages } from './helpers/flows.js';
 import { startJobStack, type JobStack } from './helpers/job-stack.js';
-import { forEachRedis, type OwnedRedis } from './helpers/redis-kinds.js';
+import { forEachRedis, forEachStore, type OwnedRedis } from './helpers/redis-kinds.js';
 import { expectDurableSnapshotBlobs } from './helpers/durable-blobs.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -71,11 +71,16 @@ forEachRedis((kind) => describe(`outbox: nothing lost, nothing doubled${kind.suf
       expect(worker.output()).to.not.match(/"level":50/);
     });
   });
+}));
+
+// The fast path and the relay on every job store: one Redis, a Redis Cluster, and PostgreSQL.
+forEachStore((store) => describe(`outbox: each row one job${store.suffix}`, function () {
+  this.timeout(90_000);
 
   describe("the API's after-COMMIT fast path, with no relay running", () => {
     let stack: JobStack;
     before(async () => {
-      stack = await kind.jobStack();
+      stack = await store.jobStack();
     });
     after(async () => stack?.close());
 
@@ -98,7 +103,7 @@ forEachRedis((kind) => describe(`outbox: nothing lost, nothing doubled${kind.suf
   describe('two worker processes relaying one backlog', () => {
     let stack: JobStack;
     before(async () => {
-      stack = await kind.jobStack({ fastPath: false });
+      stack = await store.jobStack({ fastPath: false });
     });
     after(async () => stack?.close());
 
