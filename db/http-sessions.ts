@@ -1,23 +1,26 @@
 import { preparedQuery, type Knex } from './knex.js';
-import type { UserRow } from './types.js';
+import type { AccountRow } from './types.js';
+import { ACCOUNT_COLUMNS } from './users.js';
 
 export interface StoredHttpSession {
   data: Record<string, unknown>;
   /** The logged-in user, read in the same query (every authenticated request needs both). */
-  user: UserRow | null;
+  user: AccountRow | null;
 }
 
-const READ_HTTP_SESSION = `SELECT s.data AS session_data, u.* FROM http_sessions s LEFT JOIN users u ON u.id = s.user_id
+/** The login lookup every authenticated request runs: the session with its user's account columns (no password hash). */
+export const READ_HTTP_SESSION = `SELECT s.data AS session_data, ${ACCOUNT_COLUMNS.map((c) => `u.${c}`).join(', ')}
+  FROM http_sessions s LEFT JOIN users u ON u.id = s.user_id
   WHERE s.id_hash = $1 AND s.expires_at > CURRENT_TIMESTAMP LIMIT 1`;
 
 /** Reads a live (unexpired) session by the hash of its id, with its user. */
 export async function readHttpSession(knex: Knex, idHash: string): Promise<StoredHttpSession | null> {
   // Every authenticated request runs this: SQL text rather than the query builder, which would
   // compile the same statement again each time, and straight through node-postgres.
-  const [row] = await preparedQuery<UserRow & { session_data: Record<string, unknown> }>(knex, 'http-session-read', READ_HTTP_SESSION, [idHash]);
+  const [row] = await preparedQuery<AccountRow & { session_data: Record<string, unknown> }>(knex, 'http-session-read', READ_HTTP_SESSION, [idHash]);
   if (!row) return null;
   const { session_data: data, ...user } = row;
-  return { data, user: user.id ? (user as UserRow) : null };
+  return { data, user: user.id ? (user as AccountRow) : null };
 }
 
 export async function writeHttpSession(

@@ -34,6 +34,12 @@ export interface UserRow {
   updated_at: Date;
 }
 
+/**
+ * A user as a request carries it (`ctx.state.user`): every column but the password hash, which only
+ * the login reads ({@link ACCOUNT_COLUMNS} in db/users.ts).
+ */
+export type AccountRow = Omit<UserRow, 'password_hash'>;
+
 export interface CategoryRow {
   id: number;
   slug: string;

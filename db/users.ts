@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Knex } from './knex.js';
 import { hashPassword } from './password.js';
-import type { Role, UserRow } from './types.js';
+import type { AccountRow, Role, UserRow } from './types.js';
 
 export interface NewUser {
   email: string;
@@ -40,8 +40,11 @@ export async function findUserByEmail(knex: Knex, email: string): Promise<UserRo
   return knex<UserRow>('users').where({ email: normaliseEmail(email) }).first();
 }
 
-export async function findUserById(knex: Knex, id: string): Promise<UserRow | undefined> {
-  return knex<UserRow>('users').where({ id }).first();
+/** The columns of an {@link AccountRow}: what a request may hold of its user (no password hash). */
+export const ACCOUNT_COLUMNS = ['id', 'email', 'first_name', 'last_name', 'profile_image_url', 'role', 'created_at', 'updated_at'] as const satisfies readonly (keyof AccountRow)[];
+
+export async function findUserById(knex: Knex, id: string): Promise<AccountRow | undefined> {
+  return knex<UserRow>('users').where({ id }).first(...ACCOUNT_COLUMNS);
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { ModerationAuditEntry, ModeratedSnapshotRow } from '../db/moderation.js';
-import { SNAPSHOT_STATUSES, type SnapshotStatus, type UserRow } from '../db/types.js';
+import { SNAPSHOT_STATUSES, type SnapshotStatus, type AccountRow } from '../db/types.js';
 
 export const MODERATION_PAGE_PATH = '/admin/community';
 /** The pages' scripts are files of their own (`admin-page-scripts.ts`): their CSP allows no inline script. */
@@ -88,7 +88,7 @@ export interface ModerationView {
   filter: { status?: SnapshotStatus; hidden?: boolean };
   audit: ModerationAuditEntry[];
   readOnly: boolean;
-  admin: UserRow;
+  admin: AccountRow;
   /** Links to the other operator pages. */
   nav: PageLink[];
 }

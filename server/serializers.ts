@@ -3,7 +3,7 @@ import type { CommunityRow } from '../db/community.js';
 import type { ModerationAuditEntry } from '../db/moderation.js';
 import type { SnapshotRef } from '../db/sessions.js';
 import type { SharePreviewRow } from '../db/share-codes.js';
-import { SNAPSHOT_STATUSES, type CategoryRow, type SessionMediaRow, type SessionRow, type SnapshotMediaRow, type SnapshotRow, type SnapshotStatus, type UserRow } from '../db/types.js';
+import { SNAPSHOT_STATUSES, type CategoryRow, type SessionMediaRow, type SessionRow, type SnapshotMediaRow, type SnapshotRow, type SnapshotStatus, type AccountRow } from '../db/types.js';
 import { JOB_STATES, QUEUE_NAMES, outboxJobId, type JobState, type OutboxStatus, type QueueName } from '../workers/index.js';
 import type {
   ApiAdminOverview,
@@ -87,7 +87,7 @@ export function sessionDetailToApi(row: SessionRow, snapshot: SnapshotRef | null
   return { session: sessionToApi(row, snapshot, viewerId), media: media.map(mediaToApi) };
 }
 
-export function userToApi(row: UserRow): ApiUser {
+export function userToApi(row: AccountRow): ApiUser {
   return {
     id: row.id,
     email: row.email,

@@ -1,13 +1,13 @@
 import type { Logger } from '../logger.js';
-import type { UserRow } from '../db/types.js';
+import type { AccountRow } from '../db/types.js';
 
 declare module 'koa' {
   interface DefaultState {
     requestId: string;
     log: Logger;
-    user?: UserRow;
+    user?: AccountRow;
     /** The login session's user as the login session store read it (see `loadUser`). */
-    httpSessionUser?: UserRow;
+    httpSessionUser?: AccountRow;
   }
   interface Request {
     /** Set by the `jsonBody` middleware; unknown until validated. */

@@ -1,4 +1,7 @@
 import { expect } from 'chai';
+import { readHttpSession } from '../db/http-sessions.js';
+import { findUserById } from '../db/users.js';
+import { HttpSessionIds } from '../server/http-session-cookie.js';
 import { createTestApp, httpSessionCookie, registerUser } from './helpers/app.js';
 
 describe('auth', () => {
@@ -22,6 +25,18 @@ describe('auth', () => {
     await t.http().get('/api/auth/user').set('Cookie', cookie).expect(401);
     // The other session (from registration) is untouched.
     await t.http().get('/api/auth/user').set('Cookie', u.cookie).expect(200);
+  });
+
+  it('a request holds its user without the password hash: both ways of loading it read the account columns alone', async () => {
+    const u = await registerUser(t);
+    const key = new HttpSessionIds(t.config.sessionSecrets).storeKey(decodeURIComponent(u.cookie.replace(/^connect\.sid=/, '')));
+    expect(key, 'the cookie is a signed login session').to.be.a('string');
+    const stored = await readHttpSession(t.knex, key!);
+    expect(stored?.user).to.include({ id: u.user.id, email: u.email, role: 'user' });
+    expect(stored?.user).to.not.have.property('password_hash');
+    const byId = await findUserById(t.knex, u.user.id);
+    expect(byId).to.include({ id: u.user.id, email: u.email });
+    expect(byId).to.not.have.property('password_hash');
   });
 
   it('answers a wrong password and an unknown email alike', async () => {

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { READ_HTTP_SESSION } from '../../db/http-sessions.js';
 import { cpuMeter, type Bench } from './harness.js';
 import { quantile } from './stats.js';
 import type { LoadResult, PatchKind, SessionRange } from './patch-load.js';
@@ -8,11 +9,10 @@ import { fieldEdit, pickSession, subredditChange } from './patch-load.js';
  * The PATCH figures' matched baselines: the statements a PATCH sends PostgreSQL, sent straight
  * through `pg` from this process with as many clients as the HTTP run had connections, as named
  * prepared statements (as the web sends them). No HTTP, no JSON, no queue: what is left of a PATCH
- * once the platform is taken away. The SQL is the text of db/http-sessions.ts and db/sessions.ts.
+ * once the platform is taken away. The login lookup is db/http-sessions.ts's own statement; the rest
+ * is the text of db/sessions.ts.
  */
 
-const LOGIN_LOOKUP = `SELECT s.data AS session_data, u.* FROM http_sessions s LEFT JOIN users u ON u.id = s.user_id
-  WHERE s.id_hash = $1 AND s.expires_at > CURRENT_TIMESTAMP LIMIT 1`;
 const READ_SESSION = `SELECT s.*, s.xmin::text AS row_version, cs.id AS snapshot_id, cs.status AS snapshot_status
   FROM sessions s LEFT JOIN community_snapshots cs ON cs.session_id = s.id
   WHERE s.id = $1 LIMIT 1`;
@@ -27,7 +27,7 @@ const OUTBOX_INSERT = `INSERT INTO job_outbox (queue, job_name, payload, dispatc
 
 /** One PATCH's statements on one client; `idHash` names the bench user's login session. */
 async function statements(client: pg.PoolClient, kind: PatchKind, idHash: string, id: number): Promise<void> {
-  const login = await client.query({ name: 'login', text: LOGIN_LOOKUP, values: [idHash] });
+  const login = await client.query({ name: 'login', text: READ_HTTP_SESSION, values: [idHash] });
   if (login.rowCount !== 1) throw new Error('raw PATCH: the bench user has no live login session');
   if (kind === 'field edit') {
     const b = JSON.parse(fieldEdit()) as { title: string; intervalMin: number; intervalMax: number };

@@ -1,5 +1,5 @@
 import type { Context, Middleware } from 'koa';
-import { ADMIN_ROLES, type UserRow } from '../../db/types.js';
+import { ADMIN_ROLES, type AccountRow } from '../../db/types.js';
 import { forbidden, unauthorized } from '../errors.js';
 
 /**
@@ -8,7 +8,7 @@ import { forbidden, unauthorized } from '../errors.js';
  * `server/app.ts` runs the prefix and cross-site guards before any router sees the request.
  */
 
-export const isAdmin = (user: UserRow | undefined): boolean => user !== undefined && ADMIN_ROLES.includes(user.role);
+export const isAdmin = (user: AccountRow | undefined): boolean => user !== undefined && ADMIN_ROLES.includes(user.role);
 
 export const requireUser: Middleware = async (ctx, next) => {
   if (!ctx.state.user) throw unauthorized();

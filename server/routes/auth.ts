@@ -4,7 +4,7 @@ import type { Config } from '../../config.js';
 import type { Knex } from '../../db/knex.js';
 import { dummyPasswordHash, verifyPassword } from '../../db/password.js';
 import { createUser, findUserByEmail, upgradePasswordHash } from '../../db/users.js';
-import type { UserRow } from '../../db/types.js';
+import type { AccountRow, UserRow } from '../../db/types.js';
 import type { AuthLimits } from '../auth-limits.js';
 import { conflict, unauthorized } from '../errors.js';
 import { jsonBody } from '../middleware/json-body.js';
@@ -35,7 +35,7 @@ export function sameSitePath(redirect: string | undefined): string {
   return redirect !== undefined && /^\/(?![/\\])[^\s\x00-\x1f\x7f]*$/.test(redirect) ? redirect : '/';
 }
 
-async function startHttpSession(ctx: Context, user: UserRow): Promise<void> {
+async function startHttpSession(ctx: Context, user: AccountRow): Promise<void> {
   // A fresh login session id at every login, so an id known before login is worth nothing after it.
   ctx.session!.userId = user.id;
   await ctx.session!.regenerate();

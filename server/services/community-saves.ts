@@ -1,7 +1,7 @@
 import { copySnapshotMediaToSession, findSavedSessionId, insertSavedSession, lockSavableSnapshot } from '../../db/community-saves.js';
 import { holdDurableBlobs } from '../../db/durable-blobs.js';
 import type { Knex } from '../../db/knex.js';
-import type { UserRow } from '../../db/types.js';
+import type { AccountRow } from '../../db/types.js';
 import { notFound } from '../errors.js';
 
 /**
@@ -14,7 +14,7 @@ import { notFound } from '../errors.js';
  * removal waits for this commit), then its blobs are held (the collector skips them), and only then
  * are references written. After COMMIT the copy's references keep the blobs on their own.
  */
-export async function saveCommunityItem(knex: Knex, user: UserRow, snapshotId: number): Promise<{ sessionId: number; reused: boolean }> {
+export async function saveCommunityItem(knex: Knex, user: AccountRow, snapshotId: number): Promise<{ sessionId: number; reused: boolean }> {
   return knex.transaction(async (trx) => {
     const gone = () => notFound(`Community session ${snapshotId} not found`);
     const locked = await lockSavableSnapshot(trx, snapshotId);

@@ -3,7 +3,7 @@ import { deleteSnapshotById, insertModerationAudit, latestModeratedSnapshot, set
 import { writeOutboxJobs, type WrittenOutboxJob } from '../../db/outbox.js';
 import { lockSession, updateSession } from '../../db/sessions.js';
 import { findSnapshot } from '../../db/snapshots.js';
-import type { UserRow } from '../../db/types.js';
+import type { AccountRow } from '../../db/types.js';
 import { jobs } from '../../workers/index.js';
 import { conflict, fieldError, notFound } from '../errors.js';
 
@@ -32,7 +32,7 @@ export interface ModerationResult {
  * Hides or unhides a snapshot and records it, in one transaction. The session carries the hide
  * (`community_moderation`), so a snapshot made by sharing again is hidden too; an unhide clears it.
  */
-export async function setHidden(knex: Knex, admin: UserRow, snapshotId: number, hidden: boolean, reason: string): Promise<ModerationResult> {
+export async function setHidden(knex: Knex, admin: AccountRow, snapshotId: number, hidden: boolean, reason: string): Promise<ModerationResult> {
   const action: ModerationAction = hidden ? 'hide' : 'unhide';
   const missing = () => notFound(`Community item ${snapshotId} not found`);
   return knex.transaction(async (trx) => {
@@ -65,7 +65,7 @@ export async function setHidden(knex: Knex, admin: UserRow, snapshotId: number, 
  * silently sharing the item again with a stale full-form PATCH. The session carries the removal:
  * sharing it again answers 403 until an admin lifts it.
  */
-export async function removeSnapshot(knex: Knex, admin: UserRow, snapshotId: number, reason: string): Promise<ModerationResult> {
+export async function removeSnapshot(knex: Knex, admin: AccountRow, snapshotId: number, reason: string): Promise<ModerationResult> {
   const missing = () => notFound(`Community item ${snapshotId} not found`);
   return knex.transaction(async (trx) => {
     const snapshot = await findSnapshot(trx, snapshotId);
@@ -95,7 +95,7 @@ export async function removeSnapshot(knex: Knex, admin: UserRow, snapshotId: num
  * its snapshot no longer hides the next one, and a live hidden snapshot is shown. The audit entry
  * names the snapshot of the hide or removal it lifts. 404 for no such session, 409 when it carries none.
  */
-export async function liftModeration(knex: Knex, admin: UserRow, sessionId: number, reason: string): Promise<ModerationResult> {
+export async function liftModeration(knex: Knex, admin: AccountRow, sessionId: number, reason: string): Promise<ModerationResult> {
   return knex.transaction(async (trx) => {
     const locked = await lockSession(trx, sessionId);
     if (!locked) throw notFound(`Session ${sessionId} not found`);

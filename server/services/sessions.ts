@@ -12,7 +12,7 @@ import {
   type SnapshotRef,
 } from '../../db/sessions.js';
 import { deleteSnapshotOfSession, insertSnapshotFromSession } from '../../db/snapshots.js';
-import type { CategoryRow, SessionRow, UserRow } from '../../db/types.js';
+import type { CategoryRow, SessionRow, AccountRow } from '../../db/types.js';
 import { jobs, type ThumbnailUrlPolicy } from '../../workers/index.js';
 import { fieldError, notFound, preconditionFailed } from '../errors.js';
 import type { CreateSessionBody, SessionBody } from '../schemas.js';
@@ -84,7 +84,7 @@ async function writeJobs(
 }
 
 /** Creates a session with its first jobs (media sync, thumbnail, snapshot when shared), in one transaction. */
-export async function createSession(deps: SessionServiceDeps, user: UserRow, body: CreateSessionBody): Promise<SessionResult> {
+export async function createSession(deps: SessionServiceDeps, user: AccountRow, body: CreateSessionBody): Promise<SessionResult> {
   const title = normaliseTitle(body.title);
   const subreddits = normaliseSubreddits(body.subreddits);
   if (subreddits.length === 0) throw fieldError('subreddits', 'must name at least one subreddit');
@@ -127,7 +127,7 @@ export async function createSession(deps: SessionServiceDeps, user: UserRow, bod
  */
 export async function patchSession(
   deps: SessionServiceDeps,
-  user: UserRow,
+  user: AccountRow,
   id: number,
   body: SessionBody,
   ifMatch: string | undefined,
@@ -149,7 +149,7 @@ export async function patchSession(
 }
 
 /** The session as read, when it is the user's: 404 when missing or not theirs (no existence leak), 412 when `If-Match` is given and fails. */
-function ownSession(found: SessionForPatch | undefined, user: UserRow, id: number, ifMatch?: string): SessionForPatch {
+function ownSession(found: SessionForPatch | undefined, user: AccountRow, id: number, ifMatch?: string): SessionForPatch {
   if (!found || found.session.user_id !== user.id) throw notFound(`Session ${id} not found`);
   if (ifMatch !== undefined && !ifMatchAllows(ifMatch, found.session)) {
     throw preconditionFailed(`Session ${id} has changed since you read it (current ETag ${sessionEtag(found.session)})`);
@@ -172,7 +172,7 @@ function ownSession(found: SessionForPatch | undefined, user: UserRow, id: numbe
  */
 async function patchAsRead(
   deps: SessionServiceDeps,
-  user: UserRow,
+  user: AccountRow,
   id: number,
   patch: SessionPatch,
   ifMatch: string | undefined,
@@ -201,7 +201,7 @@ async function patchAsRead(
 }
 
 /** Deletes the session (media and snapshot rows cascade) and records the purge of its blobs. */
-export async function deleteSession(deps: SessionServiceDeps, user: UserRow, id: number): Promise<{ outbox: WrittenOutboxJob[] }> {
+export async function deleteSession(deps: SessionServiceDeps, user: AccountRow, id: number): Promise<{ outbox: WrittenOutboxJob[] }> {
   return deps.knex.transaction(async (trx) => {
     const { snapshot } = ownSession(await lockSession(trx, id), user, id);
     await deleteSessionRow(trx, id);

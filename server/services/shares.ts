@@ -1,7 +1,7 @@
 import type { Knex } from '../../db/knex.js';
 import { ensureShareCode, revokeShareCode } from '../../db/share-codes.js';
 import { lockSession, updateSession } from '../../db/sessions.js';
-import type { UserRow } from '../../db/types.js';
+import type { AccountRow } from '../../db/types.js';
 import { notFound } from '../errors.js';
 
 /**
@@ -10,7 +10,7 @@ import { notFound } from '../errors.js';
  * move, as a PATCH of `isPublic` would) that revoking the link undoes (`public_by_share`); a session
  * already public is left as it is, and revoking leaves it public.
  */
-export async function shareSession(knex: Knex, user: UserRow, sessionId: number): Promise<string> {
+export async function shareSession(knex: Knex, user: AccountRow, sessionId: number): Promise<string> {
   return knex.transaction(async (trx) => {
     const locked = await lockSession(trx, sessionId);
     if (!locked || locked.session.user_id !== user.id) throw notFound(`Session ${sessionId} not found`);
@@ -25,7 +25,7 @@ export async function shareSession(knex: Knex, user: UserRow, sessionId: number)
  * `isPublic` by its owner while the link was live is their explicit choice, and stays (see
  * `planSessionPatch`).
  */
-export async function unshareSession(knex: Knex, user: UserRow, sessionId: number): Promise<void> {
+export async function unshareSession(knex: Knex, user: AccountRow, sessionId: number): Promise<void> {
   await knex.transaction(async (trx) => {
     const locked = await lockSession(trx, sessionId);
     if (!locked || locked.session.user_id !== user.id) throw notFound(`Session ${sessionId} not found`);
